@@ -1,0 +1,164 @@
+"""On-disk data set layout: one folder per sequence, PNG frames and masks, optional annotations.
+
+::
+
+    <root>/
+      <sequence>/                  one folder per patient sequence; the unit of every split
+        meta.json                  optional: {"patient": "P07"} groups sequences of one patient
+        frames/000000.png          grayscale, 8- or 16-bit
+        masks/000000.png           binary guidewire mask: values {0, 1} or {0, 255}
+        instances/000000.png       optional: 0 background, k > 0 the pixels of wire k
+        centrelines/000000.json    optional: {"wires": [{"id": 1, "points": [[x, y], ...],
+                                               "tip": [x, y]}]}, points proximal -> distal
+
+Pixel coordinates: x to the right, y down, origin at the *centre* of the top-left pixel, in pixels
+of the frame. A hospital team fills this layout with its own sequences and trains with no code
+change; see docs/dataset-layout.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "CENTRELINES_DIR",
+    "FRAMES_DIR",
+    "INSTANCES_DIR",
+    "MASKS_DIR",
+    "META_FILE",
+    "WireAnnotation",
+    "frame_name",
+    "read_centrelines",
+    "write_sample",
+]
+
+FRAMES_DIR = "frames"
+MASKS_DIR = "masks"
+INSTANCES_DIR = "instances"
+CENTRELINES_DIR = "centrelines"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class WireAnnotation:
+    """Ground truth of one guidewire in one frame.
+
+    Attributes
+    ----------
+    wire_id : int
+        Instance id, >= 1, stable across the frames of a sequence.
+    points : ndarray, shape (N, 2), float64
+        Ordered centreline, (x, y) in pixels, from the proximal end (catheter side) to the distal tip.
+    """
+
+    wire_id: int
+    points: np.ndarray
+
+    @property
+    def tip(self) -> np.ndarray:
+        """Distal tip, the last centreline point."""
+        return self.points[-1]
+
+    def to_json(self) -> dict:
+        return {
+            "id": int(self.wire_id),
+            "points": np.round(self.points, 3).tolist(),
+            "tip": np.round(self.tip, 3).tolist(),
+        }
+
+
+def frame_name(index: int, suffix: str = ".png") -> str:
+    """File name of frame ``index`` inside each sub-folder (zero-padded, sorts in time order)."""
+    return f"{index:06d}{suffix}"
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temporary name first so an interrupted writer never leaves a truncated PNG
+    # under the final name.
+    tmp = path.with_suffix(".tmp.png")
+    if not cv2.imwrite(str(tmp), image):
+        raise OSError(f"{path}: could not write PNG")
+    os.replace(tmp, path)
+
+
+def write_sample(
+    sequence_dir: str | os.PathLike,
+    index: int,
+    image: np.ndarray,
+    mask: np.ndarray,
+    instances: np.ndarray | None = None,
+    wires: Sequence[WireAnnotation] | None = None,
+) -> None:
+    """Write one frame and its annotations into ``sequence_dir`` in the documented layout.
+
+    Parameters
+    ----------
+    sequence_dir : path-like
+        The sequence folder, ``<root>/<sequence>``; created if missing.
+    index : int
+        Frame index within the sequence, >= 0.
+    image : ndarray, shape (H, W), uint8 or uint16
+        Fluoroscopy frame.
+    mask : ndarray, shape (H, W), bool or integer in {0, 1}
+        Binary guidewire mask; stored as 0/1 (the paper's convention).
+    instances : ndarray, shape (H, W), integer, optional
+        0 background, k the pixels of wire k.
+    wires : sequence of WireAnnotation, optional
+        Ordered centrelines, written as JSON.
+
+    Raises
+    ------
+    ValueError
+        If shapes differ, the image dtype is not uint8/uint16 or the mask is not binary.
+    """
+    seq = Path(sequence_dir)
+    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"image must be a 2-D uint8 or uint16 array, got {image.dtype} {image.shape}")
+    if mask.shape != image.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("mask must hold only 0 and 1")
+    name = frame_name(index)
+    _write_png(seq / FRAMES_DIR / name, image)
+    _write_png(seq / MASKS_DIR / name, mask.astype(np.uint8))
+    if instances is not None:
+        if instances.shape != image.shape:
+            raise ValueError(f"instances shape {instances.shape} differs from image shape {image.shape}")
+        _write_png(seq / INSTANCES_DIR / name, instances.astype(np.uint8))
+    if wires is not None:
+        path = seq / CENTRELINES_DIR / frame_name(index, ".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"wires": [w.to_json() for w in wires]}), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def read_centrelines(path: str | os.PathLike) -> list[WireAnnotation]:
+    """Read a centreline JSON file of the layout.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it is not valid JSON or lacks ``wires[*].id`` / ``points``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        wires = []
+        for entry in data["wires"]:
+            pts = np.asarray(entry["points"], dtype=np.float64).reshape(-1, 2)
+            wires.append(WireAnnotation(int(entry["id"]), pts))
+        return wires
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not a centreline file of the layout ({exc}); expected "
+            '{"wires": [{"id": 1, "points": [[x, y], ...]}]}'
+        ) from exc

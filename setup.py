@@ -1,0 +1,49 @@
+"""pip install of the offline package ``guidewire_model`` on a machine without ROS.
+
+On a ROS 2 install the root is built by colcon as the ament_cmake package ``guidewire_seg``
+(CMakeLists.txt); this file serves ``pip install .`` only.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+setup(
+    name="guidewire-seg",
+    version="0.1.0",
+    description="Dual-guidewire segmentation for robot-assisted PCI: training, evaluation, export",
+    python_requires=">=3.10",
+    packages=find_packages(include=["guidewire_model", "guidewire_model.*"]),
+    # The shipped YAML configs land where guidewire_model.config.config_dir() looks for them.
+    data_files=[("share/guidewire_seg/config", glob("config/*.yaml"))],
+    install_requires=[
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "torch>=2.2",
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
+        "scikit-image>=0.22",
+        "scipy>=1.10",
+        "matplotlib>=3.7",
+        "tensorboard>=2.14",
+        "rosbags>=0.10",
+        "psutil>=5.9",
+    ],
+    extras_require={
+        "tensorrt": ["tensorrt-cu12>=10", "cuda-python>=12"],
+        "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "guidewire-synth=guidewire_model.synthetic.cli:main",
+            "guidewire-train=guidewire_model.train:main",
+            "guidewire-eval=guidewire_model.evaluate:main",
+            "guidewire-sweep=guidewire_model.sweep:main",
+            "guidewire-export=guidewire_model.export:main",
+            "guidewire-bench=guidewire_model.benchmark:main",
+            "guidewire-demo-offline=guidewire_model.demo:main",
+        ]
+    },
+)
