@@ -1,0 +1,105 @@
+"""Inference backends behind one interface (:class:`Backend`), chosen by :func:`create_backend`.
+
+* ``onnxruntime``: an exported ``.onnx`` on the CPU (or CUDA with onnxruntime-gpu);
+* ``torch``: a training checkpoint ``.pt`` in PyTorch eager mode (the reference);
+* ``tensorrt``: an exported ``.onnx`` compiled to a cached TensorRT engine on an NVIDIA GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from .base import Backend, BackendError, default_threads
+
+__all__ = ["Backend", "BackendError", "choose_backend", "create_backend", "default_threads"]
+
+log = logging.getLogger(__name__)
+
+KINDS = ("auto", "onnxruntime", "torch", "tensorrt")
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+def choose_backend(kind: str, model_path: str | os.PathLike, device: str, cuda_available: bool,
+                   tensorrt_available: bool) -> tuple[str, str]:
+    """Resolve ``kind="auto"`` to a concrete backend, with the reason (pure; no imports, no I/O).
+
+    ``auto``: a checkpoint (``.pt``/``.pth``) runs on ``torch``; an ONNX file runs on TensorRT
+    when ``device="cuda"``, a CUDA GPU is visible and the ``tensorrt`` module is installed, else
+    on ONNX Runtime. An explicit ``device="cpu"`` never picks TensorRT.
+
+    Returns
+    -------
+    (kind, reason)
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``device`` is unknown.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"backend kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if kind != "auto":
+        return kind, "requested explicitly"
+    if Path(model_path).suffix in CHECKPOINT_SUFFIXES:
+        return "torch", "the model is a training checkpoint; only the torch backend runs those"
+    if device == "cpu":
+        return "onnxruntime", "device=cpu"
+    if not cuda_available:
+        return "onnxruntime", "device=cuda requested but no CUDA GPU is visible"
+    if not tensorrt_available:
+        return "onnxruntime", "a CUDA GPU is present but the tensorrt module is not installed"
+    return "tensorrt", "a CUDA GPU and the tensorrt module are present"
+
+
+def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu", fp16: bool = False,
+                   engine_cache_dir: str | os.PathLike | None = None, threads: int | None = None) -> Backend:
+    """Create an inference backend for a model file.
+
+    Parameters
+    ----------
+    kind : {"auto", "onnxruntime", "torch", "tensorrt"}
+        See :func:`choose_backend` for ``auto``; the choice and its reason are logged.
+    model_path : path-like
+        ``.onnx`` (onnxruntime, tensorrt) or training checkpoint ``.pt`` (torch).
+    device : {"cpu", "cuda"}
+    fp16 : bool
+        Half precision (TensorRT engine built with FP16; torch autocast on CUDA). Ignored by
+        onnxruntime.
+    engine_cache_dir : path-like, optional
+        TensorRT engine cache folder (default ``~/.cache/guidewire_seg/engines``).
+    threads : int, optional
+        CPU intra-op threads for onnxruntime / torch.
+
+    Raises
+    ------
+    ModelFileError, checkpoint.CheckpointError
+        If the model file is missing or invalid (named in the message).
+    BackendError
+        If the requested runtime or GPU is not available.
+    """
+    import torch
+
+    chosen, reason = choose_backend(
+        kind, model_path, device,
+        cuda_available=torch.cuda.is_available(),
+        tensorrt_available=importlib.util.find_spec("tensorrt") is not None,
+    )
+    log.info("inference backend: %s (%s) for %s", chosen, reason, model_path)
+    if chosen == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(model_path, device=device, threads=threads)
+    if chosen == "torch":
+        from .torch_backend import TorchBackend
+
+        return TorchBackend.from_checkpoint(model_path, device=device, fp16=fp16, threads=threads)
+    from .tensorrt_backend import TensorRTBackend
+
+    if device != "cuda":
+        log.info("tensorrt backend runs on the GPU; ignoring device=%s", device)
+    return TensorRTBackend(model_path, fp16=fp16, engine_cache_dir=engine_cache_dir)

@@ -1,0 +1,281 @@
+"""Pixel-level precision, recall and F1 as in the paper's tables.
+
+Counts are *accumulated over all pixels of all frames* of a test set and the scores computed once
+from the totals (a micro average), not averaged per frame: frames with little wire would otherwise
+weigh as much as frames with a lot.
+
+Zero-division conventions (chosen so that "predict nothing where there is nothing" is perfect and
+any mistake scores 0):
+
+* precision = tp / (tp + fp), and **1.0** when nothing is predicted positive (no false claims);
+* recall    = tp / (tp + fn), and **1.0** when the ground truth has no positive pixel (nothing missed);
+* F1        = 2 tp / (2 tp + fp + fn) (the harmonic mean of the two above wherever it is defined),
+  and **1.0** when tp = fp = fn = 0. An empty prediction of a non-empty mask therefore has
+  precision 1, recall 0, F1 0.
+
+Everything here is plain numpy; :meth:`PixelCounts.as_array` / :meth:`ThresholdSweep.as_array`
+give int64 arrays to sum across ranks (``torch.distributed.all_reduce``) and ``from_array`` reads
+the sum back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["PixelCounts", "ThresholdSweep", "per_sequence", "pixel_counts"]
+
+
+def _ratio(num: int, den: int) -> float:
+    return 1.0 if den == 0 else num / den
+
+
+@dataclass(frozen=True)
+class PixelCounts:
+    """Confusion counts of binary pixel labels; add them up with ``+``.
+
+    Attributes
+    ----------
+    tp, fp, fn, tn : int
+        True/false positives and negatives (guidewire = positive).
+    """
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "fp", "fn", "tn"):
+            value = getattr(self, name)
+            if int(value) != value or value < 0:
+                raise ValueError(f"PixelCounts.{name} must be a non-negative integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
+    def __add__(self, other: PixelCounts) -> PixelCounts:
+        if not isinstance(other, PixelCounts):
+            return NotImplemented
+        return PixelCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
+
+    @property
+    def total(self) -> int:
+        """Number of pixels counted."""
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp); 1.0 when nothing was predicted positive."""
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn); 1.0 when the ground truth has no positive pixel."""
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        """2 tp / (2 tp + fp + fn); 1.0 when tp = fp = fn = 0."""
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    def as_array(self) -> np.ndarray:
+        """``[tp, fp, fn, tn]`` as int64, e.g. to all-reduce across ranks."""
+        return np.array([self.tp, self.fp, self.fn, self.tn], dtype=np.int64)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> PixelCounts:
+        """Inverse of :meth:`as_array` (accepts any integer-valued array-like of 4 entries)."""
+        values = np.asarray(array).reshape(-1)
+        if values.shape != (4,):
+            raise ValueError(f"expected 4 values [tp, fp, fn, tn], got shape {np.shape(array)}")
+        return cls(*(int(v) for v in values))
+
+    def to_dict(self) -> dict[str, float]:
+        """Counts and scores, for logs and JSON reports."""
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+        }
+
+
+def _as_bool(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == bool:
+        return array
+    if np.issubdtype(array.dtype, np.integer) and array.size and (array.min() < 0 or array.max() > 1):
+        raise ValueError(f"{name} must be bool or integers in {{0, 1}}, got values in [{array.min()}, {array.max()}]")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be a bool or 0/1 integer array, got dtype {array.dtype}")
+    return array.astype(bool)
+
+
+def pixel_counts(pred: np.ndarray, gt: np.ndarray) -> PixelCounts:
+    """Count tp/fp/fn/tn of a binary prediction against the ground truth.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, same shape, bool (or integer 0/1)
+        Predicted and true guidewire masks; any shape (one frame or a stack).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or an array is not binary.
+    """
+    pred = _as_bool(pred, "pred")
+    gt = _as_bool(gt, "gt")
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred shape {pred.shape} differs from gt shape {gt.shape}")
+    tp = int(np.count_nonzero(pred & gt))
+    n_pred = int(np.count_nonzero(pred))
+    n_gt = int(np.count_nonzero(gt))
+    fp = n_pred - tp
+    fn = n_gt - tp
+    return PixelCounts(tp, fp, fn, pred.size - tp - fp - fn)
+
+
+def per_sequence(items: Iterable[tuple[str, PixelCounts]]) -> dict[str, PixelCounts]:
+    """Sum ``(sequence_name, counts)`` pairs per sequence, in order of first appearance."""
+    out: dict[str, PixelCounts] = {}
+    for name, counts in items:
+        out[name] = out.get(name, PixelCounts()) + counts
+    return out
+
+
+class ThresholdSweep:
+    """Precision/recall/F1 at every threshold ``k / n_bins`` from one pass over the data.
+
+    Each :meth:`update` adds the probabilities of foreground and background pixels to two
+    histograms of ``n_bins`` equal bins on [0, 1]; bin ``k`` holds ``k/n <= p < (k+1)/n`` (the last
+    bin also holds p = 1). At threshold ``t_k = k / n_bins`` a pixel is positive when
+    ``p >= t_k`` (as :func:`guidewire_model.preprocess.binarize`), so the counts at ``t_k`` are exact.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of bins, >= 2; thresholds are ``0, 1/n, ..., (n-1)/n``.
+    """
+
+    def __init__(self, n_bins: int = 1000) -> None:
+        if int(n_bins) != n_bins or n_bins < 2:
+            raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
+        self.n_bins = int(n_bins)
+        # Bin edges in float64: comparing a probability to them is exact, so the histogram agrees
+        # with direct thresholding at every edge.
+        self._edges = np.arange(self.n_bins, dtype=np.float64) / self.n_bins
+        self._hist = np.zeros((2, self.n_bins), dtype=np.int64)  # row 0 foreground, row 1 background
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """The ``n_bins`` thresholds ``k / n_bins``, float64."""
+        return self._edges.copy()
+
+    def update(self, prob: np.ndarray, gt: np.ndarray) -> None:
+        """Add one frame (or a batch) of probabilities and ground truth.
+
+        Parameters
+        ----------
+        prob : ndarray, float, values in [0, 1]
+            Predicted guidewire probabilities.
+        gt : ndarray, same shape, bool or integer 0/1
+
+        Raises
+        ------
+        ValueError
+            If shapes differ, ``gt`` is not binary or ``prob`` has values outside [0, 1] or NaN.
+        """
+        prob = np.asarray(prob)
+        gt = _as_bool(gt, "gt")
+        if prob.shape != gt.shape:
+            raise ValueError(f"prob shape {prob.shape} differs from gt shape {gt.shape}")
+        if prob.size == 0:
+            return
+        lo, hi = float(prob.min()), float(prob.max())
+        if not (0.0 <= lo and hi <= 1.0):  # also rejects NaN
+            raise ValueError(f"prob must lie in [0, 1] (apply the sigmoid first), got range [{lo}, {hi}]")
+        bins = np.searchsorted(self._edges, prob.astype(np.float64, copy=False).ravel(), side="right") - 1
+        gt_flat = gt.ravel()
+        self._hist[0] += np.bincount(bins[gt_flat], minlength=self.n_bins)
+        self._hist[1] += np.bincount(bins[~gt_flat], minlength=self.n_bins)
+
+    def merge(self, other: ThresholdSweep) -> ThresholdSweep:
+        """Add ``other``'s histograms into this sweep (in place) and return ``self``."""
+        if other.n_bins != self.n_bins:
+            raise ValueError(f"cannot merge sweeps with {other.n_bins} and {self.n_bins} bins")
+        self._hist += other._hist
+        return self
+
+    def as_array(self) -> np.ndarray:
+        """Histograms as an int64 array of shape (2, n_bins): foreground row, background row."""
+        return self._hist.copy()
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> ThresholdSweep:
+        """Inverse of :meth:`as_array` (e.g. after summing the arrays of all ranks)."""
+        array = np.asarray(array)
+        if array.ndim != 2 or array.shape[0] != 2:
+            raise ValueError(f"expected shape (2, n_bins), got {array.shape}")
+        if (array < 0).any():
+            raise ValueError("histogram counts must be non-negative")
+        sweep = cls(array.shape[1])
+        sweep._hist[:] = array.astype(np.int64)
+        return sweep
+
+    def _counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        fg, bg = self._hist
+        # Pixels at or above threshold k are those in bins k..n-1: a reversed cumulative sum.
+        tp = np.cumsum(fg[::-1])[::-1]
+        fp = np.cumsum(bg[::-1])[::-1]
+        return tp, fp, fg.sum() - tp, bg.sum() - fp
+
+    def counts_at(self, threshold: float) -> PixelCounts:
+        """Counts at ``threshold``; exact on the grid ``k / n_bins``, otherwise at the next grid
+        threshold above it."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        k = int(np.searchsorted(self._edges, threshold, side="left"))
+        tp, fp, fn, tn = self._counts()
+        if k >= self.n_bins:  # above the last edge only p = 1 counts; the bins cannot tell: be explicit
+            raise ValueError(f"threshold {threshold} lies above the last grid threshold {self._edges[-1]}")
+        return PixelCounts(int(tp[k]), int(fp[k]), int(fn[k]), int(tn[k]))
+
+    def curve(self) -> dict[str, np.ndarray]:
+        """Scores at every threshold, with the conventions of the module docstring.
+
+        Returns
+        -------
+        dict
+            ``thresholds``, ``precision``, ``recall``, ``f1``: float64 arrays of length ``n_bins``.
+        """
+        tp, fp, fn, _ = (c.astype(np.float64) for c in self._counts())
+
+        def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+            return np.divide(num, den, out=np.ones_like(num), where=den > 0)
+
+        return {
+            "thresholds": self.thresholds,
+            "precision": ratio(tp, tp + fp),
+            "recall": ratio(tp, tp + fn),
+            "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        }
+
+    def best(self) -> tuple[float, float]:
+        """Threshold with the highest F1, and that F1.
+
+        When several neighbouring thresholds tie, the middle of the first tied run is returned: it
+        sits furthest from both ends of the plateau, so it is the least sensitive choice.
+        """
+        f1 = self.curve()["f1"]
+        top = f1.max()
+        first = int(np.argmax(f1))
+        last = first
+        while last + 1 < len(f1) and f1[last + 1] == top:
+            last += 1
+        k = (first + last) // 2
+        return float(self._edges[k]), float(f1[k])

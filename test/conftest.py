@@ -1,0 +1,14 @@
+"""Session-wide test settings.
+
+ROS discovery must stay on this machine: the setting is made here, before any test module can import
+rclpy, as well as in scripts/env.sh for everything started from a shell. Each pytest session takes its
+own ROS_DOMAIN_ID so concurrent runs on one host never see each other's topics.
+"""
+
+import os
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+# Domain ids 0-101 are valid for Fast DDS on Linux; keep clear of the demo's 42.
+os.environ["ROS_DOMAIN_ID"] = str(50 + os.getpid() % 50)
+os.environ.setdefault("GUIDEWIRE_CONFIG_DIR", os.path.join(os.path.dirname(__file__), "..", "config"))
