@@ -31,6 +31,7 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "config_dir",
+    "shipped_models_dir",
     "from_mapping",
     "load_train_config",
     "load_yaml",
@@ -185,6 +186,11 @@ def config_dir() -> Path:
         + ", ".join(str(c) for c in candidates)
         + "); set GUIDEWIRE_CONFIG_DIR to the repository's config/ folder"
     )
+
+
+def shipped_models_dir() -> Path:
+    """Folder of the shipped model files (``models/`` beside :func:`config_dir`)."""
+    return config_dir().parent / "models"
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:

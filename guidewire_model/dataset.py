@@ -566,7 +566,8 @@ def split_by_patient(
         "train": sorted(order[test_patients + val_patients :]),
     }
     part_of = {p: part for part, ps in parts.items() for p in ps}
-    seqs = {part: tuple(s.name for s in sorted(sequences, key=lambda s: s.name) if part_of[s.patient] == part) for part in _PARTS}
+    by_name = sorted(sequences, key=lambda s: s.name)
+    seqs = {part: tuple(s.name for s in by_name if part_of[s.patient] == part) for part in _PARTS}
     return Split(
         train=seqs["train"],
         val=seqs["val"],

@@ -6,7 +6,7 @@ For pixel ``i`` with label ``y_i`` and probability ``p_i = sigmoid(x_i)``::
     Loss_i = -p_i**gamma * log(1 - p_i)                 if y_i = 0
 
 Unlike Lin et al.'s focal loss the background term has no ``(1 - alpha)`` factor: ``alpha`` only
-up-weights the guidewire. Everything is computed from logits in float32:
+up-weights the guidewire. Everything is computed from logits in (at least) float32:
 ``log p = -softplus(-x)``, ``log(1 - p) = -softplus(x)``, ``p**gamma = exp(gamma * log p)``, so
 the loss and its gradient stay finite for any logit, where ``log(sigmoid(x))`` would give
 ``-inf`` for ``x < -104`` in float32 (and already at ``x ~ -17`` for ``log(1 - sigmoid(x))`` with
@@ -52,7 +52,8 @@ def modified_focal_loss(
     Returns
     -------
     Tensor
-        float32 scalar (or per-pixel float32 map for ``none``), also under autocast.
+        Scalar (per-pixel map for ``none``) in float32, or float64 for float64 logits; float32
+        also for half-precision logits and under autocast.
 
     Raises
     ------
@@ -67,8 +68,10 @@ def modified_focal_loss(
         raise ValueError(f"reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
     # Autocast would otherwise run exp/softplus in half precision when callers pass fp16 logits.
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        x = logits.float()
-        y = target.float()
+        # At least float32 (half precision is upcast, float64 kept for gradcheck and references).
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        x = logits.to(dtype)
+        y = target.to(dtype)
         log_p = -F.softplus(-x)
         log_not_p = -F.softplus(x)
         if gamma == 0:

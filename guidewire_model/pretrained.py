@@ -76,6 +76,7 @@ def load_imagenet_encoder(encoder: ResNetEncoder, path: str | os.PathLike) -> Re
     path = Path(path)
     state = _read_state_dict(path)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    file_state = dict(state)  # before any adaptation: what the error message describes
 
     target = encoder.state_dict()
     w = state.get("conv1.weight")
@@ -106,7 +107,7 @@ def load_imagenet_encoder(encoder: ResNetEncoder, path: str | os.PathLike) -> Re
         raise PretrainedWeightsError(
             f"{path}: ImageNet weights do not fit the {_describe_encoder(encoder)} encoder: "
             + "; ".join(problems)
-            + f". The file looks like {_guess_architecture(state)}. Use a torchvision "
+            + f". The file looks like {_guess_architecture(file_state)}. Use a torchvision "
             "state dict of the same depth at width 64 (model.encoder / model.encoder_width), "
             "or set model.pretrained: false"
         )

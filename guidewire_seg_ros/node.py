@@ -1,0 +1,283 @@
+"""The ``guidewire_seg`` rclpy node: fluoroscopy images in, guidewire masks and centrelines out.
+
+A thin shell over :class:`guidewire_model.pipeline.GuidewirePipeline`. The subscription callback only
+drops the newest frame into a keep-latest slot; a worker thread takes it, runs the pipeline and
+publishes. A frame that arrives while an older one still waits in the slot replaces it, and the older
+one is counted as dropped: under overload the node serves the freshest frame, with bounded latency,
+instead of working through a growing backlog.
+
+Topics (relative names, remappable)::
+
+    sub  image                     sensor_msgs/Image
+    pub  ~/mask                    sensor_msgs/Image, mono8 0/255, the input's size and header
+    pub  ~/centrelines             guidewire_seg/GuidewireArray, the input's header
+    pub  ~/centreline_points       sensor_msgs/PointCloud2 (x, y px; z 0; wire_id, index, probability)
+    pub  ~/overlay                 sensor_msgs/Image bgr8 (only with publish_overlay)
+    pub  /diagnostics              diagnostic_msgs/DiagnosticArray
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, Vector3
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from guidewire_seg.msg import Guidewire, GuidewireArray
+from guidewire_model.backends import create_backend
+from guidewire_model.config import ConfigError, shipped_models_dir
+from guidewire_model.pipeline import FrameResult, GuidewirePipeline
+from guidewire_model.rolling_stats import RateMeter, RollingPercentiles
+from guidewire_model.wire_overlay import render_overlay
+
+from .frame_slot import FrameSlot
+from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_image_fields, image_to_gray
+from .parameters import NODE_NAME, NodeParameters, ParameterError, declare_parameters, validate
+from .pointcloud import centrelines_to_cloud
+
+__all__ = ["GuidewireSegNode", "main"]
+
+#: Parameters that may change while the node runs (the rest are read-only: they shape the model load).
+RUNTIME_PARAMETERS = ("threshold", "max_wires", "min_wire_length_px", "publish_overlay")
+
+
+def resolve_model_path(params: NodeParameters) -> Path:
+    """The model file to load: ``model_path`` or, when empty, the shipped default model."""
+    if params.model_path:
+        return Path(params.model_path).expanduser().resolve()
+    return shipped_models_dir() / "default.onnx"
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class GuidewireSegNode(Node):
+    """Segments guidewires in every frame it can keep up with and publishes masks and centrelines.
+
+    Raises (at construction, so the process exits non-zero before serving)
+    ----------------------------------------------------------------------
+    ParameterError, ConfigError, ModelFileError, CheckpointError, BackendError
+        On a bad parameter or model file; the message names it and the fix.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.params = declare_parameters(self)
+        model_path = resolve_model_path(self.params)
+        device = resolve_device(self.params.device)
+        backend = create_backend(
+            self.params.backend, model_path, device=device, fp16=self.params.fp16,
+            engine_cache_dir=self.params.engine_cache_dir or None,
+        )
+        if self.params.input_size and self.params.input_size != backend.info.input_size:
+            backend.close()
+            raise ParameterError(
+                f"parameter 'input_size' is {self.params.input_size} but {model_path} takes "
+                f"{backend.info.input_size}x{backend.info.input_size} inputs; set input_size: 0 (= the model's) "
+                "or export a model at that size")
+        threshold = self.params.threshold if self.params.threshold >= 0 else None
+        self.pipeline = GuidewirePipeline(backend, threshold=threshold, max_wires=self.params.max_wires,
+                                          min_wire_length_px=self.params.min_wire_length_px)
+        self.model_path = model_path
+        self.get_logger().info(
+            f"model {model_path} ({backend.info.architecture}/{backend.info.encoder}, "
+            f"{backend.info.input_size}px) on {backend.name}/{device}; threshold {self.pipeline.threshold:.3f}")
+        backend.warmup()
+
+        reliability = (ReliabilityPolicy.RELIABLE if self.params.qos_reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
+                             reliability=reliability, durability=qos_profile_sensor_data.durability)
+        # Reliable publishers serve both reliable and best-effort subscribers.
+        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self._mask_pub = self.create_publisher(Image, "~/mask", pub_qos)
+        self._lines_pub = self.create_publisher(GuidewireArray, "~/centrelines", pub_qos)
+        from sensor_msgs.msg import PointCloud2
+
+        self._cloud_pub = self.create_publisher(PointCloud2, "~/centreline_points", pub_qos)
+        self._overlay_pub = self.create_publisher(Image, "~/overlay", pub_qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self._slot = FrameSlot()
+        self._latency_ms = RollingPercentiles(window=1000)
+        self._published = RateMeter(window_s=5.0)
+        self._counts: Counter[str] = Counter()
+        self._bad_kinds: Counter[str] = Counter()
+        self._last_bad_log: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_subscription(Image, "image", self._on_image, sub_qos)
+        self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ input side
+
+    def _on_image(self, msg: Image) -> None:
+        # Never blocks: inference happens on the worker. A frame still waiting is replaced.
+        self._counts["received"] += 1
+        if self._slot.put((msg, time.monotonic())):
+            self._counts["dropped"] += 1
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.take(timeout=0.1)
+            if item is None:
+                continue
+            msg, received = item
+            try:
+                image = image_to_gray(msg, max_pixels=self.params.max_input_pixels)
+            except ImageFormatError as exc:
+                self._note_bad_frame(exc.kind, str(exc))
+                continue
+            try:
+                result = self.pipeline.process(image)
+            except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
+                self._counts["failed"] += 1
+                self.get_logger().error(f"inference failed on a frame: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=5.0)
+                continue
+            self._publish(msg, image, result)
+            self._latency_ms.add((time.monotonic() - received) * 1e3)
+            self._published.tick()
+            self._counts["published"] += 1
+
+    def _note_bad_frame(self, kind: str, text: str) -> None:
+        """Count a malformed frame; log one line per kind, then at most one summary per kind per 10 s."""
+        self._bad_kinds[kind] += 1
+        self._counts["malformed"] += 1
+        now = time.monotonic()
+        last = self._last_bad_log.get(kind)
+        if last is None or now - last >= 10.0:
+            self._last_bad_log[kind] = now
+            self.get_logger().warning(
+                f"skipping malformed image ({kind}, {self._bad_kinds[kind]} so far): {text}")
+
+    # ------------------------------------------------------------------ output side
+
+    def _publish(self, msg: Image, image, result: FrameResult) -> None:
+        header = msg.header
+        mask_msg = Image(header=header, **gray_to_image_fields(result.mask * 255))
+        self._mask_pub.publish(mask_msg)
+        self._lines_pub.publish(self._to_array_msg(header, image.shape, result))
+        self._cloud_pub.publish(centrelines_to_cloud(header, result.wires))
+        if self.params.publish_overlay:
+            overlay = render_overlay(image, result.mask, result.wires)
+            self._overlay_pub.publish(Image(header=header, **bgr_to_image_fields(overlay[..., ::-1])))
+
+    @staticmethod
+    def _to_array_msg(header, shape, result: FrameResult) -> GuidewireArray:
+        out = GuidewireArray(header=header, image_width=int(shape[1]), image_height=int(shape[0]))
+        for wire in result.wires:
+            out.wires.append(Guidewire(
+                id=int(wire.wire_id),
+                points=[Point(x=float(x), y=float(y), z=0.0) for x, y in wire.points],
+                tip=Point(x=float(wire.tip[0]), y=float(wire.tip[1]), z=0.0),
+                tip_direction=Vector3(x=float(wire.tip_direction[0]), y=float(wire.tip_direction[1]), z=0.0),
+                length_px=float(wire.length_px),
+                mean_probability=float(wire.mean_probability),
+                frames_tracked=int(wire.frames_tracked),
+            ))
+        return out
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f"{self.get_name()}: guidewire segmentation", hardware_id=self.model_path.name)
+        fps = self._published.rate()
+        values = {
+            "fps": f"{fps:.2f}",
+            "latency_p50_ms": f"{self._latency_ms.percentile(50):.2f}",
+            "latency_p99_ms": f"{self._latency_ms.percentile(99):.2f}",
+            "frames_received": str(self._counts["received"]),
+            "frames_published": str(self._counts["published"]),
+            "frames_dropped": str(self._counts["dropped"]),
+            "frames_malformed": str(self._counts["malformed"]),
+            "frames_failed": str(self._counts["failed"]),
+            "backend": self.pipeline.backend.name,
+            "model": str(self.model_path),
+        }
+        values.update({f"malformed_{k}": str(v) for k, v in sorted(self._bad_kinds.items())})
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        if self._counts["failed"]:
+            status.level, status.message = DiagnosticStatus.WARN, "inference failed on some frames"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=[status]))
+
+    # ------------------------------------------------------------------ parameters and lifetime
+
+    def _on_set_parameters(self, changes) -> SetParametersResult:
+        updated = {f: getattr(self.params, f) for f in self.params.__dataclass_fields__}
+        for p in changes:
+            if p.name not in RUNTIME_PARAMETERS:
+                return SetParametersResult(successful=False, reason=f"'{p.name}' can only be set at start")
+            updated[p.name] = p.value
+        try:
+            self.params = validate(updated, source=f"node '{self.get_name()}'")
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if self.params.threshold >= 0:
+            self.pipeline.threshold = self.params.threshold
+        self.pipeline.max_wires = self.params.max_wires
+        self.pipeline.min_wire_length_px = self.params.min_wire_length_px
+        return SetParametersResult(successful=True)
+
+    def stop(self) -> None:
+        """Stop the worker and release the backend (idempotent)."""
+        self._stop.set()
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self.pipeline.backend.close()
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counts)
+
+
+def _stamp_header(node: Node):
+    from std_msgs.msg import Header
+
+    return Header(stamp=node.get_clock().now().to_msg())
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: run the node until SIGINT/SIGTERM; exit 1 with a clear message on a bad start."""
+    rclpy.init(args=args)
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    try:
+        node = GuidewireSegNode()
+    except (ParameterError, ConfigError, ValueError, RuntimeError, OSError) as exc:
+        # ModelFileError, CheckpointError and BackendError subclass ValueError/RuntimeError.
+        logger.fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""ONNX export: metadata round trip, ORT/PyTorch parity, failure modes, read_onnx_info errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from guidewire_model.checkpoint import save_checkpoint
+from guidewire_model.config import load_train_config, to_dict
+from guidewire_model.export import ExportError, check_frames, export_model, export_onnx, main
+from guidewire_model.model_info import (
+    METADATA_PREFIX,
+    ModelFileError,
+    ModelInfo,
+    config_sha256,
+    file_sha256,
+    read_onnx_info,
+)
+from guidewire_model.network import build_model
+
+SIZE = 64
+TINY = {
+    "model.encoder": "resnet18",
+    "model.encoder_width": 8,
+    "model.pretrained": False,
+    "model.input_size": SIZE,
+    "threshold": 0.35,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_train_config(overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(cfg, tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(cfg)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    return export_onnx(checkpoint, out)
+
+
+def _expected_frame_kind() -> str:
+    try:
+        from guidewire_model.preprocess import prepare_batch  # noqa: F401
+        from guidewire_model.synthetic import SyntheticConfig, generate_frame  # noqa: F401
+    except ImportError:
+        return "random"
+    return "synthetic"
+
+
+def test_metadata_reads_back_equal_to_model_info(exported, cfg):
+    path = Path(exported["path"])
+    info = read_onnx_info(path)
+    assert info == exported["info"]
+    assert info == ModelInfo.from_train_config(cfg, opset=17)
+    assert info.threshold == 0.35 and info.input_size == SIZE and info.encoder_width == 8
+    assert info.input_mean == cfg.model.input_mean and info.input_std == cfg.model.input_std
+    assert info.config_sha256 == config_sha256(to_dict(cfg))
+    assert exported["sha256"] == file_sha256(path)
+    assert exported["file_size"] == path.stat().st_size
+    # Batch axis is symbolic, spatial axes fixed.
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, SIZE, SIZE]
+
+
+def test_metadata_round_trip_is_exact():
+    info = ModelInfo(input_size=512, input_mean=0.449, input_std=0.226, threshold=0.1 + 0.2,
+                     architecture="linknet", encoder="resnet50", encoder_width=64, output="probability",
+                     config_sha256="ab" * 32, version="0.1.0", opset=18)
+    assert ModelInfo.from_metadata(info.to_metadata(), "x.onnx") == info
+    with pytest.raises(ValueError, match="opset"):
+        info.__class__(**{**info.__dict__, "opset": None}).to_metadata()
+
+
+def test_parity_onnxruntime_vs_pytorch(exported, checkpoint):
+    from guidewire_model.checkpoint import load_model
+
+    assert exported["max_abs_diff"] < 1e-4
+    assert exported["check_frames"] == _expected_frame_kind()
+    info = exported["info"]
+    frames, _ = check_frames(info, 3, seed=7)
+    session = ort.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: frames})[0]
+    model, _ = load_model(checkpoint)
+    with torch.inference_mode():
+        want = torch.sigmoid(model(torch.from_numpy(frames))).numpy()
+    assert got.shape == (3, 1, SIZE, SIZE) and got.dtype == np.float32
+    assert np.all((got >= 0) & (got <= 1))
+    assert np.max(np.abs(got - want)) < 1e-4
+
+
+class _DriftsOutsideExport(nn.Module):
+    """Agrees with its ONNX export only while being traced: a deliberate parity failure."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        out = self.inner(x)
+        return out if torch.jit.is_tracing() else out + 0.5
+
+
+def test_export_fails_above_tolerance_and_leaves_no_file(cfg, tmp_path):
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"previous good file")
+    model = _DriftsOutsideExport(build_model(cfg.model))
+    with pytest.raises(ExportError, match="tolerance"):
+        export_model(model, cfg, target, n_check_frames=2)
+    assert target.read_bytes() == b"previous good file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp file left
+
+
+def test_cli_exit_status_and_no_file_on_failure(checkpoint, tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    assert main(["--checkpoint", str(checkpoint), "--out", str(bad), "--tolerance", "-1", "--frames", "1"]) == 1
+    assert not bad.exists() and list(tmp_path.iterdir()) == []
+    assert "tolerance" in capsys.readouterr().err
+
+    good = tmp_path / "good.onnx"
+    assert main(["--checkpoint", str(checkpoint), "--out", str(good), "--frames", "1", "--threshold", "0.6"]) == 0
+    assert read_onnx_info(good).threshold == 0.6
+    assert "max |diff|" in capsys.readouterr().out
+
+    assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def test_export_rejects_old_opset(cfg, tmp_path):
+    with pytest.raises(ExportError, match="opset"):
+        export_model(build_model(cfg.model), cfg, tmp_path / "m.onnx", opset=13)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+# --------------------------------------------------------------------------- read_onnx_info errors
+
+
+def _assert_error(path: Path, *fragments: str) -> None:
+    with pytest.raises(ModelFileError) as err:
+        read_onnx_info(path)
+    message = str(err.value)
+    assert str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_read_missing_file(tmp_path):
+    _assert_error(tmp_path / "nope.onnx", "not found")
+
+
+def test_read_truncated_file(exported, tmp_path):
+    data = Path(exported["path"]).read_bytes()
+    for cut in (len(data) // 2, len(data) - 10):
+        path = tmp_path / f"cut{cut}.onnx"
+        path.write_bytes(data[:cut])
+        _assert_error(path, "guidewire-export")
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, I am not a model\n", b"\x89PNG\r\n\x1a\n" + bytes(range(256))])
+def test_read_non_onnx_file(tmp_path, content):
+    path = tmp_path / "fake.onnx"
+    path.write_bytes(content)
+    _assert_error(path, "guidewire-export")
+
+
+def test_read_without_metadata(exported, tmp_path):
+    proto = onnx.load(exported["path"])
+    del proto.metadata_props[:]
+    path = tmp_path / "nometa.onnx"
+    onnx.save(proto, str(path))
+    _assert_error(path, "missing key", METADATA_PREFIX + "input_size")
+
+
+def test_read_bad_metadata_value(exported, tmp_path):
+    proto = onnx.load(exported["path"])
+    for prop in proto.metadata_props:
+        if prop.key == METADATA_PREFIX + "threshold":
+            prop.value = "1.7"
+    path = tmp_path / "badthr.onnx"
+    onnx.save(proto, str(path))
+    _assert_error(path, METADATA_PREFIX + "threshold", "'1.7'")
+
+
+def test_read_wrong_input_shape(exported, tmp_path):
+    proto = onnx.load(exported["path"])
+    proto.graph.input[0].type.tensor_type.shape.dim[2].dim_value = SIZE // 2
+    path = tmp_path / "shape.onnx"
+    onnx.save(proto, str(path))
+    _assert_error(path, "input", f"[N, 1, {SIZE}, {SIZE}]")
+
+
+def test_read_wrong_output_shape(exported, tmp_path):
+    proto = onnx.load(exported["path"])
+    proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
+    path = tmp_path / "outshape.onnx"
+    onnx.save(proto, str(path))
+    _assert_error(path, "output")

@@ -1,0 +1,186 @@
+"""Modified focal loss (paper eq. 1) and alpha-balanced BCE (eq. 2) against literal references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from guidewire_model.config import LossConfig, config_dir, load_train_config
+from guidewire_model.losses import ModifiedFocalLoss, modified_focal_loss
+
+torch.set_num_threads(1)
+
+
+def literal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
+    """Eq. (1) exactly as printed, per pixel, through p = sigmoid(x); float64, no stabilisation."""
+    p = torch.sigmoid(logits)
+    pos = -alpha * (1 - p) ** gamma * torch.log(p)
+    neg = -(p**gamma) * torch.log(1 - p)
+    return torch.where(target == 1, pos, neg)
+
+
+def random_case(seed: int, shape=(2, 1, 8, 8), scale: float = 6.0):
+    g = torch.Generator().manual_seed(seed)
+    logits = (torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1) * scale
+    target = (torch.rand(shape, generator=g, dtype=torch.float64) < 0.3).to(torch.float64)
+    return logits, target
+
+
+@pytest.mark.parametrize("alpha,gamma", [(100.0, 2.5), (1.0, 0.0), (0.25, 2.0), (150.0, 1.5), (3.0, 0.5)])
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_matches_literal_equation(alpha, gamma, reduction):
+    logits, target = random_case(int(alpha * 10 + gamma * 100))
+    ref = literal_loss(logits, target, alpha, gamma)
+    ref = {"sum": ref.sum(), "mean": ref.mean(), "none": ref}[reduction]
+    # float32 input: the production dtype
+    got = modified_focal_loss(logits.float(), target.float(), alpha, gamma, reduction)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.double().numpy(), ref.numpy(), rtol=2e-5, atol=1e-6)
+    # float64 input stays float64 and agrees to round-off
+    got64 = modified_focal_loss(logits, target, alpha, gamma, reduction)
+    assert got64.dtype == torch.float64
+    np.testing.assert_allclose(got64.numpy(), ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def exact_loss(x: float, y: float, alpha: float, gamma: float) -> float:
+    """Eq. (1) in 50-digit arithmetic: the ground truth where float64 cancels (1 - p ~ 1e-13)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        p = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        if y == 1:
+            return float(-alpha * (1 - p) ** gamma * mpmath.log(p))
+        return float(-(p**gamma) * mpmath.log(1 - p))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.5])
+def test_extreme_logits_match_where_literal_is_finite(gamma):
+    logits = torch.tensor([-30.0, -20.0, -5.0, 0.0, 5.0, 20.0, 30.0], dtype=torch.float64).repeat(2)
+    target = torch.tensor([0.0] * 7 + [1.0] * 7, dtype=torch.float64)
+    ref = literal_loss(logits, target, 100.0, gamma)
+    assert torch.isfinite(ref).all()  # float64 still resolves 1 - sigmoid(30) ~ 9e-14
+    got = modified_focal_loss(logits.float(), target.float(), 100.0, gamma, "none").double()
+    assert torch.isfinite(got).all()
+    # The literal float64 formula loses ~eps / (1 - p) ~ 1e-3 relative accuracy at |x| = 30
+    # (1 - p rounds); within that it must agree ...
+    # float32 flushes losses below its smallest normal number (~1e-38) towards 0: hence atol.
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=2e-3, atol=1e-38)
+    # ... and the stable float32 version must match the exact value much more tightly.
+    exact = [exact_loss(x, y, 100.0, gamma) for x, y in zip(logits.tolist(), target.tolist())]
+    np.testing.assert_allclose(got.numpy(), exact, rtol=1e-5, atol=1e-38)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.5])
+def test_finite_loss_and_gradients_at_saturated_logits(gamma):
+    logits = torch.tensor([-100.0, -100.0, 100.0, 100.0], requires_grad=True)
+    target = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    # The literal float32 formula breaks down here; the stable one must not.
+    with torch.no_grad():
+        assert not torch.isfinite(literal_loss(logits.detach(), target, 100.0, gamma)).all()
+    loss = modified_focal_loss(logits, target, 100.0, gamma, "sum")
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(logits.grad).all()
+    # wrong & confident pixels dominate: loss ~ alpha*100 (y=1, x=-100) + 100 (y=0, x=100)
+    assert loss.item() == pytest.approx(100.0 * 100.0 + 100.0, rel=1e-4)
+    # gradient pushes wrong pixels the right way: up for y=1 at -100, down for y=0 at +100
+    assert logits.grad[1] < 0 and logits.grad[2] > 0
+
+
+def test_gamma_zero_is_alpha_balanced_bce():
+    logits, target = random_case(7, scale=10.0)
+    alpha = 100.0
+    # eq. (2) written out
+    p = torch.sigmoid(logits)
+    eq2 = torch.where(target == 1, -alpha * torch.log(p), -torch.log(1 - p)).sum()
+    got = modified_focal_loss(logits, target, alpha, 0.0, "sum")
+    torch.testing.assert_close(got, eq2, rtol=1e-10, atol=1e-10)
+    for reduction in ("sum", "mean"):
+        bce = F.binary_cross_entropy_with_logits(
+            logits, target, pos_weight=torch.tensor(alpha, dtype=torch.float64), reduction=reduction
+        )
+        torch.testing.assert_close(modified_focal_loss(logits, target, alpha, 0.0, reduction), bce)
+
+
+def test_mean_is_sum_over_pixel_count():
+    logits, target = random_case(3, shape=(3, 1, 5, 7))
+    s = modified_focal_loss(logits, target, 10.0, 2.0, "sum")
+    m = modified_focal_loss(logits, target, 10.0, 2.0, "mean")
+    torch.testing.assert_close(m, s / logits.numel())
+
+
+def test_alpha_weights_only_the_guidewire_term():
+    logits, target = random_case(11)
+    per1 = modified_focal_loss(logits, target, 1.0, 2.0, "none")
+    per7 = modified_focal_loss(logits, target, 7.0, 2.0, "none")
+    fg = target == 1
+    torch.testing.assert_close(per7[fg], 7.0 * per1[fg])
+    torch.testing.assert_close(per7[~fg], per1[~fg])
+    assert modified_focal_loss(logits, target, 0.0, 2.0, "none")[fg].abs().max() == 0
+
+
+def test_gamma_down_weights_easy_examples_more_than_hard_ones():
+    # easy: right and confident; hard: wrong (misclassified), for both classes
+    logits = torch.tensor([3.0, -3.0, -1.0, 1.0], dtype=torch.float64)
+    target = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    bce = modified_focal_loss(logits, target, 1.0, 0.0, "none")
+    previous = bce
+    for gamma in (0.5, 1.5, 2.5, 3.0):
+        focal = modified_focal_loss(logits, target, 1.0, gamma, "none")
+        assert (focal < previous).all()  # every pixel's loss shrinks as gamma grows (p < 1)
+        ratio = focal / bce
+        # the modulating factor is (1-p)^gamma for y=1 and p^gamma for y=0
+        p = torch.sigmoid(logits)
+        expected = torch.where(target == 1, (1 - p) ** gamma, p**gamma)
+        torch.testing.assert_close(ratio, expected)
+        assert ratio[:2].max() < ratio[2:].min()  # easy examples lose more weight than hard ones
+        previous = focal
+
+
+def test_gradcheck_float64():
+    logits, target = random_case(5, shape=(1, 1, 3, 3), scale=4.0)
+    logits.requires_grad_(True)
+    for gamma in (0.0, 1.5, 2.5):
+        assert torch.autograd.gradcheck(
+            lambda x: modified_focal_loss(x, target, 100.0, gamma, "sum"), (logits,)
+        )
+        assert torch.autograd.gradcheck(
+            lambda x: modified_focal_loss(x, target, 0.25, gamma, "none"), (logits,)
+        )
+
+
+def test_autocast_computes_in_float32():
+    logits, target = random_case(9)
+    half = logits.to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = modified_focal_loss(half, target.float(), 100.0, 2.5, "sum")
+    assert got.dtype == torch.float32
+    ref = literal_loss(half.double(), target, 100.0, 2.5).sum()
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_bad_arguments_raise():
+    x = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="same shape"):
+        modified_focal_loss(x, torch.zeros(1, 1, 4, 5), 1.0, 2.0)
+    with pytest.raises(ValueError, match="alpha and gamma"):
+        modified_focal_loss(x, x, -1.0, 2.0)
+    with pytest.raises(ValueError, match="alpha and gamma"):
+        modified_focal_loss(x, x, 1.0, math.nan)
+    with pytest.raises(ValueError, match="reduction"):
+        modified_focal_loss(x, x, 1.0, 2.0, "max")
+
+
+def test_module_uses_paper_config():
+    cfg = load_train_config(config_dir() / "train_paper.yaml")
+    loss_fn = ModifiedFocalLoss(cfg.loss)
+    assert (loss_fn.alpha, loss_fn.gamma, loss_fn.reduction) == (cfg.loss.alpha, cfg.loss.gamma, "sum")
+    logits, target = random_case(13)
+    torch.testing.assert_close(
+        loss_fn(logits, target), modified_focal_loss(logits, target, cfg.loss.alpha, cfg.loss.gamma, "sum")
+    )
+    mean_fn = ModifiedFocalLoss(LossConfig(alpha=2.0, gamma=1.0, reduction="mean"))
+    torch.testing.assert_close(mean_fn(logits, target), modified_focal_loss(logits, target, 2.0, 1.0, "mean"))

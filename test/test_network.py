@@ -1,0 +1,210 @@
+"""Network architecture (paper Fig. 2/3), the Table III U-Net, build_model and the FLOP counter."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from guidewire_model.config import ConfigError, ModelConfig, config_dir, load_train_config
+from guidewire_model.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead
+from guidewire_model.losses import modified_focal_loss
+from guidewire_model.network import build_model, count_parameters, estimate_gflops
+from guidewire_model.resnet import BasicBlock, Bottleneck, ResNetEncoder, resnet18, resnet50
+from guidewire_model.unet import UNet
+
+torch.set_num_threads(1)
+
+# torchvision's published parameter counts (models/resnet.py docs): used to check the encoder
+# against an independent number, not against ourselves.
+TORCHVISION_RESNET50_PARAMS = 25_557_032
+TORCHVISION_RESNET18_PARAMS = 11_689_512
+
+
+def model_config(**overrides) -> ModelConfig:
+    """The paper's model config (config/train_paper.yaml) with pretraining off, plus overrides."""
+    base = load_train_config(config_dir() / "train_paper.yaml").model
+    return dataclasses.replace(base, **{"pretrained": False, "pretrained_weights": None, **overrides})
+
+
+SMALL_VARIANTS = [
+    dict(architecture="linknet", encoder="resnet18", encoder_width=8),
+    dict(architecture="linknet", encoder="resnet34", encoder_width=8),
+    dict(architecture="linknet", encoder="resnet50", encoder_width=8),
+    dict(architecture="linknet", encoder="resnet18", encoder_width=6),
+    dict(architecture="unet", unet_base_channels=4),
+]
+
+
+def test_paper_model_maps_512_to_512():
+    model = build_model(model_config()).eval()
+    assert isinstance(model, LinkNet) and isinstance(model.encoder.layer1[0], Bottleneck)
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, 512, 512))
+    assert out.shape == (1, 1, 512, 512)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("variant", SMALL_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.parametrize("size", [(64, 64), (96, 160)])
+def test_small_variants_round_trip_size(variant, size):
+    model = build_model(model_config(**variant)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, *size))
+    assert out.shape == (2, 1, *size)
+
+
+def test_encoder_feature_pyramid():
+    enc = resnet50(in_channels=1, width=8)
+    feats = enc(torch.randn(1, 1, 64, 64))
+    assert [f.shape[1] for f in feats] == list(enc.out_channels) == [8, 32, 64, 128, 256]
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2]
+    # paper II-B: 7x7 stride-2 conv, then 3x3 stride-2 max-pooling
+    assert enc.conv1.kernel_size == (7, 7) and enc.conv1.stride == (2, 2) and enc.conv1.in_channels == 1
+    assert enc.maxpool.kernel_size == 3 and enc.maxpool.stride == 2
+
+
+@pytest.mark.parametrize("builder,published,keys", [
+    (resnet50, TORCHVISION_RESNET50_PARAMS, 320), (resnet18, TORCHVISION_RESNET18_PARAMS, 122)])
+def test_encoder_matches_torchvision_layout(builder, published, keys):
+    enc = builder(in_channels=3, width=64)
+    fc = 1000 * enc.out_channels[-1] + 1000  # the classifier the encoder leaves out
+    assert count_parameters(enc) + fc == published
+    assert len(enc.state_dict()) + 2 == keys  # + fc.weight, fc.bias
+    names = set(enc.state_dict())
+    assert {"conv1.weight", "bn1.running_var", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+            "layer2.0.downsample.1.num_batches_tracked", "layer4.1.bn2.bias"} <= names
+
+
+def test_paper_model_parameter_count():
+    model = build_model(model_config())
+    enc, dec, head = model.encoder, model.decoder, model.head
+    # encoder: torchvision ResNet-50 minus fc, with conv1 reduced from 3 input channels to 1
+    assert count_parameters(enc) == TORCHVISION_RESNET50_PARAMS - (2048 * 1000 + 1000) - 64 * 2 * 7 * 7
+
+    def block_params(m, n):
+        q = m // 4
+        return m * q + q * q * 16 + q * n + 2 * (2 * q) + 2 * n  # convs (no bias) + BN affine
+
+    assert count_parameters(dec) == (block_params(2048, 1024) + block_params(1024, 512)
+                                     + block_params(512, 256) + block_params(256, 256))
+    assert count_parameters(head) == (256 * 32 * 9 + 32) + (32 * 32 * 9 + 32) + (32 * 4 + 1)
+    total = count_parameters(model)
+    assert 31.2e6 < total < 31.3e6  # 31,260,545; see docs/paper-interpretation.md
+
+
+def test_decoder_block_is_fig3():
+    block = LinkNetDecoderBlock(256, 128)
+    kinds = [type(m) for m in block]
+    assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.ConvTranspose2d, nn.BatchNorm2d, nn.ReLU,
+                     nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    c1, deconv, c2 = block[0], block[3], block[6]
+    assert (c1.in_channels, c1.out_channels, c1.kernel_size) == (256, 64, (1, 1))
+    assert (deconv.in_channels, deconv.out_channels, deconv.kernel_size, deconv.stride) == (64, 64, (4, 4), (2, 2))
+    assert (c2.in_channels, c2.out_channels, c2.kernel_size) == (64, 128, (1, 1))
+    assert block(torch.randn(1, 256, 5, 7)).shape == (1, 128, 10, 14)  # exact 2x upsampling
+
+
+def test_decoder_wiring_and_head():
+    model = build_model(model_config(encoder_width=8))
+    m = [(b.in_channels, b.out_channels) for b in model.decoder.blocks]
+    assert m == [(256, 128), (128, 64), (64, 32), (32, 32)]  # n = channels of the skip it meets
+    head = model.head
+    assert isinstance(head, LinkNetHead)
+    kinds = [type(x) for x in head]
+    assert kinds == [nn.ConvTranspose2d, nn.ReLU, nn.Conv2d, nn.ReLU, nn.Conv2d]  # no ReLU/sigmoid at the end
+    assert head[0].kernel_size == (3, 3) and head[0].stride == (2, 2)
+    assert head[2].kernel_size == (3, 3) and head[4].kernel_size == (2, 2) and head[4].out_channels == 1
+    assert head(torch.randn(1, 32, 8, 8)).shape == (1, 1, 16, 16)
+    # logits, not probabilities: a large bias on the last conv must show up unsquashed
+    with torch.no_grad():
+        head[4].bias.fill_(-50.0)
+        assert model.eval()(torch.randn(1, 1, 64, 64)).max() < -10
+
+
+def test_head_keeps_pixels_aligned():
+    """An impulse at half resolution lands at the matching full-resolution spot (no shift)."""
+    head = LinkNetHead(1, 1)
+    with torch.no_grad():
+        for conv in (head[0], head[2], head[4]):
+            conv.weight.fill_(1.0)
+            conv.bias.zero_()
+        x = torch.zeros(1, 1, 16, 16)
+        x[..., 5, 9] = 1.0
+        y = head(x)[0, 0]
+    rows, cols = torch.nonzero(y, as_tuple=True)
+    w = y[rows, cols]
+    # centre of mass of the response, in full-resolution pixel coordinates; half-res pixel i
+    # covers full-res pixels 2i, 2i+1, centre 2i + 0.5
+    assert (rows.double() * w).sum() / w.sum() == pytest.approx(2 * 5 + 0.5)
+    assert (cols.double() * w).sum() / w.sum() == pytest.approx(2 * 9 + 0.5)
+
+
+@pytest.mark.parametrize("variant", [SMALL_VARIANTS[2], SMALL_VARIANTS[4]], ids=["linknet50", "unet"])
+def test_gradients_reach_every_parameter(variant):
+    torch.manual_seed(0)
+    model = build_model(model_config(**variant)).train()
+    x = torch.randn(2, 1, 64, 64)
+    y = (torch.rand(2, 1, 64, 64) < 0.05).float()
+    modified_focal_loss(model(x), y, 100.0, 2.5, "sum").backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_build_model_sets_config_and_types():
+    cfg = model_config(architecture="unet", unet_base_channels=4)
+    model = build_model(cfg)
+    assert isinstance(model, UNet) and model.model_config is cfg and model.training
+    cfg = model_config(encoder="resnet18", encoder_width=8)
+    model = build_model(cfg)
+    assert isinstance(model.encoder, ResNetEncoder) and isinstance(model.encoder.layer1[0], BasicBlock)
+    assert model.model_config is cfg
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(architecture="unet", pretrained=True, pretrained_weights="w.pth"), "architecture is 'unet'"),
+    (dict(encoder_width=32, pretrained=True, pretrained_weights="w.pth"), "encoder_width: 64"),
+    (dict(pretrained=True, pretrained_weights=None), "pretrained_weights is empty"),
+    (dict(input_size=500), "multiple of 32"),
+    (dict(architecture="unet", input_size=200), "multiple of 16"),
+    (dict(architecture="segnet"), "allowed: 'linknet', 'unet'"),
+    (dict(encoder="resnet101", encoder_width=8), "model.encoder"),
+])
+def test_build_model_refuses_invalid_combinations(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model(model_config(**overrides))
+
+
+def test_forward_refuses_sizes_that_cannot_round_trip():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_model(model_config(encoder="resnet18", encoder_width=4))(torch.zeros(1, 1, 48, 64))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        build_model(model_config(architecture="unet", unet_base_channels=4))(torch.zeros(1, 1, 40, 32))
+
+
+def test_estimate_gflops_known_layers():
+    conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)
+    assert estimate_gflops(conv, 16, in_channels=3) == pytest.approx(2 * 16 * 16 * 8 * 3 * 9 / 1e9)
+    strided = nn.Conv2d(4, 6, kernel_size=5, stride=2, padding=2, groups=2)
+    assert estimate_gflops(strided, (16, 32), in_channels=4) == pytest.approx(2 * 8 * 16 * 6 * 2 * 25 / 1e9)
+    deconv = nn.ConvTranspose2d(2, 5, kernel_size=4, stride=2, padding=1)
+    # every input pixel scatters into out_channels * k * k outputs
+    assert estimate_gflops(deconv, 8, in_channels=2) == pytest.approx(2 * 8 * 8 * 2 * 5 * 16 / 1e9)
+    seq = nn.Sequential(conv, nn.ReLU(), nn.Conv2d(8, 1, 1))
+    seq.train()
+    assert estimate_gflops(seq, 16, in_channels=3) == pytest.approx(2 * 16 * 16 * (8 * 3 * 9 + 8) / 1e9)
+    assert seq.training  # mode restored
+    assert not any(m._forward_hooks for m in seq.modules())  # hooks removed
+
+
+def test_estimate_gflops_scales_with_resolution_and_width():
+    small = build_model(model_config(encoder="resnet18", encoder_width=8))
+    wide = build_model(model_config(encoder="resnet18", encoder_width=16))
+    g64, g128 = estimate_gflops(small, 64), estimate_gflops(small, 128)
+    # all layers scale with the pixel count (the head's (2h+1)^2 and (2h-1)^2 maps only nearly)
+    assert g128 == pytest.approx(4 * g64, rel=1e-2)
+    assert 3.5 < estimate_gflops(wide, 64) / g64 < 4.1  # ~width^2 (stem conv scales only ~width)
