@@ -11,7 +11,6 @@ more than the tolerance, the export fails and no ``.onnx`` is left behind.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import uuid
@@ -27,7 +26,6 @@ from .model_info import MIN_OPSET, ModelFileError, ModelInfo, file_sha256, read_
 
 __all__ = ["ExportError", "ProbabilityModel", "check_frames", "export_model", "export_onnx", "main"]
 
-log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probability"

@@ -27,14 +27,13 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 
-from guidewire_seg.msg import Guidewire, GuidewireArray
+from guidewire_seg.msg import GuidewireArray
 from guidewire_model.backends import create_backend
 from guidewire_model.config import ConfigError, shipped_models_dir
 from guidewire_model.pipeline import FrameResult, GuidewirePipeline
@@ -42,6 +41,7 @@ from guidewire_model.rolling_stats import RateMeter, RollingPercentiles
 from guidewire_model.wire_overlay import render_overlay
 
 from .frame_slot import FrameSlot
+from .messages import wires_to_msg
 from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_image_fields, image_to_gray
 from .parameters import NODE_NAME, NodeParameters, ParameterError, declare_parameters, validate
 from .pointcloud import centrelines_to_cloud
@@ -109,8 +109,6 @@ class GuidewireSegNode(Node):
                              reliability=ReliabilityPolicy.RELIABLE)
         self._mask_pub = self.create_publisher(Image, "~/mask", pub_qos)
         self._lines_pub = self.create_publisher(GuidewireArray, "~/centrelines", pub_qos)
-        from sensor_msgs.msg import PointCloud2
-
         self._cloud_pub = self.create_publisher(PointCloud2, "~/centreline_points", pub_qos)
         self._overlay_pub = self.create_publisher(Image, "~/overlay", pub_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -177,26 +175,11 @@ class GuidewireSegNode(Node):
         header = msg.header
         mask_msg = Image(header=header, **gray_to_image_fields(result.mask * 255))
         self._mask_pub.publish(mask_msg)
-        self._lines_pub.publish(self._to_array_msg(header, image.shape, result))
+        self._lines_pub.publish(wires_to_msg(header, image.shape[1], image.shape[0], result.wires))
         self._cloud_pub.publish(centrelines_to_cloud(header, result.wires))
         if self.params.publish_overlay:
             overlay = render_overlay(image, result.mask, result.wires)
             self._overlay_pub.publish(Image(header=header, **bgr_to_image_fields(overlay[..., ::-1])))
-
-    @staticmethod
-    def _to_array_msg(header, shape, result: FrameResult) -> GuidewireArray:
-        out = GuidewireArray(header=header, image_width=int(shape[1]), image_height=int(shape[0]))
-        for wire in result.wires:
-            out.wires.append(Guidewire(
-                id=int(wire.wire_id),
-                points=[Point(x=float(x), y=float(y), z=0.0) for x, y in wire.points],
-                tip=Point(x=float(wire.tip[0]), y=float(wire.tip[1]), z=0.0),
-                tip_direction=Vector3(x=float(wire.tip_direction[0]), y=float(wire.tip_direction[1]), z=0.0),
-                length_px=float(wire.length_px),
-                mean_probability=float(wire.mean_probability),
-                frames_tracked=int(wire.frames_tracked),
-            ))
-        return out
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name=f"{self.get_name()}: guidewire segmentation", hardware_id=self.model_path.name)

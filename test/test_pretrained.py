@@ -61,12 +61,13 @@ def test_gray_encoder_reproduces_rgb_encoder_on_replicated_gray(weights_file, rg
     load_imagenet_encoder(gray, weights_file)
     rgb = resnet18(in_channels=3, width=64).eval()
     rgb.load_state_dict({k: v for k, v in rgb_state.items() if not k.startswith("fc.")})
-    # float64 so that only the algebra, not float32 summation order, is compared
+    # float64 so that only the algebra is compared (what is left is the float32 rounding of the
+    # summed kernel stored in the encoder)
     gray, rgb = gray.double(), rgb.double()
     x = torch.randn(1, 1, 64, 64, dtype=torch.float64)
     with torch.no_grad():
         for a, b in zip(gray(x), rgb(x.expand(1, 3, 64, 64))):
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * b.abs().max().item())
 
 
 def test_old_files_without_num_batches_tracked_load(tmp_path, rgb_state):

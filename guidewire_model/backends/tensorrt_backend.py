@@ -290,8 +290,14 @@ class TensorRTBackend(Backend):
         profile = builder.create_optimization_profile()
         profile.set_shape(network.get_input(0).name, (1, 1, s, s), (1, 1, s, s), (self.max_batch, 1, s, s))
         config.add_optimization_profile(profile)
-        timing_cache = config.create_timing_cache(self.cache.read_timing_cache(self.key))
-        config.set_timing_cache(timing_cache, False)
+        blob = self.cache.read_timing_cache(self.key)
+        try:
+            timing_cache = config.create_timing_cache(blob)
+        except Exception as exc:  # noqa: BLE001 -- a corrupt timing cache only costs build time
+            log.warning("ignoring unreadable TensorRT timing cache in %s (%s)", self.cache.folder, exc)
+            timing_cache = config.create_timing_cache(b"")
+        if not config.set_timing_cache(timing_cache, False):
+            log.warning("TensorRT rejected the timing cache in %s; building without it", self.cache.folder)
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise BackendError(f"{self.model_path}: TensorRT failed to build an engine (see the TensorRT log above)")

@@ -157,11 +157,12 @@ def build_guidewires(
         ramp = 12.0 * k
         exit_offset = sign * min(0.45 * catheter.inner_radius, gap / 2)
         offset = exit_offset + (sign * gap / 2 - exit_offset) * _smoothstep(s / ramp)
-        # Near the carina each wire leaves the shared trunk for the centre region of its branch.
+        # Past the carina, once the branches have separated, each wire leaves its side of the
+        # shared trunk for the centre region of its branch.
         transition = max(8.0 * k, 1.5 * tree.main.radius[-1])
         branch_r = np.interp(s - s_bif, np.arange(len(branch.points)), branch.radius)
         wander = branch_r * (rng.uniform(-0.3, 0.3) + 0.2 * np.sin(s / (rng.uniform(25, 60) * k) + rng.uniform(0, 6.3)))
-        blend = _smoothstep((s - (s_bif - transition)) / (2 * transition))
+        blend = _smoothstep((s - s_bif) / (2.5 * transition))
         offset = (1 - blend) * offset + blend * wander
         path = centre + offset[:, None] * nrm
         path = curves.resample(curves.smooth(path, 2.0 * max(k, 0.5)), 1.0)

@@ -232,9 +232,9 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
             # brightness of anatomy does not flicker from frame to frame.
             sample = counts[::4, ::4]
             sample = sample if cfg.display == "linear" else np.log(np.maximum(sample, 0.5))
-            lo, hi = np.percentile(sample, [0.5, 99.8])
+            lo, hi = np.percentile(sample, [0.3, 99.9])
             span, shift = scene.window_jitter
-            width = (hi - lo) * 1.08 / span
+            width = (hi - lo) * 1.15 / span
             mid = 0.5 * (lo + hi) - shift * (hi - lo)
             window = (float(mid - width / 2), float(mid + width / 2))
         image = quantize(to_display(counts, cfg.display, window, scene.gamma), cfg.bit_depth)
