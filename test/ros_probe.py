@@ -1,0 +1,131 @@
+"""Test-side helpers for driving a real guidewire_seg node process over real rclpy topics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
+
+from guidewire_seg.msg import GuidewireArray
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start_node(ros_params: dict, image_topic: str, log_path: Path, extra_args: list[str] = ()) -> subprocess.Popen:
+    """Start ``python -m guidewire_seg_ros.node`` in its own process with ``-p name:=value`` params."""
+    args = [sys.executable, "-m", "guidewire_seg_ros.node", "--ros-args", "-r", f"image:={image_topic}"]
+    for name, value in ros_params.items():
+        args += ["-p", f"{name}:={value}"]
+    args += list(extra_args)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+def stop_node(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"node did not exit within {timeout} s of signal {sig}")
+    return proc.returncode
+
+
+class Probe(Node):
+    """Publishes frames to the node and collects its outputs by stamp."""
+
+    def __init__(self, image_topic: str, node_name: str = "guidewire_seg", reliable: bool = True) -> None:
+        super().__init__(f"probe_{os.getpid()}_{int(time.monotonic() * 1000) % 100000}")
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        self.image_pub = self.create_publisher(Image, image_topic, qos)
+        self.masks: dict[int, Image] = {}
+        self.lines: dict[int, GuidewireArray] = {}
+        self.clouds: dict[int, PointCloud2] = {}
+        self.diagnostics: list[DiagnosticArray] = []
+        self._cond = threading.Condition()
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.create_subscription(Image, f"/{node_name}/mask", self._keep(self.masks), out_qos)
+        self.lines_topic = f"/{node_name}/centrelines"
+        self.create_subscription(GuidewireArray, self.lines_topic, self._keep(self.lines), out_qos)
+        self.create_subscription(PointCloud2, f"/{node_name}/centreline_points", self._keep(self.clouds), out_qos)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+        self._stamp = 1_000_000_000
+
+    def _keep(self, store: dict):
+        def callback(msg):
+            with self._cond:
+                store[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
+                self._cond.notify_all()
+        return callback
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self._cond:
+            self.diagnostics.append(msg)
+            self._cond.notify_all()
+
+    def next_header(self, frame_id: str = "fluoroscope") -> Header:
+        """A unique, recognisable stamp (not now(): the node must copy it, not make its own)."""
+        self._stamp += 7_654_321
+        h = Header(frame_id=frame_id)
+        h.stamp.sec, h.stamp.nanosec = divmod(self._stamp, 10**9)
+        return h
+
+    def wait_until(self, predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def wait_for_node(self, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+        """Block until the node subscribes to our image topic and its outputs reach us."""
+        deadline = time.monotonic() + timeout
+        while (self.image_pub.get_subscription_count() < 1
+               or self.count_publishers(self.lines_topic) < 1):
+            if proc.poll() is not None:
+                raise AssertionError(f"node exited with code {proc.returncode} before serving")
+            if time.monotonic() > deadline:
+                raise AssertionError("node did not come up in time")
+            time.sleep(0.05)
+        time.sleep(0.3)
+
+    def send_and_wait(self, msg: Image, timeout: float = 20.0) -> int:
+        """Publish ``msg`` (its header set here) and wait for the node's mask and centrelines for it."""
+        msg.header = self.next_header()
+        key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        self.image_pub.publish(msg)
+        ok = self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds, timeout)
+        if not ok:
+            raise AssertionError(f"no output for stamp {key} within {timeout} s")
+        return key
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.destroy_node()
+
+
+def ensure_rclpy() -> None:
+    if not rclpy.ok():
+        rclpy.init()

@@ -1,0 +1,232 @@
+"""The guidewire_seg node as a real process, driven over real rclpy topics from this process.
+
+Localhost discovery and a per-session ROS_DOMAIN_ID come from conftest.py.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+import rclpy
+from sensor_msgs.msg import Image
+
+from guidewire_model.centreline_metrics import mean_centreline_distance, tip_error
+from guidewire_model.config import load_train_config, shipped_models_dir
+from guidewire_model.export import export_model
+from guidewire_model.metrics import pixel_counts
+from guidewire_model.network import build_model
+from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+from guidewire_seg_ros.image_conversion import gray_to_image_fields, image_to_gray
+from guidewire_seg_ros.messages import msg_to_wires
+from guidewire_seg_ros.pointcloud import cloud_to_array
+
+from ros_probe import Probe, ensure_rclpy, start_node, stop_node
+
+pytestmark = pytest.mark.ros
+
+DEFAULT_MODEL = shipped_models_dir() / "default.onnx"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """An untrained but real exported network: enough for encodings, headers and lifecycle."""
+    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
+                                       "model.pretrained": False, "model.input_size": 128})
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_model(build_model(cfg.model).eval(), cfg, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def running_node(tiny_model, tmp_path_factory):
+    ensure_rclpy()
+    log = tmp_path_factory.mktemp("node") / "node.log"
+    proc = start_node({"model_path": tiny_model, "qos_reliability": "reliable", "qos_depth": 5},
+                      "/t/image", log)
+    probe = Probe("/t/image")
+    probe.wait_for_node(proc)
+    yield proc, probe, log
+    code = stop_node(proc)
+    probe.close()
+    assert code == 0, log.read_text()
+
+
+def _image(array: np.ndarray, encoding: str, pad: int = 0, bigendian: bool = False) -> Image:
+    a = array.astype(array.dtype.newbyteorder(">" if bigendian else "<"))
+    rows = a.reshape(a.shape[0], -1).view(np.uint8)
+    rows = np.concatenate([rows, np.zeros((rows.shape[0], pad), np.uint8)], axis=1)
+    return Image(height=a.shape[0], width=a.shape[1], encoding=encoding, is_bigendian=bigendian,
+                 step=rows.shape[1], data=rows.tobytes())
+
+
+def _frame(size=160):
+    return generate_sequence(SyntheticConfig.preset("easy", size=size), seed=3, n_frames=1)[0]
+
+
+ENCODED = {
+    "mono8": lambda g8, g16: g8,
+    "8UC1": lambda g8, g16: g8,
+    "mono16": lambda g8, g16: g16,
+    "16UC1": lambda g8, g16: g16,
+    "32FC1": lambda g8, g16: (g8 / 255.0).astype(np.float32),
+    "rgb8": lambda g8, g16: np.repeat(g8[..., None], 3, axis=2),
+    "bgr8": lambda g8, g16: np.repeat(g8[..., None], 3, axis=2),
+    "rgba8": lambda g8, g16: np.dstack([g8, g8, g8, np.full_like(g8, 255)]),
+    "bgra8": lambda g8, g16: np.dstack([g8, g8, g8, np.full_like(g8, 255)]),
+}
+
+
+@pytest.mark.parametrize("encoding, pad, bigendian", [
+    *[(e, 0, False) for e in ENCODED],
+    ("mono8", 13, False), ("rgb8", 7, False), ("mono16", 6, False), ("mono16", 0, True), ("32FC1", 8, True),
+])
+def test_every_encoding_gives_a_mask_with_the_inputs_size_and_header(running_node, encoding, pad, bigendian):
+    _, probe, _ = running_node
+    g8 = _frame().image
+    g16 = g8.astype(np.uint16) * 257
+    h, w = 150, 170  # not the model's size: outputs must come back at the input's size
+    g8, g16 = g8[:h, :w] if g8.shape[0] >= h else g8, g16[:h, :w]
+    msg = _image(ENCODED[encoding](g8, g16), encoding, pad, bigendian)
+    key = probe.send_and_wait(msg)
+    mask = probe.masks[key]
+    assert mask.encoding == "mono8" and (mask.height, mask.width) == (g8.shape[0], g8.shape[1])
+    assert mask.header.frame_id == "fluoroscope"
+    assert mask.header.stamp == msg.header.stamp  # the input's stamp, never now()
+    values = set(np.unique(image_to_gray(mask)).tolist())
+    assert values <= {0, 255}
+    lines = probe.lines[key]
+    assert lines.header == msg.header
+    assert (lines.image_width, lines.image_height) == (g8.shape[1], g8.shape[0])
+    assert probe.clouds[key].header == msg.header
+
+
+def test_point_cloud_matches_the_centrelines(running_node):
+    _, probe, _ = running_node
+    frame = _frame(256)
+    key = probe.send_and_wait(Image(**gray_to_image_fields(frame.image)))
+    wires = msg_to_wires(probe.lines[key])
+    points = cloud_to_array(probe.clouds[key])
+    assert len(points) == sum(len(w.points) for w in wires)
+    for wire in wires:
+        mine = points[points["wire_id"] == wire.wire_id]
+        np.testing.assert_allclose(np.c_[mine["x"], mine["y"]], wire.points, atol=1e-3)
+        assert mine["index"].tolist() == list(range(len(wire.points)))
+
+
+def test_malformed_frames_are_skipped_and_the_next_good_frame_is_served(running_node):
+    proc, probe, log = running_node
+    good = Image(**gray_to_image_fields(_frame().image))
+    bad = [
+        ("encoding", Image(height=4, width=4, encoding="yuv422", step=8, data=bytes(32))),
+        ("data_length", Image(height=4, width=4, encoding="mono8", step=4, data=bytes(3))),
+        ("step", Image(height=4, width=4, encoding="mono16", step=4, data=bytes(16))),
+        ("size", Image(height=0, width=0, encoding="mono8", step=0, data=b"")),
+    ]
+    for kind, msg in bad:
+        # One at a time: the keep-latest slot would otherwise (rightly) drop all but the last.
+        msg.header = probe.next_header()
+        probe.image_pub.publish(msg)
+        assert _wait_for_text(log, f"skipping malformed image ({kind}"), log.read_text()
+    probe.send_and_wait(good)
+    assert proc.poll() is None
+    assert probe.wait_until(lambda: any(
+        kv.key == "frames_malformed" and int(kv.value) >= 4
+        for d in probe.diagnostics for s in d.status for kv in s.values), timeout=5.0)
+    assert "Traceback" not in log.read_text()
+
+
+def _wait_for_text(path, text: str, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
+    _, probe, _ = running_node
+    probe.diagnostics.clear()
+    assert probe.wait_until(lambda: len(probe.diagnostics) >= 2, timeout=5.0)
+    status = probe.diagnostics[-1].status[0]
+    keys = {kv.key: kv.value for kv in status.values}
+    for key in ("fps", "latency_p50_ms", "latency_p99_ms", "frames_dropped", "frames_received", "backend", "model"):
+        assert key in keys
+    assert keys["backend"] == "onnxruntime"
+    assert int(keys["frames_published"]) >= 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_end_the_node_cleanly(tiny_model, tmp_path, sig):
+    ensure_rclpy()
+    log = tmp_path / "node.log"
+    proc = start_node({"model_path": tiny_model}, "/sig/image", log)
+    probe = Probe("/sig/image")
+    try:
+        probe.wait_for_node(proc)
+    finally:
+        probe.close()
+    assert stop_node(proc, sig) == 0
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("param, value, words", [
+    ("max_wires", "0", ["max_wires", "[1, 8]"]),
+    ("backend", "magic", ["backend", "onnxruntime"]),
+    ("qos_reliability", "sometimes", ["qos_reliability", "best_effort"]),
+    ("threshold", "3.0", ["threshold"]),
+])
+def test_bad_parameters_stop_the_node_at_start(tiny_model, tmp_path, param, value, words):
+    log = tmp_path / "node.log"
+    proc = start_node({"model_path": tiny_model, param: value}, "/bad/image", log)
+    assert proc.wait(60) != 0
+    text = log.read_text()
+    for word in words:
+        assert word in text, text
+    assert "Traceback" not in text
+
+
+def test_bad_model_file_stops_the_node_naming_the_file(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not an onnx model at all")
+    for path in (junk, tmp_path / "missing.onnx"):
+        log = tmp_path / "node.log"
+        proc = start_node({"model_path": path}, "/bad/image", log)
+        assert proc.wait(60) != 0
+        text = log.read_text()
+        assert str(path) in text and "Traceback" not in text
+
+
+def test_default_model_finds_the_wires_near_ground_truth(tmp_path):
+    """The shipped model on synthetic frames over ROS: mask overlaps the truth, wires near the truth."""
+    assert DEFAULT_MODEL.is_file(), f"the shipped default model {DEFAULT_MODEL} is missing"
+    ensure_rclpy()
+    log = tmp_path / "node.log"
+    proc = start_node({"model_path": DEFAULT_MODEL, "qos_reliability": "reliable", "qos_depth": 5},
+                      "/acc/image", log)
+    probe = Probe("/acc/image")
+    try:
+        probe.wait_for_node(proc)
+        frames = generate_sequence(SyntheticConfig.preset("easy", size=512), seed=11, n_frames=6)
+        counts, distances, tips = None, [], []
+        for frame in frames:
+            key = probe.send_and_wait(Image(**gray_to_image_fields(frame.image)))
+            mask = image_to_gray(probe.masks[key]) > 0
+            c = pixel_counts(mask, frame.mask.astype(bool))
+            counts = c if counts is None else counts + c
+            wires = msg_to_wires(probe.lines[key])
+            assert 1 <= len(wires) <= 2
+            for truth in frame.wires:
+                best = min(wires, key=lambda w: mean_centreline_distance(w, truth))
+                distances.append(mean_centreline_distance(best, truth))
+                tips.append(tip_error(best, truth))
+    finally:
+        probe.close()
+        stop_node(proc)
+    assert counts.f1 > 0.5, counts
+    assert np.median(distances) < 5.0, distances
+    assert np.median(tips) < 20.0, tips
