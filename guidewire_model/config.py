@@ -123,6 +123,9 @@ class DataConfig:
     val_patients: int = field(metadata=_range(1))
     split_seed: int
     num_workers: int = field(metadata=_range(0, 64))
+    #: Train on random square crops of this side (input pixels) of each resized frame; 0 = whole
+    #: frames. Validation and inference always see whole frames (the network is fully convolutional).
+    crop_size: int = field(metadata=_range(0, 4096))
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ class TrainConfig:
             raise ConfigError(
                 f"optim.micro_batch_size ({self.optim.micro_batch_size}) must divide "
                 f"optim.batch_size ({self.optim.batch_size})"
+            )
+        if self.data.crop_size > self.model.input_size or self.data.crop_size % 32:
+            raise ConfigError(
+                f"data.crop_size ({self.data.crop_size}) must be 0 or a multiple of 32 no larger than "
+                f"model.input_size ({self.model.input_size})"
             )
         if self.model.pretrained and not self.model.pretrained_weights:
             raise ConfigError(
