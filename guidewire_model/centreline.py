@@ -3,13 +3,17 @@
 The segmentation network only says *which pixels* are guidewire. A robot controller needs, for
 each of the two wires, an ordered curve and its tip. This module turns the mask into that:
 
-1. skeletonise the mask (one-pixel-wide curves);
+1. fill tiny enclosed holes (the sub-pixel gap between two wires running side by side) and
+   skeletonise the mask (one-pixel-wide curves), continuing it past the image border so the
+   skeleton runs straight into the border where a wire leaves the frame;
 2. build a pixel graph (8-connectivity, with the redundant diagonal links of staircase corners
    dropped); clusters of touching pixels with three or more neighbours are *junctions*, pixels
    with one neighbour are *endpoints*; the runs between them are *edges*;
 3. prune spurs: edges from a junction to an endpoint shorter than ``spur_length_px`` (skeleton
    artefacts of the wire's thickness), shortest first, re-merging edges through junctions that
-   drop to two branches;
+   drop to two branches; a loop returning to its own junction is cut at its far point if
+   that is a sharp corner (two wires leaving the catheter with a gap) and otherwise kept as a
+   pass-through (one wire curling across itself);
 4. group junctions into *crossing regions*: junctions joined by a short edge (an X of two wires
    at a shallow angle skeletonises into two Y's joined by a short bar) or by an edge that both
    junctions continue straight into (two wires merging into one blob side by side for a
@@ -19,20 +23,23 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    wires are followed straight through instead of being diverted onto each other. A branch left
    over (odd count, e.g. the second wire leaving a shared stem) continues onto its straightest
    partner as a *shared* stretch, so both wires include the stem they share;
-6. walk the paths, keep the longest ``max_wires`` whose new (not already claimed) length is at
-   least ``min_length_px``;
-7. extend each end along its direction to the mask edge (the skeleton stops about half a wire
-   width short of the true end), resample at 1 px, smooth lightly, and orient proximal -> distal.
+6. walk the paths, cut them at sharp corners (``corner_deg``: a stiff wire does not fold, a V
+   is two wires meeting), keep the longest ``max_wires`` whose new (not already claimed)
+   length is at least ``min_length_px``;
+7. resample at 1 px, smooth lightly, extend each end along its direction to where the wire
+   ends (the skeleton stops short of the mask's end, which itself lies about half a wire width
+   beyond the true end), and orient proximal -> distal.
 
-Orientation rule (both wires leave one guiding catheter, so their proximal ends lie together
-while the distal tips are apart and inside the image):
+Orientation rule. In our fluoroscopy both wires leave one guiding catheter, so their proximal
+ends lie together while the distal tips are apart; a distal tip may however leave the image
+(the synthetic generator clips wires at the frame), so the image border alone is not decisive:
 
-a. a wire with exactly one end within ``border_px`` of the image border has its proximal end
-   there;
-b. the remaining wires are oriented jointly so that the sum of distances between the proximal
-   ends of all wires (the ones fixed by rule a included) is smallest;
-c. a wire alone that rule a does not decide has its proximal end at the end nearer the border
-   (ties: the end with the smaller (y, x), i.e. nearer the top-left).
+a. with two or more wires, the ends are chosen (exhaustively) so that the mean distance between
+   the proximal ends of all wires is smallest; if that mean is at most ``origin_px`` this choice
+   is taken for every wire;
+b. otherwise each wire on its own: if exactly one end lies within ``border_px`` of the image
+   border that end is proximal (the wire enters the field of view there), else the end nearer
+   the border is proximal (ties: the end nearer the top-left, smaller (y, x)).
 """
 
 from __future__ import annotations
@@ -42,17 +49,24 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, map_coordinates
 from skimage.morphology import skeletonize
 
 __all__ = ["Centreline", "extract_centrelines", "polyline_length"]
 
+# Pixels by which a mask touching the image border is continued before skeletonising.
+_BORDER_PAD = 12
+
+# Crossing regions with more branches than this are tangles, not crossings (see _pair_branches).
+_MAX_REGION_BRANCHES = 8
+
 # 8 neighbour offsets (dy, dx); the first four are 4-neighbours.
 _OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Centreline:
     """One guidewire's ordered centreline.
 
@@ -82,7 +96,7 @@ class Centreline:
     def from_points(cls, points: np.ndarray, mean_probability: float = 1.0,
                     direction_px: float = 10.0) -> "Centreline":
         """Build a centreline from ordered (x, y) points; tip and direction are derived."""
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        pts = np.array(points, dtype=np.float64).reshape(-1, 2)
         if len(pts) == 0:
             raise ValueError("a centreline needs at least one point")
         s = _arc_length(pts)
@@ -90,7 +104,10 @@ class Centreline:
         vec = pts[-1] - pts[max(back, 0)]
         norm = float(np.hypot(*vec))
         direction = vec / norm if norm > 1e-9 else np.zeros(2)
-        return cls(pts, pts[-1].copy(), direction, float(s[-1]), float(mean_probability))
+        tip = pts[-1].copy()
+        for array in (pts, tip, direction):
+            array.setflags(write=False)  # frozen: shared by tracker, publisher and metrics
+        return cls(pts, tip, direction, float(s[-1]), float(mean_probability))
 
 
 def polyline_length(points: np.ndarray) -> float:
@@ -122,10 +139,10 @@ class _Edge:
     b: int  # node id at pix[-1]
     pix: np.ndarray  # (M, 2) float (x, y), ordered a -> b
     alive: bool = True
+    length: float = field(init=False)
 
-    @property
-    def length(self) -> float:
-        return float(_arc_length(self.pix)[-1])
+    def __post_init__(self) -> None:
+        self.length = float(_arc_length(self.pix)[-1])
 
 
 @dataclass
@@ -176,7 +193,8 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
         redundant = padded[ys + dy, xs] | padded[ys, xs + dx]
         nbr[redundant, k] = -1
     degree = (nbr >= 0).sum(axis=1)
-    nbr_lists = [row[row >= 0].tolist() for row in nbr]
+    # Python lists (with -1 for "no neighbour") walk faster than per-pixel numpy indexing.
+    nbr_lists = nbr.tolist()
 
     # Node of each pixel: junction clusters (degree >= 3, touching) share one node id.
     node_of = np.full(n, -1, dtype=np.int64)
@@ -192,7 +210,7 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
             p = stack.pop()
             members.append(p)
             for q in nbr_lists[p]:
-                if degree[q] >= 3 and node_of[q] < 0:
+                if q >= 0 and degree[q] >= 3 and node_of[q] < 0:
                     node_of[q] = next_id
                     stack.append(q)
         graph.centre[next_id] = pts[members].mean(axis=0)
@@ -211,7 +229,7 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
         path = [p, q]
         prev, cur = p, q
         while node_of[cur] < 0:
-            nxt = [r for r in nbr_lists[cur] if r != prev]
+            nxt = [r for r in nbr_lists[cur] if r >= 0 and r != prev]
             if not nxt:
                 break
             prev, cur = cur, nxt[0]
@@ -224,7 +242,7 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
 
     for p in np.flatnonzero(node_of >= 0).tolist():
         for q in nbr_lists[p]:
-            if node_of[q] == node_of[p] or (p, q) in used:
+            if q < 0 or node_of[q] == node_of[p] or (p, q) in used:
                 continue
             used.add((p, q))
             walk(p, q)
@@ -235,11 +253,11 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
         if p in seen_loop:
             continue
         loop = [p]
-        prev, cur = p, nbr_lists[p][0]
+        prev, cur = p, next(r for r in nbr_lists[p] if r >= 0)
         while cur != p and cur not in seen_loop:
             loop.append(cur)
             seen_loop.add(cur)
-            prev, cur = cur, [r for r in nbr_lists[cur] if r != prev][0]
+            prev, cur = cur, next(r for r in nbr_lists[cur] if r >= 0 and r != prev)
         seen_loop.add(p)
         a, b = next_id, next_id + 1
         next_id += 2
@@ -261,24 +279,68 @@ def _merge_through(graph: _Graph, n: int) -> None:
     graph.add_edge(a, b, pix)
 
 
+def _open_loops(graph: _Graph, corner_rad: float) -> list[int]:
+    """Split every edge that returns to its own node at its pixel farthest from that node.
+
+    Such a loop is either two wires leaving the catheter side by side with a gap (too large to
+    fill) that join further on -- their common start is the far point, a sharp corner, and the
+    loop is cut there into two branches with free ends -- or one wire curling back across itself,
+    smooth at the far point, which is then kept as a pass-through node joining the two halves.
+    Returns the pass-through nodes.
+    """
+    passthrough = []
+    for e in range(len(graph.edges)):
+        edge = graph.edges[e]
+        if not edge.alive or edge.a != edge.b or len(edge.pix) < 4:
+            continue
+        n = edge.a
+        far = int(np.argmax(np.hypot(*(edge.pix - graph.centre[n]).T)))
+        far = min(max(far, 1), len(edge.pix) - 2)
+        back = edge.pix[far] - edge.pix[max(far - 8, 0)]
+        fwd = edge.pix[min(far + 8, len(edge.pix) - 1)] - edge.pix[far]
+        cos = float(np.dot(back, fwd) / max(np.hypot(*back) * np.hypot(*fwd), 1e-9))
+        sharp = math.acos(min(max(cos, -1.0), 1.0)) > corner_rad
+        graph.remove_edge(e)
+        mid = max(graph.centre) + 1
+        graph.centre[mid] = edge.pix[far]
+        graph.adj[mid] = []
+        if sharp:
+            end = mid + 1
+            graph.centre[end] = edge.pix[far + 1]
+            graph.adj[end] = []
+            graph.add_edge(n, mid, edge.pix[:far + 1])
+            graph.add_edge(n, end, edge.pix[far + 1:][::-1])
+        else:
+            graph.add_edge(n, mid, edge.pix[:far + 1])
+            graph.add_edge(n, mid, edge.pix[far:][::-1])
+            passthrough.append(mid)
+    return passthrough
+
+
 def _prune_spurs(graph: _Graph, spur_length_px: float) -> None:
+    # In passes (linear per pass, so noisy masks with thousands of spurs stay fast): each pass
+    # removes, per junction, its short spurs shortest first while the junction keeps at least
+    # two other branches, so a short fork at a wire's end loses one prong, not both.
     while True:
-        best, best_len = -1, spur_length_px
+        spurs: dict[int, list[tuple[float, int]]] = {}
         for e, edge in enumerate(graph.edges):
-            if not edge.alive or edge.a == edge.b:
+            if not edge.alive or edge.a == edge.b or edge.length >= spur_length_px:
                 continue
             da, db = graph.degree(edge.a), graph.degree(edge.b)
-            if (da == 1 and db >= 3) or (db == 1 and da >= 3):
-                length = edge.length
-                if length < best_len:
-                    best, best_len = e, length
-        if best < 0:
+            if da == 1 and db >= 3:
+                spurs.setdefault(edge.b, []).append((edge.length, e))
+            elif db == 1 and da >= 3:
+                spurs.setdefault(edge.a, []).append((edge.length, e))
+        if not spurs:
             return
-        edge = graph.edges[best]
-        junction = edge.a if graph.degree(edge.a) >= 3 else edge.b
-        graph.remove_edge(best)
-        if graph.degree(junction) == 2:
-            _merge_through(graph, junction)
+        for junction, candidates in spurs.items():
+            for _, e in sorted(candidates):
+                if graph.degree(junction) <= 2 or not graph.edges[e].alive:
+                    break
+                graph.remove_edge(e)
+        for junction in spurs:
+            if graph.degree(junction) == 2:
+                _merge_through(graph, junction)
 
 
 # --------------------------------------------------------------------------- direction pairing
@@ -357,7 +419,7 @@ def _route_points(graph: _Graph, chain: list[tuple[int, int]]) -> np.ndarray:
 
 
 def _build_regions(graph: _Graph, merge_length_px: float, skip_px: float, reach_px: float,
-                   max_turn_rad: float) -> dict[int, _Region]:
+                   max_turn_rad: float, max_shared_turn_rad: float) -> dict[int, _Region]:
     junctions = [n for n, es in graph.adj.items() if len(es) >= 3]
     jset = set(junctions)
     direction = {}
@@ -401,16 +463,20 @@ def _build_regions(graph: _Graph, merge_length_px: float, skip_px: float, reach_
         internal = {e for n in nodes for e in graph.adj[n] if e in internal_all}
         branches = [(e, n) for n in nodes for e in graph.adj[n] if e not in internal]
         region = _Region(nodes, internal, branches)
-        _pair_branches(graph, region, direction, skip_px, reach_px, max_turn_rad)
+        _pair_branches(graph, region, direction, skip_px, reach_px, max_turn_rad, max_shared_turn_rad)
         for n in nodes:
             regions[n] = region
     return regions
 
 
 def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: float,
-                   reach_px: float, max_turn_rad: float) -> None:
+                   reach_px: float, max_turn_rad: float, max_shared_turn_rad: float) -> None:
     branches = region.branches
     k = len(branches)
+    if k > _MAX_REGION_BRANCHES:
+        # Not two wires crossing but a tangle (a noisy mask): no continuation is trustworthy,
+        # and pairing is exponential in the branch count.
+        return
     cost = np.full((k, k), math.inf)
     routes = {}
     for i, j in itertools.permutations(range(k), 2):
@@ -422,36 +488,43 @@ def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: flo
         turn_expected = 0.0
         route_pts = _route_points(graph, chain)
         if len(route_pts) > 1 and _arc_length(route_pts)[-1] > 2 * reach_px:
-            # A long shared stretch bends; compare each pairing against the bend of the stretch.
+            # A long shared stretch bends; a wire through it turns by the stretch's bend, so the
+            # pairing is judged by how far each pair's turn deviates from that bend.
             t0 = _direction_away(route_pts, skip_px, reach_px)
             t1 = -_direction_away(route_pts[::-1], skip_px, reach_px)
             turn_expected = _wrap(_angle(t1) - _angle(t0))
-            c = (abs(_wrap(_angle(t0) - _angle(-direction[(ei, ni)])))
-                 + abs(_wrap(_angle(direction[(ej, nj)]) - _angle(t1))))
-        else:
-            c = abs(_wrap(_angle(direction[(ej, nj)]) - _angle(-direction[(ei, ni)]) - turn_expected))
+        c = abs(_wrap(_angle(direction[(ej, nj)]) - _angle(-direction[(ei, ni)]) - turn_expected))
         cost[i, j] = c
     cost = np.minimum(cost, cost.T)
     # Exhaustive search over matchings: regions have few branches (2 wires -> at most ~6).
-    best_pairs: list[tuple[int, int]] = []
-    best_key = (0, 0.0)
+    def best_matching(free_branches: list[int], limit: float) -> list[tuple[int, int]]:
+        # Exhaustive: regions have few branches (two wires -> at most ~6). Most pairs first,
+        # then the smallest summed turn.
+        best: list[tuple[int, int]] = []
+        best_key = (1, 0.0)
 
-    def search(free: list[int], pairs: list[tuple[int, int]], total: float) -> None:
-        nonlocal best_pairs, best_key
-        if len(free) < 2:
-            key = (-len(pairs), total)
-            if not best_pairs or key < best_key:
-                best_pairs, best_key = list(pairs), key
-            return
-        first, rest = free[0], free[1:]
-        search(rest, pairs, total)  # leave `first` unpaired
-        for m, other in enumerate(rest):
-            c = cost[first, other]
-            if c <= max_turn_rad:
-                search(rest[:m] + rest[m + 1:], pairs + [(first, other)], total + c)
+        def search(free: list[int], pairs: list[tuple[int, int]], total: float) -> None:
+            nonlocal best, best_key
+            if len(free) < 2:
+                key = (-len(pairs), total)
+                if key < best_key:
+                    best, best_key = list(pairs), key
+                return
+            first, rest = free[0], free[1:]
+            search(rest, pairs, total)  # leave `first` unpaired
+            for m, other in enumerate(rest):
+                c = cost[first, other]
+                if c <= limit:
+                    search(rest[:m] + rest[m + 1:], pairs + [(first, other)], total + c)
 
-    if k <= 8:
-        search(list(range(k)), [], 0.0)
+        search(free_branches, [], 0.0)
+        return best
+
+    # Straight continuations first; then branches still free pair up if they bend less than the
+    # shared limit (a wire turning sharply at a junction rather than crossing straight).
+    best_pairs = best_matching(list(range(k)), max_turn_rad)
+    used = {i for pair in best_pairs for i in pair}
+    best_pairs += best_matching([i for i in range(k) if i not in used], max_shared_turn_rad)
     paired = set()
     for i, j in best_pairs:
         region.partner[branches[i]] = branches[j]
@@ -465,7 +538,7 @@ def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: flo
         if i in paired:
             continue
         j = int(np.argmin(cost[i]))
-        if cost[i, j] <= max_turn_rad:
+        if cost[i, j] <= max_shared_turn_rad:
             region.partner[branches[i]] = branches[j]
             region.routes[(branches[i], branches[j])] = routes[(i, j)]
 
@@ -512,26 +585,80 @@ def _walk_paths(graph: _Graph, regions: dict[int, _Region]) -> list[tuple[list[i
 # --------------------------------------------------------------------------- finishing
 
 
+def _fill_small_holes(binary: np.ndarray, max_area: int) -> np.ndarray:
+    """Copy of ``binary`` with enclosed background components of at most ``max_area`` px set."""
+    if max_area <= 0:
+        return binary
+    h, w = binary.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((~binary).view(np.uint8), connectivity=4)
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right = left + stats[:, cv2.CC_STAT_WIDTH]
+    bottom = top + stats[:, cv2.CC_STAT_HEIGHT]
+    # Components touching the crop border are outside, not holes.
+    hole = (stats[:, cv2.CC_STAT_AREA] <= max_area) & (left > 0) & (top > 0) & (right < w) & (bottom < h)
+    if not hole[1:].any():
+        return binary
+    return binary | hole[labels]
+
+
+def _split_at_corners(points: np.ndarray, corner_rad: float, half_px: int = 8) -> list[np.ndarray]:
+    """Cut a path at its sharp corners (turn over +-``half_px`` of arc above ``corner_rad``)."""
+    pts = _resample(points, 1.0)
+    n = len(pts)
+    if n < 2 * half_px + 1:
+        return [points]
+    back = pts[half_px:n - half_px] - pts[:n - 2 * half_px]
+    fwd = pts[2 * half_px:] - pts[half_px:n - half_px]
+    cos = np.sum(back * fwd, axis=1) / np.maximum(np.hypot(*back.T) * np.hypot(*fwd.T), 1e-9)
+    turn = np.arccos(np.clip(cos, -1.0, 1.0))
+    sharp = turn > corner_rad
+    if not sharp.any():
+        return [points]
+    cuts = []
+    # One cut per run of sharp samples, at its sharpest point.
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], sharp.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        cuts.append(half_px + start + int(np.argmax(turn[start:stop])))
+    bounds = [0] + cuts + [n - 1]
+    return [pts[a:b + 1] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _inside(mask: np.ndarray, p: np.ndarray) -> bool:
+    x, y = int(round(p[0])), int(round(p[1]))
+    return 0 <= x < mask.shape[1] and 0 <= y < mask.shape[0] and bool(mask[y, x])
+
+
 def _extend_to_mask_edge(points: np.ndarray, mask: np.ndarray, max_px: float) -> np.ndarray:
-    """Extend the last point along the end direction while it stays inside the mask."""
+    """Move the end of ``points`` to where the wire ends inside the mask.
+
+    The skeleton stops short of the end of a wire's mask; the mask in turn reaches about half a
+    wire width beyond the true end (round caps, blur). So march along the end direction to the
+    mask edge, then step back by the half-width measured across the wire a few px before the end.
+    """
     if len(points) < 2:
         return points
     d = Centreline.from_points(points, direction_px=6.0).tip_direction
     if not np.any(d):
         return points
-    h, w = mask.shape
     tip = points[-1]
-    extra = []
     step = 0.5
-    for k in range(1, int(max_px / step) + 1):
-        p = tip + d * (k * step)
-        x, y = int(round(p[0])), int(round(p[1]))
-        if not (0 <= x < w and 0 <= y < h) or not mask[y, x]:
-            break
-        extra.append(p)
-    if not extra:
+    reach = 0.0
+    while reach + step <= max_px and _inside(mask, tip + d * (reach + step)):
+        reach += step
+    if reach == 0.0:
         return points
-    return np.concatenate([points, np.asarray(extra)[-1:]])
+    normal = np.array([-d[1], d[0]])
+    probe = points[max(len(points) - 4, 0)]
+    width = step  # the probe pixel itself
+    for sign in (1.0, -1.0):
+        k = 1
+        while k * step <= max_px and _inside(mask, probe + sign * normal * (k * step)):
+            width += step
+            k += 1
+    reach -= 0.5 * width - 0.5
+    if reach <= 0.5:
+        return points
+    return np.concatenate([points, (tip + d * reach)[None]])
 
 
 def _border_distance(p: np.ndarray, shape: tuple[int, int]) -> float:
@@ -539,33 +666,32 @@ def _border_distance(p: np.ndarray, shape: tuple[int, int]) -> float:
     return float(min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]))
 
 
-def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float) -> list[np.ndarray]:
+def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, origin_px: float
+            ) -> list[np.ndarray]:
     """Apply the module's orientation rule; returns paths ordered proximal -> distal."""
-    fixed: dict[int, bool] = {}  # path index -> reverse?
-    for i, p in enumerate(paths):
-        near0 = _border_distance(p[0], shape) <= border_px
-        near1 = _border_distance(p[-1], shape) <= border_px
-        if near0 != near1:
-            fixed[i] = near1
-    free = [i for i in range(len(paths)) if i not in fixed]
-    if len(paths) == 1 and free:
-        b0, b1 = _border_distance(paths[0][0], shape), _border_distance(paths[0][-1], shape)
-        if b0 != b1:
-            fixed[0] = b1 < b0
-        else:
-            fixed[0] = (paths[0][-1][1], paths[0][-1][0]) < (paths[0][0][1], paths[0][0][0])
-        free = []
-    if free:
+    reverse: dict[int, bool] = {}
+    if len(paths) >= 2:
         best, best_cost = None, math.inf
-        for flips in itertools.product((False, True), repeat=len(free)):
-            choice = dict(fixed)
-            choice.update(zip(free, flips))
-            prox = [paths[i][-1] if choice[i] else paths[i][0] for i in range(len(paths))]
-            cost = sum(float(np.hypot(*(a - b))) for a, b in itertools.combinations(prox, 2))
+        for flips in itertools.product((False, True), repeat=len(paths)):
+            prox = [p[-1] if f else p[0] for p, f in zip(paths, flips)]
+            dists = [float(np.hypot(*(a - b))) for a, b in itertools.combinations(prox, 2)]
+            cost = float(np.mean(dists))
             if cost < best_cost - 1e-9:
-                best, best_cost = choice, cost
-        fixed = best
-    return [p[::-1] if fixed[i] else p for i, p in enumerate(paths)]
+                best, best_cost = flips, cost
+        if best_cost <= origin_px:
+            reverse = dict(enumerate(best))
+    for i, p in enumerate(paths):
+        if i in reverse:
+            continue
+        b0, b1 = _border_distance(p[0], shape), _border_distance(p[-1], shape)
+        near0, near1 = b0 <= border_px, b1 <= border_px
+        if near0 != near1:
+            reverse[i] = near1
+        elif b0 != b1:
+            reverse[i] = b1 < b0
+        else:
+            reverse[i] = (p[-1][1], p[-1][0]) < (p[0][1], p[0][0])
+    return [p[::-1] if reverse[i] else p for i, p in enumerate(paths)]
 
 
 def extract_centrelines(
@@ -576,8 +702,12 @@ def extract_centrelines(
     spur_length_px: float = 12.0,
     merge_length_px: float = 12.0,
     max_turn_deg: float = 60.0,
+    max_shared_turn_deg: float = 95.0,
+    corner_deg: float = 100.0,
     border_px: float = 6.0,
+    origin_px: float = 25.0,
     smooth_sigma_px: float = 1.5,
+    max_hole_area_px: int = 64,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -599,11 +729,24 @@ def extract_centrelines(
         Junctions joined by a skeleton edge at most this long form one crossing region.
     max_turn_deg : float
         A path is never continued through a junction with a turn sharper than this.
+    max_shared_turn_deg : float
+        A branch left unpaired at a junction (the second wire leaving a stem both wires share)
+        continues onto its straightest neighbour, shared, if the turn is at most this.
+    corner_deg : float
+        A path is cut where it turns by more than this within +-8 px: a stiff guidewire does
+        not fold, so such a corner is two wires meeting (a V from the catheter tip).
     border_px : float
         An end within this distance of the image border counts as "at the border" for the
         orientation rule (see the module docstring).
+    origin_px : float
+        Two or more wires count as leaving one catheter when, for the best choice of ends, the
+        mean distance between their proximal ends is at most this (see the module docstring).
     smooth_sigma_px : float
         Gaussian smoothing (in px of arc length) of the resampled path; 0 disables it.
+    max_hole_area_px : int
+        Enclosed background holes up to this area are filled before skeletonising: two wires
+        running side by side with a sub-pixel gap leave a chain of tiny holes whose skeleton
+        would be a ladder of loops.
 
     Returns
     -------
@@ -628,26 +771,46 @@ def extract_centrelines(
         return []
     cols = np.flatnonzero(binary.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    skel = skeletonize(binary[y0:y1, x0:x1])
+    crop = _fill_small_holes(binary[y0:y1, x0:x1], max_hole_area_px)
+    # Where a wire leaves the image the skeleton would curl into the cut; continuing the mask
+    # past the border (edge replication) keeps it straight up to the border.
+    pad = ((_BORDER_PAD if y0 == 0 else 0, _BORDER_PAD if y1 == binary.shape[0] else 0),
+           (_BORDER_PAD if x0 == 0 else 0, _BORDER_PAD if x1 == binary.shape[1] else 0))
+    skel = skeletonize(np.pad(crop, pad, mode="edge"))
+    skel = skel[pad[0][0]:pad[0][0] + crop.shape[0], pad[1][0]:pad[1][0] + crop.shape[1]]
     graph = _build_graph(skel, (int(x0), int(y0)))
     _prune_spurs(graph, spur_length_px)
+    passthrough = _open_loops(graph, math.radians(corner_deg))
     regions = _build_regions(graph, merge_length_px, skip_px=3.0, reach_px=12.0,
-                             max_turn_rad=math.radians(max_turn_deg))
-    paths = _walk_paths(graph, regions)
-    paths.sort(key=lambda item: -polyline_length(item[1]))
-
+                             max_turn_rad=math.radians(max_turn_deg),
+                             max_shared_turn_rad=math.radians(max_shared_turn_deg))
+    for n in passthrough:
+        (e1, e2) = graph.adj[n]
+        regions[n] = _Region({n}, set(), [(e1, n), (e2, n)], partner={(e1, n): (e2, n), (e2, n): (e1, n)},
+                             routes={((e1, n), (e2, n)): [], ((e2, n), (e1, n)): []})
+    # Longest first; a path is cut at its corners only when it is next in line (cheap on noisy
+    # masks with hundreds of short paths).
+    heap = [(-polyline_length(pts), k, pts, False) for k, (_, pts) in enumerate(_walk_paths(graph, regions))]
+    heapq.heapify(heap)
+    counter = len(heap)
     chosen: list[np.ndarray] = []
-    claimed: set[int] = set()
-    for edges, pts in paths:
-        if len(chosen) == max_wires:
+    claimed = np.zeros(0, dtype=np.int64)
+    while heap and len(chosen) < max_wires:
+        neg_length, _, pts, split = heapq.heappop(heap)
+        if -neg_length < min_length_px:
             break
-        if polyline_length(pts) < min_length_px:
-            break
-        new = sum(graph.edges[e].length for e in set(edges) - claimed)
-        if new < min_length_px:
+        if not split:
+            for piece in _split_at_corners(pts, math.radians(corner_deg)):
+                heapq.heappush(heap, (-polyline_length(piece), counter, piece, True))
+                counter += 1
+            continue
+        # New length: pixels not on an already kept wire (shared stems count for the first only).
+        ij = np.rint(pts).astype(np.int64)
+        keys = np.unique(ij[:, 1] * (binary.shape[1] + 2) + ij[:, 0])
+        if np.count_nonzero(~np.isin(keys, claimed)) < min_length_px:
             continue
         chosen.append(pts)
-        claimed.update(edges)
+        claimed = np.union1d(claimed, keys)
     if not chosen:
         return []
 
@@ -662,7 +825,7 @@ def extract_centrelines(
         pts = _extend_to_mask_edge(pts, binary, reach)
         pts = _extend_to_mask_edge(pts[::-1], binary, reach)[::-1]
         finished.append(_resample(pts, 1.0))
-    finished = _orient(finished, binary.shape, border_px)
+    finished = _orient(finished, binary.shape, border_px, origin_px)
 
     out = []
     for pts in finished:

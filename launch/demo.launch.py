@@ -1,0 +1,48 @@
+"""The demo on a ROS 2 install: synthetic fluoroscope (15 fps) -> guidewire_seg node -> recorder.
+
+    ros2 launch guidewire_seg demo.launch.py frames:=90 preset:=hard
+
+The recorder prints FPS, latency, drops, F1 and centreline errors and writes overlays to `out`,
+then the whole launch ends.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    args = [
+        DeclareLaunchArgument("frames", default_value="90", description="frames the fluoroscope publishes"),
+        DeclareLaunchArgument("rate_hz", default_value="15.0", description="fluoroscopy frame rate [Hz]"),
+        DeclareLaunchArgument("size", default_value="512", description="frame side [px]"),
+        DeclareLaunchArgument("preset", default_value="medium", description="easy | medium | hard"),
+        DeclareLaunchArgument("seed", default_value="2026", description="synthetic sequence seed"),
+        DeclareLaunchArgument("backend", default_value="auto", description="auto | tensorrt | onnxruntime | torch"),
+        DeclareLaunchArgument("out", default_value="out/demo", description="folder for the figures and overlays"),
+    ]
+    segmentation = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(
+            PathJoinSubstitution([FindPackageShare("guidewire_seg"), "launch", "guidewire_seg.launch.py"])),
+        launch_arguments={"image_topic": "/fluoro/image", "backend": LaunchConfiguration("backend")}.items(),
+    )
+    fluoroscope = Node(
+        package="guidewire_seg", executable="synthetic_fluoroscope", namespace="fluoro", output="screen",
+        parameters=[{
+            "frames": LaunchConfiguration("frames"), "rate_hz": LaunchConfiguration("rate_hz"),
+            "size": LaunchConfiguration("size"), "preset": LaunchConfiguration("preset"),
+            "seed": LaunchConfiguration("seed"), "wait_for_subscribers": 2,
+        }],
+    )
+    recorder = Node(
+        package="guidewire_seg", executable="demo_recorder", output="screen",
+        parameters=[{"out": LaunchConfiguration("out"), "rate_hz": LaunchConfiguration("rate_hz")}],
+    )
+    end_with_recorder = RegisterEventHandler(
+        OnProcessExit(target_action=recorder, on_exit=[EmitEvent(event=Shutdown(reason="demo finished"))]))
+    return LaunchDescription(args + [segmentation, recorder, fluoroscope, end_with_recorder])

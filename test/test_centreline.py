@@ -1,0 +1,182 @@
+"""Tests of guidewire_model.centreline: mask -> ordered per-wire centrelines."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from guidewire_model.centreline import Centreline, extract_centrelines
+from guidewire_model.centreline_metrics import closest_point_distances, mean_centreline_distance
+
+
+def draw(polylines, size=256, thickness=3) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    for line in polylines:
+        cv2.polylines(mask, [np.round(np.asarray(line)).astype(np.int32)], False, 1, thickness)
+    return mask
+
+
+def dense(points, spacing=0.5) -> np.ndarray:
+    """Polyline through ``points`` sampled every ``spacing`` px (reference curve)."""
+    pts = np.asarray(points, dtype=np.float64)
+    out = [pts[0]]
+    for a, b in zip(pts[:-1], pts[1:]):
+        n = max(int(np.ceil(np.hypot(*(b - a)) / spacing)), 1)
+        out.extend(a + (b - a) * t for t in np.arange(1, n + 1) / n)
+    return np.asarray(out)
+
+
+def sine_wire(size=256):
+    t = np.linspace(0.0, 1.0, 300)
+    return np.stack([t * 200.0, 128.0 + 50.0 * np.sin(t * 4.0)], axis=1)
+
+
+@pytest.mark.parametrize("thickness", [2, 3, 4])
+def test_single_curved_wire_follows_drawn_curve(thickness):
+    curve = sine_wire()
+    (cl,) = extract_centrelines(draw([curve], thickness=thickness))
+    assert isinstance(cl, Centreline)
+    assert cl.points.dtype == np.float64 and cl.points.shape[1] == 2
+    # Within ~1 px of the drawn curve everywhere, and covering it.
+    assert closest_point_distances(cl.points, curve).max() < 1.5
+    assert mean_centreline_distance(cl, curve) < 1.0
+    assert abs(cl.length_px - np.sum(np.hypot(*np.diff(curve, axis=0).T))) < 6.0
+    # ~1 px spacing
+    steps = np.hypot(*np.diff(cl.points, axis=0).T)
+    assert np.all(steps > 0.5) and np.all(steps < 1.5)
+    # Proximal end at the left border where the wire enters, tip at the drawn end.
+    assert np.hypot(*(cl.points[0] - curve[0])) < 2.0
+    assert np.hypot(*(cl.tip - curve[-1])) < 2.5
+    np.testing.assert_array_equal(cl.tip, cl.points[-1])
+    expected_dir = curve[-1] - curve[-12]
+    expected_dir /= np.hypot(*expected_dir)
+    assert np.isclose(np.hypot(*cl.tip_direction), 1.0)
+    assert np.dot(cl.tip_direction, expected_dir) > 0.95
+    assert cl.mean_probability == 1.0
+
+
+def test_orientation_is_independent_of_drawing_direction():
+    curve = sine_wire()
+    (a,) = extract_centrelines(draw([curve]))
+    (b,) = extract_centrelines(draw([curve[::-1]]))
+    assert np.hypot(*(a.points[0] - b.points[0])) < 1.0
+    assert b.points[0][0] < 3.0  # the border end is proximal
+
+
+def test_two_wires_crossing_in_an_x_are_followed_straight_through():
+    line_a = [(0, 30), (60, 80), (200, 190)]
+    line_b = [(20, 210), (120, 120), (230, 40)]
+    cls = extract_centrelines(draw([line_a, line_b]), max_wires=2)
+    assert len(cls) == 2
+    refs = [dense(line_a), dense(line_b)]
+    # Each centreline lies on one drawn wire only (not diverted at the crossing).
+    for cl in cls:
+        d = [closest_point_distances(cl.points, r).max() for r in refs]
+        assert min(d) < 2.0, d
+    matched = sorted(int(np.argmin([mean_centreline_distance(cl, r) for r in refs])) for cl in cls)
+    assert matched == [0, 1]
+
+
+def test_shallow_crossing_is_followed_straight_through():
+    line_a = [(0, 110), (255, 150)]
+    line_b = [(0, 150), (255, 110)]
+    cls = extract_centrelines(draw([line_a, line_b], thickness=4))
+    assert len(cls) == 2
+    refs = [dense(line_a), dense(line_b)]
+    for cl in cls:
+        assert min(closest_point_distances(cl.points, r).max() for r in refs) < 2.5
+
+
+def test_short_spur_is_pruned():
+    wire = [(0, 128), (200, 128)]
+    spur = [(100, 128), (100, 119)]
+    cls = extract_centrelines(draw([wire, spur]), spur_length_px=12.0)
+    assert len(cls) == 1
+    assert closest_point_distances(cls[0].points, dense(wire)).max() < 1.5
+    assert cls[0].tip[0] > 195
+
+
+def test_y_shape_from_common_origin_gives_two_wires_oriented_from_origin():
+    stem = [(0, 128), (70, 128)]
+    upper = stem + [(200, 50)]
+    lower = stem + [(200, 210)]
+    cls = extract_centrelines(draw([upper, lower]))
+    assert len(cls) == 2
+    tips = sorted((tuple(np.round(cl.tip)) for cl in cls), key=lambda t: t[1])
+    assert np.hypot(*(np.array(tips[0]) - (200, 50))) < 3 and np.hypot(*(np.array(tips[1]) - (200, 210))) < 3
+    for cl in cls:
+        assert cl.points[0][0] < 3.0  # both start at the stem's end
+        ref = dense(upper) if cl.tip[1] < 128 else dense(lower)
+        assert closest_point_distances(cl.points, ref).max() < 2.0
+
+
+def test_v_shape_inside_image_orients_from_the_shared_apex():
+    apex = (70, 128)
+    cls = extract_centrelines(draw([[apex, (210, 60)], [apex, (210, 200)]]))
+    assert len(cls) == 2
+    for cl in cls:
+        assert np.hypot(*(cl.points[0] - apex)) < 6.0
+        assert cl.tip[0] > 205
+
+
+def test_empty_and_tiny_masks_give_no_wire():
+    assert extract_centrelines(np.zeros((64, 64), np.uint8)) == []
+    assert extract_centrelines(draw([[(10, 10), (20, 12)]], size=64), min_length_px=20.0) == []
+
+
+def test_max_wires_and_min_length_are_respected():
+    lines = [[(10, 40), (240, 40)], [(10, 120), (200, 120)], [(10, 200), (100, 200)]]
+    mask = draw(lines)
+    assert len(extract_centrelines(mask, max_wires=3)) == 3
+    two = extract_centrelines(mask, max_wires=2)
+    assert len(two) == 2
+    assert [round(c.tip[1]) for c in two] == [40, 120]  # longest first
+    assert len(extract_centrelines(mask, max_wires=3, min_length_px=150.0)) == 2
+
+
+def test_mean_probability_samples_the_map():
+    mask = draw([[(10, 128), (240, 128)]])
+    prob = np.full(mask.shape, 0.25, np.float32)
+    (cl,) = extract_centrelines(mask, probability=prob)
+    assert cl.mean_probability == pytest.approx(0.25)
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="2-D"):
+        extract_centrelines(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="probability shape"):
+        extract_centrelines(np.zeros((8, 8)), probability=np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="max_wires"):
+        extract_centrelines(np.zeros((8, 8)), max_wires=0)
+
+
+def test_ground_truth_masks_of_the_generator_give_accurate_wires():
+    synthetic = pytest.importorskip("guidewire_model.synthetic")
+    from guidewire_model.centreline_metrics import CentrelineScores
+    from guidewire_model.tracking import WireTracker
+
+    cfg = synthetic.SyntheticConfig.preset("medium", size=512, crossing_probability=1.0,
+                                           side_by_side_probability=0.5)
+    scores = CentrelineScores(gate_px=10.0)
+    for seed in (1, 2):
+        tracker = WireTracker()
+        scores.new_sequence()
+        for frame in synthetic.generate_sequence(cfg, seed, 4):
+            scores.update(tracker.update(extract_centrelines(frame.mask)), frame.wires, frame.crossing)
+    summary = scores.summary()
+    assert summary["mean_centreline_distance_px"] < 2.0
+    assert summary["assignment_accuracy"] >= 0.75
+    assert summary["tip_error_median_px"] < 5.0
+    assert summary["id_switches"] == 0
+
+
+def test_noisy_masks_give_valid_centrelines():
+    rng = np.random.default_rng(0)
+    for density in (0.05, 0.3, 0.6):
+        mask = rng.random((96, 96)) < density
+        cls = extract_centrelines(mask, max_wires=2, min_length_px=10.0)
+        assert len(cls) <= 2
+        for cl in cls:
+            assert np.all(np.isfinite(cl.points)) and cl.length_px >= 10.0 - 1e-6
+            assert np.all((cl.points >= -1.0) & (cl.points <= 96.0))

@@ -1,0 +1,87 @@
+"""Tests of guidewire_model.centreline_metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from guidewire_model.centreline import Centreline
+from guidewire_model.centreline_metrics import (
+    CentrelineScores,
+    closest_point_distances,
+    match_wires,
+    mean_centreline_distance,
+    tip_error,
+)
+from guidewire_model.layout import WireAnnotation
+from guidewire_model.tracking import TrackedWire
+
+
+def hline(y, x0=0.0, x1=10.0):
+    return np.array([[x0, y], [x1, y]], dtype=np.float64)
+
+
+def test_closest_point_distance_uses_segments():
+    d = closest_point_distances(np.array([[5.0, 3.0], [-4.0, 0.0], [13.0, 4.0]]), hline(0))
+    np.testing.assert_allclose(d, [3.0, 4.0, 5.0])
+    np.testing.assert_allclose(closest_point_distances(np.array([[3.0, 4.0]]), np.zeros((1, 2))), [5.0])
+
+
+def test_mean_centreline_distance_by_hand():
+    # a: x in [0, 10] at y=0; b: x in [0, 20] at y=2 (dense points so means are exact averages).
+    a = np.stack([np.arange(11.0), np.zeros(11)], axis=1)
+    b = np.stack([np.arange(21.0), np.full(21, 2.0)], axis=1)
+    # a -> b: every point 2 away. b -> a: 11 points 2 away, points x=11..20 at hypot(x-10, 2).
+    b_to_a = (11 * 2.0 + sum(math.hypot(x - 10, 2.0) for x in range(11, 21))) / 21
+    assert mean_centreline_distance(a, b) == pytest.approx(0.5 * (2.0 + b_to_a))
+    assert mean_centreline_distance(a, b) == pytest.approx(mean_centreline_distance(b[::-1], a))
+    assert mean_centreline_distance(a, a) == 0.0
+    with pytest.raises(ValueError, match="polyline"):
+        mean_centreline_distance(np.zeros((0, 2)), a)
+
+
+def test_tip_error_and_matching():
+    gt = [WireAnnotation(1, hline(0)), WireAnnotation(2, hline(20))]
+    pred = [Centreline.from_points(hline(21, 0, 7)), Centreline.from_points(hline(1))]
+    assert tip_error(pred[1], gt[0]) == pytest.approx(1.0)
+    assert tip_error(pred[0], gt[1]) == pytest.approx(math.hypot(3.0, 1.0))
+    matches = match_wires(pred, gt, gate_px=5.0)
+    assert [(t, p) for t, p, _ in matches] == [(0, 1), (1, 0)]
+    assert matches[0][2] == pytest.approx(1.0)
+    assert match_wires(pred, gt, gate_px=0.5) == []
+    assert match_wires([], gt, gate_px=5.0) == []
+
+
+def test_scores_count_assignment_identity_switches_and_crossing_frames():
+    gt = [WireAnnotation(1, hline(0)), WireAnnotation(2, hline(20))]
+    a, b = Centreline.from_points(hline(1)), Centreline.from_points(hline(19))
+    scores = CentrelineScores(gate_px=5.0)
+    scores.update([TrackedWire(1, a, 1), TrackedWire(2, b, 1)], gt, crossing=False)
+    scores.update([TrackedWire(2, a, 2), TrackedWire(1, b, 2)], gt, crossing=True)  # ids swapped
+    scores.update([TrackedWire(1, a, 3)], gt, crossing=True)  # wire 2 missed
+    s = scores.summary()
+    assert s["frames"] == 3 and s["crossing_frames"] == 2
+    assert s["mean_centreline_distance_px"] == pytest.approx(1.0)
+    assert s["tip_error_px"] == pytest.approx(1.0)
+    assert s["assignment_accuracy"] == pytest.approx(2 / 3)
+    assert s["crossing_assignment_accuracy"] == pytest.approx(0.5)
+    assert s["id_consistency"] == pytest.approx(1 / 3)
+    # frame 2: both switch; frame 3: wire 1 switches back.
+    assert s["id_switches"] == 3
+    assert s["id_switches_per_100_frames"] == pytest.approx(100.0)
+    assert s["crossing_id_switches"] == 3
+    assert s["missed_wires"] == 1 and s["extra_wires"] == 0
+    scores.new_sequence()
+    scores.update([TrackedWire(7, a, 1), TrackedWire(8, b, 1)], gt)
+    assert scores.summary()["id_switches"] == 3  # new sequence: new ids are no switch
+
+
+def test_untracked_predictions_and_empty_summary():
+    scores = CentrelineScores()
+    s = scores.summary()
+    assert s["frames"] == 0 and math.isnan(s["mean_centreline_distance_px"])
+    scores.update([Centreline.from_points(hline(0))], [WireAnnotation(1, hline(0))])
+    s = scores.summary()
+    assert s["assignment_accuracy"] == 1.0 and s["id_consistency"] == 1.0 and s["id_switches"] == 0

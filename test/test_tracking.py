@@ -1,0 +1,74 @@
+"""Tests of guidewire_model.tracking: stable wire ids across frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from guidewire_model.centreline import Centreline
+from guidewire_model.tracking import TrackedWire, WireTracker, assign
+
+
+def wire(y: float, x0: float = 0.0, length: float = 150.0) -> Centreline:
+    x = np.arange(x0, x0 + length + 1.0)
+    return Centreline.from_points(np.stack([x, np.full_like(x, y)], axis=1))
+
+
+def ids(tracked: list[TrackedWire]) -> dict[int, float]:
+    return {t.wire_id: float(t.centreline.points[0, 1]) for t in tracked}
+
+
+def test_ids_are_stable_under_small_motion_and_swapped_order():
+    tracker = WireTracker(max_wires=2, max_match_distance_px=20.0)
+    first = ids(tracker.update([wire(50), wire(150)]))
+    assert sorted(first) == [1, 2]
+    id_top = next(k for k, y in first.items() if y == 50)
+    for step in range(1, 6):
+        frame = [wire(150 + 2 * step), wire(50 + 2 * step)]  # swapped input order, moving
+        out = tracker.update(frame)
+        got = ids(out)
+        assert got[id_top] == 50 + 2 * step
+        assert all(t.frames_tracked == step + 1 for t in out)
+
+
+def test_disappearing_wire_keeps_id_briefly_then_frees_its_slot():
+    tracker = WireTracker(max_wires=2, max_match_distance_px=20.0, max_missed_frames=2)
+    tracker.update([wire(50), wire(150)])
+    # Wire at 150 vanishes for two frames and returns: same id.
+    for _ in range(2):
+        assert sorted(ids(tracker.update([wire(50)]))) == [1]
+    assert ids(tracker.update([wire(50), wire(151)])) == {1: 50.0, 2: 151.0}
+    # While its slot is held, a far-away new wire is not reported.
+    assert ids(tracker.update([wire(50), wire(230)])) == {1: 50.0}
+    for _ in range(2):
+        tracker.update([wire(50)])
+    # Slot freed after max_missed_frames: the new wire gets a fresh id, never 2 again.
+    assert ids(tracker.update([wire(50), wire(230)])) == {1: 50.0, 3: 230.0}
+
+
+def test_new_wire_gets_new_id_and_reset_restarts():
+    tracker = WireTracker(max_wires=2, max_missed_frames=0)
+    assert ids(tracker.update([wire(50)])) == {1: 50.0}
+    assert ids(tracker.update([wire(50), wire(200)])) == {1: 50.0, 2: 200.0}
+    assert tracker.update([]) == []
+    assert ids(tracker.update([wire(120)])) == {3: 120.0}
+    tracker.reset()
+    assert ids(tracker.update([wire(120)])) == {1: 120.0}
+
+
+def test_assign_is_optimal_and_gated():
+    prev = [wire(50), wire(60)]
+    cur = [wire(62), wire(49), wire(200)]
+    pairs = sorted(assign(prev, cur, gate_px=5.0))
+    assert pairs == [(0, 1), (1, 0)]
+    assert assign(prev, [wire(100)], gate_px=5.0) == []
+    assert assign([], cur, gate_px=5.0) == []
+
+
+def test_bad_parameters_raise():
+    with pytest.raises(ValueError, match="max_wires"):
+        WireTracker(max_wires=0)
+    with pytest.raises(ValueError, match="max_match_distance_px"):
+        WireTracker(max_match_distance_px=0)
+    with pytest.raises(ValueError, match="max_missed_frames"):
+        WireTracker(max_missed_frames=-1)
