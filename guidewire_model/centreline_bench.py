@@ -4,9 +4,11 @@
 
     python -m guidewire_model.centreline_bench                      # ms per 512x512 mask, one core
     python -m guidewire_model.centreline_bench --eval-gt --sequences 5 --frames 40
+    python -m guidewire_model.centreline_bench --model models/default.onnx --sequences 5 --frames 40
 
-The quality run feeds the generator's *ground-truth* masks to :func:`extract_centrelines` and
-:class:`WireTracker`, so it measures centreline and tracking quality apart from segmentation.
+The ``--eval-gt`` run feeds the generator's *ground-truth* masks to :func:`extract_centrelines` and
+:class:`WireTracker`, so it measures centreline and tracking quality apart from segmentation; the
+``--model`` run traces the masks a model predicts (the whole pipeline, as the node runs it).
 """
 
 from __future__ import annotations
@@ -87,6 +89,30 @@ def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames:
     return out
 
 
+def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
+                        seed: int = 0, crossing_probability: float = 0.7, side_by_side_probability: float = 0.4,
+                        gate_px: float = 10.0) -> dict[str, float]:
+    """Centreline, identity and pixel scores of the whole pipeline on synthetic sequences (512^2)."""
+    from guidewire_model.backends import create_backend
+    from guidewire_model.metrics import PixelCounts, pixel_counts
+    from guidewire_model.pipeline import GuidewirePipeline
+
+    pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"))
+    scores = CentrelineScores(gate_px=gate_px)
+    counts = PixelCounts()
+    for _, seq in _frames(preset, sequences, frames, seed, crossing_probability=crossing_probability,
+                          side_by_side_probability=side_by_side_probability):
+        pipeline.reset()
+        scores.new_sequence()
+        for frame in seq:
+            result = pipeline.process(frame.image)
+            counts = counts + pixel_counts(result.mask.astype(bool), frame.mask.astype(bool))
+            scores.update(result.wires, frame.wires, crossing=frame.crossing)
+    out = scores.summary()
+    out.update({"pixel_precision": counts.precision, "pixel_recall": counts.recall, "pixel_f1": counts.f1})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--eval-gt", action="store_true", help="score centrelines from ground-truth masks")
@@ -97,12 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crossing-probability", type=float, default=0.7)
     parser.add_argument("--side-by-side-probability", type=float, default=0.4)
     parser.add_argument("--repeats", type=int, default=3, help="speed: passes over the masks")
+    parser.add_argument("--model", help="score the masks this model predicts (ONNX or .pt) instead")
     args = parser.parse_args(argv)
-    _single_core()
-    if args.eval_gt:
+    if args.model:
+        result = evaluate_with_model(args.model, args.preset, args.sequences, args.frames, args.seed,
+                                     args.crossing_probability, args.side_by_side_probability)
+    elif args.eval_gt:
+        _single_core()
         result = evaluate_on_ground_truth(args.preset, args.sequences, args.frames, args.seed,
                                           args.crossing_probability, args.side_by_side_probability)
     else:
+        _single_core()
         frames = _frames(args.preset, args.sequences, args.frames, args.seed)
         masks = [f.mask for _, seq in frames for f in seq]
         result = benchmark_speed(masks, args.repeats)

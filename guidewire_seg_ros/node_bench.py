@@ -1,0 +1,194 @@
+"""End-to-end node benchmark: ROS in -> ROS out, against the offline pipeline on the same frames.
+
+::
+
+    python -m guidewire_seg_ros.node_bench --frames 150 --rate 30
+
+Three measurements, printed as a table (and written as JSON with ``--json``):
+
+1. **offline** — :class:`GuidewirePipeline` called directly on the frames (no ROS): ms per frame.
+2. **closed loop** — the node in its own process; each frame is published only after the node's
+   result for the previous one arrived: the node's throughput, and its overhead over (1).
+3. **open loop at ``--rate``** — frames published on a fixed schedule whatever the node does (a
+   fluoroscope does not wait): served FPS, latency p50/p99 (input stamp -> result received), frames
+   dropped, and the node's resident memory before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from guidewire_model.backends import create_backend
+from guidewire_model.config import shipped_models_dir
+from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+
+__all__ = ["main"]
+
+
+def offline_timings(model: Path, frames: list[np.ndarray]) -> dict[str, float]:
+    """Per-frame wall time of the pipeline called directly (after one warm-up pass)."""
+    pipeline = GuidewirePipeline(create_backend("auto", model, device="cpu"))
+    for image in frames[:5]:
+        pipeline.process(image)
+    pipeline.reset()
+    times = []
+    for image in frames:
+        t0 = time.perf_counter()
+        pipeline.process(image)
+        times.append((time.perf_counter() - t0) * 1e3)
+    pipeline.backend.close()
+    t = np.asarray(times)
+    return {"ms_mean": float(t.mean()), "ms_p50": float(np.percentile(t, 50)),
+            "ms_p99": float(np.percentile(t, 99)), "fps": 1000.0 / float(t.mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="node_bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default=str(shipped_models_dir() / "default.onnx"))
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--rate", type=float, default=30.0, help="open-loop input rate [Hz]")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--log", default="out/node_bench.log", help="the node's log")
+    args = parser.parse_args(argv)
+
+    import psutil
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from .demo import _start, _stop
+    from .image_conversion import gray_to_image_fields
+    from .recorder import ResultRecorder
+
+    model = Path(args.model).resolve()
+    print(f"[bench] generating {args.frames} frames ({args.size}px)", flush=True)
+    frames = [f.image for f in generate_sequence(SyntheticConfig.preset("medium", size=args.size), args.seed,
+                                                 args.frames)]
+    offline = offline_timings(model, frames)
+    print(f"[bench] offline pipeline: {offline['ms_mean']:.1f} ms/frame", flush=True)
+
+    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    node = _start("guidewire_seg_ros.node", ["-r", "image:=/bench/image", "-p", f"model_path:={model}",
+                                              "-p", "device:=cpu"], Path(args.log))
+    rclpy.init()
+    recorder = ResultRecorder("/guidewire_seg/mask", "/guidewire_seg/centrelines", keep_images=False)
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+    pub = recorder.create_publisher(Image, "/bench/image", qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(recorder)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    messages = [Image(**gray_to_image_fields(f)) for f in frames]
+    stamp = [0]
+
+    def publish(i: int) -> int:
+        now = recorder.get_clock().now().nanoseconds
+        stamp[0] = max(now, stamp[0] + 1)
+        h = Header(frame_id="bench")
+        h.stamp.sec, h.stamp.nanosec = divmod(stamp[0], 10**9)
+        messages[i].header = h
+        pub.publish(messages[i])
+        return stamp[0]
+
+    try:
+        deadline = time.monotonic() + 120
+        while pub.get_subscription_count() < 1 or recorder.count_publishers("/guidewire_seg/centrelines") < 1:
+            if node.poll() is not None or time.monotonic() > deadline:
+                print(f"[bench] node did not start; see {args.log}", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc = psutil.Process(node.pid)
+
+        # Closed loop: throughput without drops.
+        for i in range(5):  # warm-up
+            key = publish(i)
+            _wait(lambda: key in recorder.records and recorder.records[key].wires_received_ns, 10)
+        t0 = time.perf_counter()
+        loop_ms = []
+        for i in range(len(messages)):
+            t1 = time.perf_counter()
+            key = publish(i)
+            if not _wait(lambda: key in recorder.records and recorder.records[key].wires_received_ns, 10):
+                print("[bench] the node stopped answering", file=sys.stderr)
+                return 1
+            loop_ms.append((time.perf_counter() - t1) * 1e3)
+        closed_elapsed = time.perf_counter() - t0
+        closed = {"fps": len(messages) / closed_elapsed, "ms_mean": float(np.mean(loop_ms)),
+                  "ms_p50": float(np.percentile(loop_ms, 50)), "ms_p99": float(np.percentile(loop_ms, 99))}
+
+        # Open loop at the fluoroscope's rate.
+        recorder.records.clear()
+        rss_before = proc.memory_info().rss
+        keys = []
+        period = 1.0 / args.rate
+        start = time.monotonic()
+        for i in range(len(messages)):
+            delay = start + i * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            keys.append(publish(i))
+        time.sleep(1.0)
+        rss_after = proc.memory_info().rss
+        recs = recorder.snapshot()
+        served = [r for r in recs if r.wires_received_ns is not None]
+        lat = np.array([r.latency_ms for r in served])
+        duration = len(messages) * period
+        open_loop = {
+            "rate_hz": args.rate, "published": len(keys), "served": len(served),
+            "dropped": len(keys) - len(served), "served_fps": len(served) / duration,
+            "latency_p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
+            "latency_p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
+            "node_rss_before_mb": rss_before / 2**20, "node_rss_after_mb": rss_after / 2**20,
+        }
+    finally:
+        _stop(node)
+        executor.shutdown()
+        recorder.destroy_node()
+        rclpy.try_shutdown()
+
+    overhead = closed["ms_mean"] / offline["ms_mean"] - 1.0
+    result = {"model": str(model), "size": args.size, "frames": len(frames), "offline": offline,
+              "closed_loop": closed, "node_overhead": overhead, "open_loop": open_loop}
+    print(f"\n| measurement | figure |\n|---|---|\n"
+          f"| offline pipeline, ms/frame (mean / p50 / p99) | {offline['ms_mean']:.1f} / {offline['ms_p50']:.1f} / "
+          f"{offline['ms_p99']:.1f} |\n"
+          f"| node closed loop, FPS | {closed['fps']:.1f} |\n"
+          f"| node closed loop, ms/frame (mean / p50 / p99) | {closed['ms_mean']:.1f} / {closed['ms_p50']:.1f} / "
+          f"{closed['ms_p99']:.1f} |\n"
+          f"| node overhead over offline pipeline | {overhead:+.1%} |\n"
+          f"| open loop {args.rate:g} Hz: published / served / dropped | {open_loop['published']} / "
+          f"{open_loop['served']} / {open_loop['dropped']} |\n"
+          f"| open loop {args.rate:g} Hz: served FPS | {open_loop['served_fps']:.1f} |\n"
+          f"| open loop {args.rate:g} Hz: latency p50 / p99 | {open_loop['latency_p50_ms']:.1f} / "
+          f"{open_loop['latency_p99_ms']:.1f} ms |\n"
+          f"| node RSS before / after open loop | {open_loop['node_rss_before_mb']:.1f} / "
+          f"{open_loop['node_rss_after_mb']:.1f} MB |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
