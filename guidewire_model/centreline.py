@@ -54,6 +54,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, map_coordinates
 from skimage.morphology import skeletonize
 
+from .polyline import arc_length, polyline_length, resample
+
 __all__ = ["Centreline", "extract_centrelines", "polyline_length"]
 
 # Pixels by which a mask touching the image border is continued before skeletonising.
@@ -99,7 +101,7 @@ class Centreline:
         pts = np.array(points, dtype=np.float64).reshape(-1, 2)
         if len(pts) == 0:
             raise ValueError("a centreline needs at least one point")
-        s = _arc_length(pts)
+        s = arc_length(pts)
         back = np.searchsorted(s, s[-1] - direction_px, side="right") - 1
         vec = pts[-1] - pts[max(back, 0)]
         norm = float(np.hypot(*vec))
@@ -108,26 +110,6 @@ class Centreline:
         for array in (pts, tip, direction):
             array.setflags(write=False)  # frozen: shared by tracker, publisher and metrics
         return cls(pts, tip, direction, float(s[-1]), float(mean_probability))
-
-
-def polyline_length(points: np.ndarray) -> float:
-    """Arc length in pixels of an (N, 2) polyline (0 for fewer than two points)."""
-    return float(_arc_length(np.asarray(points, dtype=np.float64))[-1]) if len(points) else 0.0
-
-
-def _arc_length(points: np.ndarray) -> np.ndarray:
-    if len(points) < 2:
-        return np.zeros(len(points))
-    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
-
-
-def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
-    s = _arc_length(points)
-    if len(points) < 2 or s[-1] <= 0:
-        return points.copy()
-    n = max(int(math.ceil(s[-1] / spacing)), 1) + 1
-    t = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(t, s, points[:, 0]), np.interp(t, s, points[:, 1])], axis=1)
 
 
 # --------------------------------------------------------------------------- pixel graph
@@ -142,7 +124,7 @@ class _Edge:
     length: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.length = float(_arc_length(self.pix)[-1])
+        self.length = float(arc_length(self.pix)[-1])
 
 
 @dataclass
@@ -348,7 +330,7 @@ def _prune_spurs(graph: _Graph, spur_length_px: float) -> None:
 
 def _direction_away(pix: np.ndarray, skip_px: float, reach_px: float) -> np.ndarray:
     """Unit direction of a branch leaving its junction, ignoring the distorted first pixels."""
-    s = _arc_length(pix)
+    s = arc_length(pix)
     total = s[-1]
     skip = min(skip_px, total / 3.0)
     reach = min(reach_px, total)
@@ -487,7 +469,7 @@ def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: flo
         routes[(i, j)] = chain
         turn_expected = 0.0
         route_pts = _route_points(graph, chain)
-        if len(route_pts) > 1 and _arc_length(route_pts)[-1] > 2 * reach_px:
+        if len(route_pts) > 1 and arc_length(route_pts)[-1] > 2 * reach_px:
             # A long shared stretch bends; a wire through it turns by the stretch's bend, so the
             # pairing is judged by how far each pair's turn deviates from that bend.
             t0 = _direction_away(route_pts, skip_px, reach_px)
@@ -603,7 +585,7 @@ def _fill_small_holes(binary: np.ndarray, max_area: int) -> np.ndarray:
 
 def _split_at_corners(points: np.ndarray, corner_rad: float, half_px: int = 8) -> list[np.ndarray]:
     """Cut a path at its sharp corners (turn over +-``half_px`` of arc above ``corner_rad``)."""
-    pts = _resample(points, 1.0)
+    pts = resample(points, 1.0)
     n = len(pts)
     if n < 2 * half_px + 1:
         return [points]
@@ -817,14 +799,14 @@ def extract_centrelines(
     finished = []
     reach = max(spur_length_px, 6.0)
     for pts in chosen:
-        pts = _resample(pts, 1.0)
+        pts = resample(pts, 1.0)
         if smooth_sigma_px > 0 and len(pts) > 3:
             sm = gaussian_filter1d(pts, smooth_sigma_px, axis=0, mode="nearest")
             sm[0], sm[-1] = pts[0], pts[-1]
             pts = sm
         pts = _extend_to_mask_edge(pts, binary, reach)
         pts = _extend_to_mask_edge(pts[::-1], binary, reach)[::-1]
-        finished.append(_resample(pts, 1.0))
+        finished.append(resample(pts, 1.0))
     finished = _orient(finished, binary.shape, border_px, origin_px)
 
     out = []

@@ -27,6 +27,7 @@ import numpy as np
 from guidewire_model.centreline_metrics import CentrelineScores, closest_point_distances
 from guidewire_model.config import shipped_models_dir
 from guidewire_model.metrics import PixelCounts, pixel_counts
+from guidewire_model.polyline import arc_length
 from guidewire_model.wire_overlay import render_overlay
 
 __all__ = ["main", "summarise"]
@@ -66,7 +67,7 @@ def _crossing(gt_wires: list, gap_px: float, exclude_px: float) -> bool:
         pts = np.asarray(wire.points, dtype=np.float64)
         if len(pts) < 2:
             continue
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+        arc = arc_length(pts)
         if (arc > exclude_px).any():
             parts.append(pts[arc > exclude_px])
     return any(closest_point_distances(parts[i], parts[j]).min() < gap_px

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..polyline import arc_length, resample
+
 __all__ = [
     "arc_length",
     "catmull_rom",
@@ -18,24 +20,6 @@ __all__ = [
     "rotate_points",
     "smooth",
 ]
-
-
-def arc_length(points: np.ndarray) -> np.ndarray:
-    """Cumulative arc length (N,), starting at 0."""
-    if len(points) < 2:
-        return np.zeros(len(points))
-    seg = np.hypot(*np.diff(points, axis=0).T)
-    return np.concatenate([[0.0], np.cumsum(seg)])
-
-
-def resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
-    """Points at equal arc-length ``spacing`` along the polyline, keeping both end points."""
-    s = arc_length(points)
-    if len(points) < 2 or s[-1] <= 0:
-        return points.copy()
-    n = max(int(np.ceil(s[-1] / spacing)), 1) + 1
-    t = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(t, s, points[:, 0]), np.interp(t, s, points[:, 1])], axis=1)
 
 
 def smooth(points: np.ndarray, sigma: float) -> np.ndarray:
