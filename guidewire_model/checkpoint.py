@@ -27,7 +27,9 @@ __all__ = [
     "REQUIRED_KEYS",
     "CheckpointError",
     "load_checkpoint",
+    "config_from_checkpoint",
     "load_model",
+    "model_from_payload",
     "save_checkpoint",
 ]
 
@@ -172,11 +174,18 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     CheckpointError
         If the file cannot be read or its weights do not fit the stored architecture.
     """
+    payload = load_checkpoint(path, map_location=map_location)
+    return model_from_payload(payload, path, map_location)
+
+
+def model_from_payload(
+    payload: dict[str, Any], path: str | os.PathLike = "<checkpoint>", map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, TrainConfig]:
+    """:func:`load_model` for a payload already read with :func:`load_checkpoint`."""
     import dataclasses
 
     from .network import build_model
 
-    payload = load_checkpoint(path, map_location=map_location)
     cfg = config_from_checkpoint(payload, path)
     model = build_model(dataclasses.replace(cfg.model, pretrained=False))
     try:

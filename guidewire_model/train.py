@@ -370,11 +370,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         _check_resume_config(cfg, out, payload["config"] if payload else None)
 
     split, train_seqs, val_seqs = _prepare_split(cfg, out, resume)
+    file_log = None
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
         _write_text_atomic(out / "split.json", split.to_json())
         _write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        _attach_file_log(out / "train.log")
+        file_log = _attach_file_log(out / "train.log")
     dist_utils.barrier()
 
     # Deterministic kernels make a resumed CPU run bit-identical; cuDNN autotuning is worth more
@@ -389,13 +390,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     out, last_path, best_path, started, build_model, ModifiedFocalLoss, SegmentationDataset)
     finally:
         torch.use_deterministic_algorithms(prev_det)
+        if file_log is not None:
+            # One log per run: a sweep calls train() many times in one process.
+            log.removeHandler(file_log)
+            file_log.close()
 
 
 def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank, main_rank, out,
          last_path, best_path, started, build_model, loss_cls, dataset_cls) -> dict[str, Any]:
     use_amp = cfg.amp and device.type == "cuda"
     m = cfg.model
-    train_set = dataset_cls(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed)
+    train_set = dataset_cls(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
+                            crop_size=cfg.data.crop_size or None)
     val_set = dataset_cls(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ConfigError(
@@ -537,15 +543,13 @@ def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: b
              record["val_f1"], "  (best)" if improved else "")
 
 
-def _attach_file_log(path: Path) -> None:
-    for h in log.handlers:
-        if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve():
-            return
+def _attach_file_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)
+    return handler
 
 
 # --------------------------------------------------------------------------- command line

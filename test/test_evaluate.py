@@ -1,0 +1,112 @@
+"""Evaluation report: numbers equal a direct computation; files are written and readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from guidewire_model.checkpoint import save_checkpoint
+from guidewire_model.config import config_dir, load_train_config, to_dict
+from guidewire_model.dataset import load_frame, scan_dataset, split_by_patient
+from guidewire_model.evaluate import evaluate_checkpoint, main
+from guidewire_model.network import build_model
+from guidewire_model.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
+from guidewire_model.preprocess import prepare_batch, restore_size
+from guidewire_model.synthetic import SyntheticConfig, write_dataset
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A data set at 96 px (the network runs at 64: evaluation must resize back) and a checkpoint."""
+    tmp = tmp_path_factory.mktemp("eval")
+    data = tmp / "data"
+    write_dataset(data, 4, 3, SyntheticConfig.preset("easy", size=96), seed=7, progress=False)
+    cfg = load_train_config(config_dir() / "train_demo.yaml", {
+        "data.root": str(data), "model.input_size": 64, "model.encoder_width": 8, "data.test_patients": 2,
+        "output_dir": str(tmp / "run")})
+    torch.manual_seed(0)
+    model = build_model(cfg.model).eval()
+    # Shift the output bias so the untrained network predicts a mixture of both classes.
+    with torch.no_grad():
+        model.head[-1].bias.fill_(0.0)
+    split = split_by_patient(scan_dataset(data), cfg.data.test_patients, cfg.data.val_patients, cfg.data.split_seed)
+    ckpt = save_checkpoint(tmp / "run" / "best.pt", {"model": model.state_dict(), "config": to_dict(cfg),
+                                                       "split": json.loads(split.to_json())})
+    return data, ckpt, model, cfg, split
+
+
+def _direct_counts(model, cfg, seq, threshold):
+    """tp, fp, fn, tn of one sequence, computed here from the pieces (one batch per sequence)."""
+    frames = [load_frame(seq, i) for i in range(len(seq))]
+    x = torch.from_numpy(prepare_batch([f[0] for f in frames], cfg.model.input_size, cfg.model.input_mean,
+                                       cfg.model.input_std))
+    with torch.no_grad():
+        prob = torch.sigmoid(model(x)).numpy()
+    tp = fp = fn = tn = 0
+    for (image, mask), p in zip(frames, prob):
+        pred = restore_size(p[0], image.shape) >= threshold
+        gt = mask.astype(bool)
+        tp += int((pred & gt).sum()); fp += int((pred & ~gt).sum())
+        fn += int((~pred & gt).sum()); tn += int((~pred & ~gt).sum())
+    return tp, fp, fn, tn
+
+
+def test_metrics_match_a_direct_computation(run, tmp_path: Path) -> None:
+    data, ckpt, model, cfg, split = run
+    r = evaluate_checkpoint(ckpt, data, "test", tmp_path / "eval", threshold=0.5, n_overlays=2)
+    seqs = {s.name: s for s in scan_dataset(data)}
+    assert sorted(r["per_sequence"]) == sorted(split.test) and len(split.test) == 2
+    totals = np.zeros(4, dtype=np.int64)
+    for name in split.test:
+        direct = _direct_counts(model, cfg, seqs[name], 0.5)
+        got = r["per_sequence"][name]
+        assert (got["tp"], got["fp"], got["fn"], got["tn"]) == direct, name
+        totals += direct
+    tp, fp, fn, tn = totals
+    o = r["overall"]
+    assert (o["tp"], o["fp"], o["fn"], o["tn"]) == (tp, fp, fn, tn)
+    assert tp + fp + fn + tn == 2 * 3 * 96 * 96  # full resolution, every test pixel once
+    assert o["precision"] == pytest.approx(tp / (tp + fp)) and o["recall"] == pytest.approx(tp / (tp + fn))
+    assert o["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    # The sweep's best threshold is at least as good as 0.5, which lies on its grid.
+    assert r["best_threshold"]["f1"] >= o["f1"] - 1e-12
+
+    out = tmp_path / "eval"
+    assert json.loads((out / "metrics.json").read_text())["overall"] == o
+    md = (out / "metrics.md").read_text()
+    assert f"| **all** | {o['precision']:.3f} | {o['recall']:.3f} | {o['f1']:.3f} |" in md
+    png = cv2.imread(str(out / "pr_curve.png"))
+    assert png is not None and png.shape[2] == 3
+    assert len(r["worst_frames"]) == 2
+    worst_f1 = [w["f1"] for w in r["worst_frames"]]
+    assert worst_f1 == sorted(worst_f1)
+    for w in r["worst_frames"]:
+        overlay = cv2.imread(str(out / w["overlay"]))
+        assert overlay.shape == (96, 96, 3)
+
+
+def test_split_all_and_the_command_line(run, tmp_path: Path, capsys) -> None:
+    data, ckpt, *_ = run
+    assert main(["--checkpoint", str(ckpt), "--data", str(data), "--split", "all", "--out", str(tmp_path / "all"),
+                 "--overlays", "0"]) == 0
+    r = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert r["n_frames"] == 12 and r["n_sequences"] == 4 and r["worst_frames"] == []
+    assert "F1" in capsys.readouterr().out
+    assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--data", str(data), "--out", str(tmp_path / "x")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def test_error_overlay_colours() -> None:
+    image = np.full((2, 2), 100, np.uint8)
+    pred = np.array([[1, 1], [0, 0]], bool)
+    gt = np.array([[1, 0], [1, 0]], bool)
+    rgb = error_overlay(image, pred, gt, alpha=1.0)
+    assert tuple(rgb[0, 0]) == TP_COLOUR and tuple(rgb[0, 1]) == FP_COLOUR and tuple(rgb[1, 0]) == FN_COLOUR
+    assert tuple(rgb[1, 1]) == (100, 100, 100)
+    with pytest.raises(ValueError, match="pred has shape"):
+        error_overlay(image, pred[:1], gt)
