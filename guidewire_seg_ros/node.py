@@ -18,6 +18,7 @@ Topics (relative names, remappable)::
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -35,6 +37,7 @@ from sensor_msgs.msg import Image, PointCloud2
 
 from guidewire_seg.msg import GuidewireArray
 from guidewire_model.backends import create_backend
+from guidewire_model.backends.fault_injection import FAULT_ENV, FaultInjectingBackend
 from guidewire_model.config import ConfigError, shipped_models_dir
 from guidewire_model.pipeline import FrameResult, GuidewirePipeline
 from guidewire_model.rolling_stats import RateMeter, RollingPercentiles
@@ -49,7 +52,7 @@ from .pointcloud import centrelines_to_cloud
 __all__ = ["GuidewireSegNode", "main"]
 
 #: Parameters that may change while the node runs (the rest are read-only: they shape the model load).
-RUNTIME_PARAMETERS = ("threshold", "max_wires", "min_wire_length_px", "publish_overlay")
+RUNTIME_PARAMETERS = ("threshold", "max_wires", "min_wire_length_px", "publish_overlay", "max_age_ms")
 
 
 def resolve_model_path(params: NodeParameters) -> Path:
@@ -85,6 +88,7 @@ class GuidewireSegNode(Node):
             self.params.backend, model_path, device=device, fp16=self.params.fp16,
             engine_cache_dir=self.params.engine_cache_dir or None,
         )
+
         if self.params.input_size and self.params.input_size != backend.info.input_size:
             backend.close()
             raise ParameterError(
@@ -95,10 +99,17 @@ class GuidewireSegNode(Node):
         self.pipeline = GuidewirePipeline(backend, threshold=threshold, max_wires=self.params.max_wires,
                                           min_wire_length_px=self.params.min_wire_length_px)
         self.model_path = model_path
+        self.device = device
+        backend.warmup()
+        self.max_age_ms = self.params.max_age_ms or self._measured_max_age_ms()
+        if os.environ.get(FAULT_ENV):
+            self.pipeline.backend = FaultInjectingBackend(backend, int(os.environ[FAULT_ENV]))
+            self.get_logger().warning(f"{FAULT_ENV} is set: the backend will fail after "
+                                      f"{self.pipeline.backend.fail_after} frames (test mode)")
         self.get_logger().info(
             f"model {model_path} ({backend.info.architecture}/{backend.info.encoder}, "
-            f"{backend.info.input_size}px) on {backend.name}/{device}; threshold {self.pipeline.threshold:.3f}")
-        backend.warmup()
+            f"{backend.info.input_size}px) on {backend.name}/{device}; threshold {self.pipeline.threshold:.3f}; "
+            f"results older than {self.max_age_ms:.0f} ms are dropped")
 
         reliability = (ReliabilityPolicy.RELIABLE if self.params.qos_reliability == "reliable"
                        else ReliabilityPolicy.BEST_EFFORT)
@@ -119,6 +130,13 @@ class GuidewireSegNode(Node):
         self._counts: Counter[str] = Counter()
         self._bad_kinds: Counter[str] = Counter()
         self._last_bad_log: dict[str, float] = {}
+        self._started = time.monotonic()
+        self._last_input: float | None = None
+        self._last_output: float | None = None
+        self._last_result_age_ms = float("nan")
+        self._fallback_reason: str | None = None
+        self._halt_reason: str | None = None
+        self._consecutive_failures = 0
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
 
@@ -132,6 +150,7 @@ class GuidewireSegNode(Node):
     def _on_image(self, msg: Image) -> None:
         # Never blocks: inference happens on the worker. A frame still waiting is replaced.
         self._counts["received"] += 1
+        self._last_input = time.monotonic()
         if self._slot.put((msg, time.monotonic())):
             self._counts["dropped"] += 1
 
@@ -146,17 +165,73 @@ class GuidewireSegNode(Node):
             except ImageFormatError as exc:
                 self._note_bad_frame(exc.kind, str(exc))
                 continue
+            if self._halt_reason is not None:
+                self._counts["not_served"] += 1
+                continue
             try:
                 result = self.pipeline.process(image)
             except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
                 self._counts["failed"] += 1
-                self.get_logger().error(f"inference failed on a frame: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=5.0)
+                self._handle_backend_failure(exc)
+                continue
+            self._consecutive_failures = 0
+            age_ms = (time.monotonic() - received) * 1e3
+            if age_ms > self.max_age_ms:
+                # Late is worse than missing for a controller: it would act on where the wire was.
+                self._counts["expired"] += 1
+                self.get_logger().warning(
+                    f"dropping a result {age_ms:.0f} ms after its frame arrived (max_age_ms {self.max_age_ms:.0f})",
+                    throttle_duration_sec=10.0)
                 continue
             self._publish(msg, image, result)
-            self._latency_ms.add((time.monotonic() - received) * 1e3)
+            self._last_output = time.monotonic()
+            self._last_result_age_ms = (self._last_output - received) * 1e3
+            self._latency_ms.add(self._last_result_age_ms)
             self._published.tick()
             self._counts["published"] += 1
+
+    def _measured_max_age_ms(self) -> float:
+        """Freshness limit sized to this model on this machine: 3x a warm frame, at least 100 ms."""
+        s = self.pipeline.backend.info.input_size
+        blank = np.zeros((s, s), np.uint8)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            self.pipeline.process(blank)
+            times.append((time.perf_counter() - t0) * 1e3)
+        self.pipeline.reset()
+        return max(100.0, 3.0 * max(times))
+
+    def _handle_backend_failure(self, exc: Exception) -> None:
+        """Apply ``on_backend_failure``: switch to a CPU backend once, or stop serving; never hang."""
+        self._consecutive_failures += 1
+        text = f"{type(exc).__name__}: {exc}"
+        failed = self.pipeline.backend
+        can_fall_back = (self.params.on_backend_failure == "fallback" and self._fallback_reason is None)
+        if can_fall_back:
+            kind = "torch" if self.model_path.suffix in (".pt", ".pth") else "onnxruntime"
+            try:
+                fallback = create_backend(kind, self.model_path, device="cpu")
+            except Exception as fb_exc:  # noqa: BLE001
+                self._halt(f"{failed.name} backend failed ({text}) and the CPU fallback could not start "
+                           f"({type(fb_exc).__name__}: {fb_exc})")
+                return
+            self.pipeline.backend = fallback
+            self._fallback_reason = f"{failed.name} failed ({text}); serving from {kind}/cpu"
+            self.get_logger().error(f"inference backend failed: {text}; falling back to {kind} on the CPU")
+            try:
+                failed.close()
+            except Exception:  # noqa: BLE001 - the failed backend may be unusable; it is dropped either way
+                pass
+            return
+        if self.params.on_backend_failure == "stop" or self._consecutive_failures >= 5:
+            self._halt(f"{failed.name} backend failed ({text}); on_backend_failure={self.params.on_backend_failure}")
+            return
+        self.get_logger().error(f"inference failed on a frame: {text}", throttle_duration_sec=5.0)
+
+    def _halt(self, reason: str) -> None:
+        self._halt_reason = reason
+        self.get_logger().error(f"stopped publishing: {reason}")
 
     def _note_bad_frame(self, kind: str, text: str) -> None:
         """Count a malformed frame; log one line per kind, then at most one summary per kind per 10 s."""
@@ -197,12 +272,39 @@ class GuidewireSegNode(Node):
             "model": str(self.model_path),
         }
         values.update({f"malformed_{k}": str(v) for k, v in sorted(self._bad_kinds.items())})
+        now = time.monotonic()
+        since_input = now - (self._last_input or self._started)
+        since_output = now - (self._last_output or self._started)
+        values.update({
+            "frames_expired": str(self._counts["expired"]),
+            "frames_not_served": str(self._counts["not_served"]),
+            "max_age_ms": f"{self.max_age_ms:.0f}",
+            "last_result_age_ms": f"{self._last_result_age_ms:.1f}",
+            "seconds_since_last_input": f"{since_input:.2f}",
+            "seconds_since_last_result": f"{since_output:.2f}",
+        })
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        if self._counts["failed"]:
-            status.level, status.message = DiagnosticStatus.WARN, "inference failed on some frames"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "ok"
+        status.level, status.message = self._health(since_input, since_output)
         self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=[status]))
+
+    def _health(self, since_input: float, since_output: float) -> tuple[bytes, str]:
+        """Diagnostic level and the reason, worst first."""
+        p = self.params
+        if self._halt_reason is not None:
+            return DiagnosticStatus.ERROR, f"not publishing: {self._halt_reason}"
+        if since_input > p.stale_s:
+            return DiagnosticStatus.STALE, f"no image received for {since_input:.1f} s"
+        if since_output > p.stale_s:
+            return DiagnosticStatus.STALE, (f"no result published for {since_output:.1f} s although images arrive "
+                                            f"(malformed {self._counts['malformed']}, expired "
+                                            f"{self._counts['expired']}, failed {self._counts['failed']})")
+        if since_input > p.stale_warn_s:
+            return DiagnosticStatus.WARN, f"no image received for {since_input:.1f} s"
+        if since_output > p.stale_warn_s:
+            return DiagnosticStatus.WARN, f"no result published for {since_output:.1f} s"
+        if self._fallback_reason is not None:
+            return DiagnosticStatus.WARN, f"running on the fallback backend: {self._fallback_reason}"
+        return DiagnosticStatus.OK, "ok"
 
     # ------------------------------------------------------------------ parameters and lifetime
 
@@ -218,6 +320,8 @@ class GuidewireSegNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         if self.params.threshold >= 0:
             self.pipeline.threshold = self.params.threshold
+        if self.params.max_age_ms:
+            self.max_age_ms = self.params.max_age_ms
         self.pipeline.max_wires = self.params.max_wires
         self.pipeline.min_wire_length_px = self.params.min_wire_length_px
         return SetParametersResult(successful=True)

@@ -67,6 +67,16 @@ class NodeParameters:
     max_input_pixels: int = field(metadata=_p(
         "frames with more pixels are refused before decoding", lo=1, hi=268435456))
     diagnostics_period_s: float = field(metadata=_p("period of /diagnostics updates [s]", lo=0.05, hi=60.0))
+    max_age_ms: float = field(metadata=_p(
+        "a result ready later than this after its frame arrived is dropped, never published late [ms]; "
+        "0 = sized to the model's measured speed at start", lo=0.0, hi=60000.0, read_only=False))
+    stale_warn_s: float = field(metadata=_p(
+        "diagnostics go WARN when no frame arrived or no result was published for this long [s]", lo=0.1, hi=3600.0))
+    stale_s: float = field(metadata=_p(
+        "diagnostics go STALE when no frame arrived or no result was published for this long [s]", lo=0.1, hi=3600.0))
+    on_backend_failure: str = field(metadata=_p(
+        "when inference raises: fallback = switch to ONNX Runtime (or PyTorch for a checkpoint) on the CPU "
+        "and keep serving; stop = stop publishing and report ERROR", choices=("fallback", "stop")))
 
 
 def load_defaults(path: str | Path | None = None) -> dict[str, Any]:
@@ -126,7 +136,11 @@ def validate(values: Mapping[str, Any], source: str = "parameters") -> NodeParam
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ParameterError(f"{source}: parameter '{f.name}' is {value}; allowed range [{lo}, {hi}]")
         kwargs[f.name] = value
-    return NodeParameters(**kwargs)
+    params = NodeParameters(**kwargs)
+    if params.stale_s < params.stale_warn_s:
+        raise ParameterError(f"{source}: parameter 'stale_s' ({params.stale_s}) must be >= 'stale_warn_s' "
+                             f"({params.stale_warn_s})")
+    return params
 
 
 def declare_parameters(node: Any, defaults: Mapping[str, Any] | None = None) -> NodeParameters:

@@ -23,14 +23,15 @@ from guidewire_seg.msg import GuidewireArray
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_node(ros_params: dict, image_topic: str, log_path: Path, extra_args: list[str] = ()) -> subprocess.Popen:
+def start_node(ros_params: dict, image_topic: str, log_path: Path, extra_args: list[str] = (),
+               env: dict | None = None) -> subprocess.Popen:
     """Start ``python -m guidewire_seg_ros.node`` in its own process with ``-p name:=value`` params."""
     args = [sys.executable, "-m", "guidewire_seg_ros.node", "--ros-args", "-r", f"image:={image_topic}"]
     for name, value in ros_params.items():
         args += ["-p", f"{name}:={value}"]
     args += list(extra_args)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.Popen(args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
 
 
 def stop_node(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
@@ -120,6 +121,25 @@ class Probe(Node):
         if not ok:
             raise AssertionError(f"no output for stamp {key} within {timeout} s")
         return key
+
+    def latest_status(self):
+        """The node's most recent DiagnosticStatus (None before the first)."""
+        with self._cond:
+            return self.diagnostics[-1].status[0] if self.diagnostics else None
+
+    def wait_for_status(self, predicate, timeout: float = 10.0):
+        """Wait for a DiagnosticStatus satisfying ``predicate``; return it (None on timeout)."""
+        found = []
+
+        def check():
+            for d in reversed(self.diagnostics):
+                if predicate(d.status[0]):
+                    found.append(d.status[0])
+                    return True
+            return False
+
+        self.wait_until(check, timeout)
+        return found[0] if found else None
 
     def close(self) -> None:
         self._executor.shutdown()
