@@ -15,7 +15,11 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["guidewire_model", "guidewire_model.*"]),
     # The shipped YAML configs land where guidewire_model.config.config_dir() looks for them.
-    data_files=[("share/guidewire_seg/config", glob("config/*.yaml"))],
+    data_files=[
+        ("share/guidewire_seg/config", glob("config/*.yaml")),
+        # Bags carry our message type; the bag tools register it from these definitions.
+        ("share/guidewire_seg/msg", glob("msg/*.msg")),
+    ],
     install_requires=[
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
@@ -44,6 +48,7 @@ setup(
             "guidewire-export=guidewire_model.export:main",
             "guidewire-bench=guidewire_model.benchmark:main",
             "guidewire-demo-offline=guidewire_model.demo:main",
+            "guidewire-synth-bag=guidewire_model.bags:main",
         ]
     },
 )

@@ -1,29 +1,31 @@
-"""CPU latency benchmark: PyTorch eager vs ONNX Runtime, one frame at a time.
+"""``guidewire-bench``: the benchmark suite, plus the small timing helpers other benchmarks use.
 
-``guidewire-bench`` times the same preprocessed frame through the :mod:`~guidewire_model.backends`
-(exactly what the runtime calls) and prints ms/frame (median, p90, p99, mean) side by side with the
-PyTorch/ONNX Runtime ratio. The model is a checkpoint (``--checkpoint``, exported to a temporary
-ONNX file for ONNX Runtime), an exported file (``--onnx``, ONNX Runtime only), or a freshly built
-network from a config (default: the paper's ResNet-50 LinkNet with random weights, which times the
-same as trained ones).
+The command times the per-frame pipeline stage by stage (preprocess, model, postprocess, end to
+end) for every backend x network input size x precision, PyTorch eager being the reference of each
+model and size, on real synthetic fluoroscopy frames; it reports p50/p99 latencies, FPS, peak
+memory and the frames a keep-latest node would drop at a given input rate, as a markdown table and
+JSON. The suite is :mod:`guidewire_model.bench_suite`; the statistics conventions (percentiles,
+FPS, memory, drops) are :mod:`guidewire_model.bench_measure`'s, shared with the node benchmark and
+the bag evaluator. Results and the machine they were measured on: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["format_table", "main", "time_backend", "time_callable"]
+from .bench_measure import latency_summary
+
+__all__ = ["BACKENDS", "build_parser", "format_table", "main", "time_backend", "time_callable"]
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ def time_callable(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, fl
     Returns
     -------
     dict
-        ``p50``, ``p90``, ``p99``, ``mean``, ``min``, ``max`` (ms) and ``runs``.
+        :func:`~guidewire_model.bench_measure.latency_summary` of the timed calls: ``p50``,
+        ``p90``, ``p99``, ``mean``, ``min``, ``max`` (ms) and ``runs``.
 
     Raises
     ------
@@ -60,9 +63,7 @@ def time_callable(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, fl
         start = time.perf_counter()
         fn()
         times[i] = (time.perf_counter() - start) * 1e3
-    p50, p90, p99 = np.percentile(times, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(times.mean()),
-            "min": float(times.min()), "max": float(times.max()), "runs": runs}
+    return latency_summary(times)
 
 
 def time_backend(backend: Any, frame: np.ndarray, runs: int, warmup: int) -> dict[str, float]:
@@ -78,98 +79,148 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _train_config(args: argparse.Namespace):
-    from .config import load_train_config, parse_override
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 256,512; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
+    return values
 
-    overrides = dict(parse_override(s) for s in args.set)
-    # Random weights time the same as trained ones, and nothing may be downloaded or required.
-    overrides.update({"model.pretrained": False, "model.input_size": args.size})
-    return load_train_config(args.config, overrides)
+
+def _backend_list(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown backend(s) {', '.join(unknown) or text!r}; "
+                                         f"choose from {', '.join(BACKENDS)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``guidewire-bench`` command line."""
+    from .backends.base import default_threads
+
+    parser = argparse.ArgumentParser(
+        prog="guidewire-bench",
+        description="Time the per-frame pipeline (preprocess, model, postprocess, end to end) for every "
+                    "backend x input size x precision on synthetic fluoroscopy, with PyTorch eager as the "
+                    "reference. Prints a markdown table; --json / --markdown write the report.",
+    )
+    parser.add_argument("--config", default=None,
+                        help="training config of a freshly built model with random weights (default: "
+                             "config/train_default_model.yaml when no --checkpoint/--onnx is given)")
+    parser.add_argument("--checkpoint", default=None, help="training checkpoint (.pt): its trained weights")
+    parser.add_argument("--onnx", default=None,
+                        help="exported .onnx (ONNX Runtime / TensorRT only, at the file's input size)")
+    parser.add_argument("--paper", action="store_true",
+                        help="also run the paper's ResNet-50 LinkNet (config/train_paper.yaml, random weights)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a --config key, e.g. --set model.encoder_width=8 (repeatable)")
+    parser.add_argument("--sizes", "--size", type=_int_list, default=None, metavar="S[,S...]",
+                        help="network input sides, the model exported at each (default 256,512; an --onnx "
+                             "file's own size)")
+    parser.add_argument("--backends", type=_backend_list, default=list(BACKENDS), metavar="NAME[,NAME...]",
+                        help="subset of %(default)s; tensorrt is skipped with a note without a GPU")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto = cuda when PyTorch sees a GPU (default %(default)s)")
+    parser.add_argument("--runs", type=int, default=30, help="timed frames per row (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed frames first (default %(default)s)")
+    parser.add_argument("--paper-runs", type=int, default=4, help="timed frames for --paper (default %(default)s)")
+    parser.add_argument("--paper-warmup", type=int, default=1, help="untimed frames for --paper (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="CPU intra-op threads of torch and ONNX Runtime (default: allowed cores, %(default)s)")
+    parser.add_argument("--frame-size", type=int, default=512, help="synthetic frame side (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=16,
+                        help="distinct synthetic frames, cycled (one sequence; default %(default)s)")
+    parser.add_argument("--preset", choices=("easy", "medium", "hard"), default="medium",
+                        help="synthetic difficulty (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic sequence seed (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=15.0,
+                        help="input rate for the keep-latest drop figures, Hz (default %(default)s)")
+    parser.add_argument("--engine-cache", default=None,
+                        help="TensorRT engine folder (default: a temporary one, deleted afterwards)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the full report as JSON")
+    parser.add_argument("--markdown", default=None, metavar="OUT", help="write the markdown table to a file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _sources(args: argparse.Namespace) -> list:
+    from .bench_suite import ModelSource
+    from .config import config_dir, parse_override
+
+    overrides = tuple(parse_override(s) for s in args.set)
+    sources = []
+    if args.checkpoint:
+        sources.append(ModelSource(Path(args.checkpoint).stem, "checkpoint", args.checkpoint))
+    if args.onnx:
+        sources.append(ModelSource(Path(args.onnx).stem, "onnx", args.onnx))
+    if args.config or not sources:
+        path = args.config or str(config_dir() / "train_default_model.yaml")
+        sources.append(ModelSource(Path(path).stem.removeprefix("train_"), "config", path, overrides))
+    if args.paper:
+        sources.append(ModelSource("paper", "config", str(config_dir() / "train_paper.yaml"),
+                                   runs=args.paper_runs, warmup=args.paper_warmup))
+    return sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``guidewire-bench``: CPU ms/frame of PyTorch eager and ONNX Runtime; exit 0, or 2 on bad input."""
-    parser = argparse.ArgumentParser(
-        prog="guidewire-bench",
-        description="Time one frame through PyTorch eager and ONNX Runtime on this CPU and print a markdown table.",
-    )
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="training checkpoint (.pt): benchmark PyTorch and its ONNX export")
-    src.add_argument("--onnx", help="exported .onnx: benchmark ONNX Runtime only")
-    parser.add_argument("--config", default=None,
-                        help="training config for a freshly built model when no model is given "
-                             "(default: config/train_paper.yaml; pretrained is forced off)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a --config key, e.g. --set model.encoder=resnet18 (repeatable)")
-    parser.add_argument("--size", type=int, default=512, help="input side in pixels (default %(default)s)")
-    parser.add_argument("--runs", type=int, default=20, help="timed frames per backend (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads per backend (default %(default)s)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
+    """``guidewire-bench``: the benchmark suite; exit 0, or 2 on bad input (the message names the file)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.warmup < 0 or args.threads < 1 or args.size < 1:
-        parser.error("--runs, --threads and --size must be >= 1 and --warmup >= 0")
+    if min(args.runs, args.paper_runs, args.threads, args.frame_size, args.frames) < 1 \
+            or min(args.warmup, args.paper_warmup) < 0 or not args.rate > 0:
+        parser.error("--runs, --paper-runs, --threads, --frame-size, --frames and --rate must be positive, "
+                     "--warmup and --paper-warmup >= 0")
 
-    from .backends.onnxruntime_backend import OnnxRuntimeBackend
-    from .backends.torch_backend import TorchBackend
-    from .checkpoint import CheckpointError, load_model
+    import importlib.util
+
+    import onnxruntime
+    import torch
+
+    from .backends.base import BackendError
+    from .bench_suite import format_markdown, plan_cases, run_suite
+    from .checkpoint import CheckpointError
     from .config import ConfigError
-    from .export import ExportError, check_frames, export_model
-    from .model_info import ModelFileError, ModelInfo
+    from .export import ExportError
+    from .model_info import ModelFileError, read_onnx_info
+    from .synthetic import SyntheticConfig, generate_sequence
 
-    backends: dict[str, Any] = {}
+    cuda = torch.cuda.is_available()
+    device = ("cuda" if cuda else "cpu") if args.device == "auto" else args.device
     try:
-        with tempfile.TemporaryDirectory(prefix="guidewire-bench-") as tmp:
-            if args.onnx:
-                onnx_path = Path(args.onnx)
-                source = str(onnx_path)
-            else:
-                if args.checkpoint:
-                    model, cfg = load_model(args.checkpoint)
-                    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input_size=args.size))
-                    source = args.checkpoint
-                else:
-                    from .network import build_model
-
-                    cfg = _train_config(args)
-                    model = build_model(cfg.model).eval()
-                    source = f"{args.config or 'train_paper.yaml'} (random weights)"
-                onnx_path = Path(tmp) / "model.onnx"
-                export_model(model, cfg, onnx_path, n_check_frames=1)
-                backends["PyTorch eager"] = TorchBackend(model, ModelInfo.from_train_config(cfg), threads=args.threads)
-            ort_backend = OnnxRuntimeBackend(onnx_path, threads=args.threads)
-            info = ort_backend.info
-            if info.input_size != args.size:
-                raise ModelFileError(f"{onnx_path}: model input is {info.input_size} px but --size is {args.size}; "
-                                     f"pass --size {info.input_size}")
-            backends["ONNX Runtime"] = ort_backend
-            frame, frame_kind = check_frames(info, 1)
-            results = {name: time_backend(b, frame, args.runs, args.warmup) for name, b in backends.items()}
-    except (CheckpointError, ConfigError, ModelFileError, ExportError) as exc:
+        cases, notes = plan_cases(args.backends, device, cuda_available=cuda,
+                                  tensorrt_available=importlib.util.find_spec("tensorrt") is not None,
+                                  ort_cuda_available="CUDAExecutionProvider" in onnxruntime.get_available_providers())
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.onnx and not any(c.backend != "torch" for c in cases):
+        parser.error("--onnx runs on onnxruntime or tensorrt; add one of them to --backends")
+    try:
+        sources = _sources(args)
+        sizes = args.sizes
+        if sizes is None:
+            sizes = [read_onnx_info(args.onnx).input_size] if args.onnx else [256, 512]
+        frames = [f.image for f in generate_sequence(
+            SyntheticConfig.preset(args.preset, size=args.frame_size), args.seed, args.frames)]
+        report = run_suite(sources, sizes, cases, frames, runs=args.runs, warmup=args.warmup,
+                           threads=args.threads, rate_hz=args.rate, engine_cache_dir=args.engine_cache,
+                           progress=not args.no_progress)
+    except (CheckpointError, ConfigError, ModelFileError, ExportError, BackendError) as exc:
         print(f"guidewire-bench: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        for b in backends.values():
-            b.close()
-
-    ratio = None
-    if "PyTorch eager" in results:
-        ratio = results["PyTorch eager"]["p50"] / results["ONNX Runtime"]["p50"]
-    print(f"model: {source}: {info.architecture}/{info.encoder} width {info.encoder_width}, "
-          f"{args.size}x{args.size} {frame_kind} frame, batch 1, {args.threads} threads, "
-          f"{args.runs} runs after {args.warmup} warm-up, CPU {platform.processor() or platform.machine()}")
-    print(format_table(results))
-    if ratio is not None:
-        print(f"\nPyTorch eager / ONNX Runtime (median): {ratio:.2f}x")
-    if args.json:
-        report = {
-            "model": source, "info": dataclasses.asdict(info), "size": args.size, "threads": args.threads,
-            "runs": args.runs, "warmup": args.warmup, "frame": frame_kind,
-            "cpu": platform.processor() or platform.machine(), "results": results,
-            "ratio_torch_over_onnxruntime": ratio,
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report["notes"] = notes + report["notes"]
+    report["command"] = ["guidewire-bench", *(sys.argv[1:] if argv is None else argv)]
+    for note in report["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    table = format_markdown(report)
+    print(table)
+    for path, text in ((args.json, json.dumps(report, indent=2) + "\n"), (args.markdown, table + "\n")):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
     return 0
 
 

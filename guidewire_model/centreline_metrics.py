@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from guidewire_model.layout import WireAnnotation
+from guidewire_model.polyline import arc_length
 
 __all__ = [
     "CentrelineScores",
@@ -25,6 +26,7 @@ __all__ = [
     "mean_centreline_distance",
     "score_frame",
     "tip_error",
+    "wires_cross",
 ]
 
 
@@ -78,6 +80,39 @@ def mean_centreline_distance(a: Any, b: Any) -> float:
 def tip_error(predicted: Any, truth: Any) -> float:
     """Euclidean distance (px) between the last points (distal tips) of two ordered polylines."""
     return float(np.hypot(*(_points(predicted)[-1] - _points(truth)[-1])))
+
+
+def wires_cross(wires: Sequence[Any], gap_px: float = 8.0, exclude_px: float = 30.0) -> bool:
+    """Whether two wires cross or run within ``gap_px`` of each other beyond their first ``exclude_px``.
+
+    The "crossing frame" test of the demo and the bag evaluator, applied to ground-truth
+    centrelines. Both wires leave the guiding catheter together, so their proximal ends always
+    touch: the first ``exclude_px`` of arc length of each wire are left out.
+
+    Parameters
+    ----------
+    wires : sequence
+        Items with ``points`` ((N, 2) x/y px, proximal -> distal), e.g. WireAnnotation.
+    gap_px : float
+        Closest-approach distance below which two wires count as crossing (about two wire widths).
+    exclude_px : float
+        Proximal arc length of each wire ignored.
+
+    Returns
+    -------
+    bool
+        False for fewer than two wires (or wires shorter than ``exclude_px``).
+    """
+    parts = []
+    for wire in wires:
+        pts = np.asarray(wire.points, dtype=np.float64).reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        arc = arc_length(pts)
+        if (arc > exclude_px).any():
+            parts.append(pts[arc > exclude_px])
+    return any(closest_point_distances(parts[i], parts[j]).min() < gap_px
+               for i in range(len(parts)) for j in range(i + 1, len(parts)))
 
 
 def match_wires(predicted: Sequence[Any], truth: Sequence[Any], gate_px: float

@@ -24,10 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire_model.centreline_metrics import CentrelineScores, closest_point_distances
+from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
 from guidewire_model.config import shipped_models_dir
 from guidewire_model.metrics import PixelCounts, pixel_counts
-from guidewire_model.polyline import arc_length
 from guidewire_model.wire_overlay import render_overlay
 
 __all__ = ["main", "summarise"]
@@ -59,21 +58,6 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
     return proc.returncode
 
 
-def _crossing(gt_wires: list, gap_px: float, exclude_px: float) -> bool:
-    """True when two ground-truth wires come within ``gap_px`` of each other beyond their first
-    ``exclude_px`` (both wires leave the guiding catheter together, so their proximal ends always touch)."""
-    parts = []
-    for wire in gt_wires:
-        pts = np.asarray(wire.points, dtype=np.float64)
-        if len(pts) < 2:
-            continue
-        arc = arc_length(pts)
-        if (arc > exclude_px).any():
-            parts.append(pts[arc > exclude_px])
-    return any(closest_point_distances(parts[i], parts[j]).min() < gap_px
-               for i in range(len(parts)) for j in range(i + 1, len(parts)))
-
-
 def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
               crossing_exclude_px: float = 30.0) -> dict:
     """Figures of a recorded run (records in stamp order, as from ``ResultRecorder.snapshot``)."""
@@ -86,7 +70,7 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
         if r.gt_mask is not None and r.mask is not None:
             counts = counts + pixel_counts(r.mask.astype(bool), r.gt_mask.astype(bool))
         if r.gt_wires is not None:
-            scores.update(r.wires, r.gt_wires, crossing=_crossing(r.gt_wires, crossing_gap_px, crossing_exclude_px))
+            scores.update(r.wires, r.gt_wires, crossing=wires_cross(r.gt_wires, crossing_gap_px, crossing_exclude_px))
     out = {
         "frames_published": len(inputs),
         "frames_served": len(served),

@@ -1,16 +1,22 @@
-"""CPU benchmark: the timing core and the guidewire-bench command line on a tiny model."""
+"""Benchmark suite: the measurement core, the case plan, and guidewire-bench on tiny real models."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import numpy as np
 import pytest
 import torch
 
+from guidewire_model.bench_measure import MemoryProbe, latency_summary, simulate_keep_latest
+from guidewire_model.bench_suite import BenchCase, add_speedups, plan_cases
 from guidewire_model.benchmark import format_table, main, time_callable
+from guidewire_model.rolling_stats import RollingPercentiles
 
 TINY = ["--set", "model.encoder=resnet18", "--set", "model.encoder_width=8"]
+FAST = ["--runs", "2", "--warmup", "1", "--threads", "1", "--frames", "2", "--frame-size", "128", "--no-progress"]
+STAGE_FIELDS = {"p50", "p90", "p99", "mean", "min", "max", "runs"}
 
 
 @pytest.fixture(autouse=True)
@@ -41,21 +47,118 @@ def test_format_table():
     assert len(table) == 4 and table[2] == "| A | 12.3 | 20.0 | 30.0 | 15.0 |"
 
 
-def test_bench_cli_torch_and_onnxruntime(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    args = TINY + ["--size", "64", "--runs", "2", "--warmup", "1", "--threads", "1", "--json", str(out)]
-    assert main(args) == 0
+def test_latency_summary_matches_rolling_percentiles():
+    samples = np.random.default_rng(3).gamma(2.0, 5.0, size=101)
+    rolling = RollingPercentiles(window=1000)
+    for s in samples:
+        rolling.add(s)
+    summary = latency_summary(samples)
+    for q in (50, 90, 99):
+        assert summary[f"p{q}"] == pytest.approx(rolling.percentile(q))
+    assert summary["runs"] == 101 and summary["mean"] == pytest.approx(samples.mean())
+    with pytest.raises(ValueError):
+        latency_summary([])
+    with pytest.raises(ValueError):
+        latency_summary([1.0, float("nan")])
+
+
+def test_keep_latest_simulation():
+    # Faster than the period: nothing dropped, latency = service time, output rate = input rate.
+    fast = simulate_keep_latest([10.0] * 5, period_ms=50.0)
+    assert fast["dropped"] == 0 and fast["fps"] == pytest.approx(20.0)
+    assert fast["latency"]["p50"] == pytest.approx(10.0)
+    # 120 ms per frame, one every 50 ms: served frames 0 (0-120), 2 (arrived 100, 120-240),
+    # 4 (200, 240-360), 7 (350, 360-480); dropped 1, 3, 5, 6.
+    slow = simulate_keep_latest([120.0] * 4, period_ms=50.0)
+    assert slow["served"] == 4 and slow["dropped"] == 4
+    assert slow["drop_fraction"] == pytest.approx(0.5) and slow["fps"] == pytest.approx(10.0)
+    # Latency counts the wait for the busy worker: frame 4 arrived at 200 and finished at 360.
+    assert slow["latency"]["max"] == pytest.approx(160.0) and slow["latency"]["min"] == pytest.approx(120.0)
+    with pytest.raises(ValueError):
+        simulate_keep_latest([], 50.0)
+    with pytest.raises(ValueError):
+        simulate_keep_latest([1.0], 0.0)
+
+
+def test_memory_probe_sees_an_allocation():
+    with MemoryProbe() as probe:
+        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+        del block
+    assert probe.rss_method in ("vmhwm", "ru_maxrss")
+    if probe.rss_method == "vmhwm":  # ru_maxrss is a lower bound and may not move
+        assert probe.rss_peak_delta_mb >= 35
+    assert probe.cuda_max_allocated_mb is None
+
+
+def test_plan_cases_cpu_skips_tensorrt_with_a_note():
+    cases, notes = plan_cases(["torch", "onnxruntime", "tensorrt"], "cpu", cuda_available=False,
+                              tensorrt_available=False, ort_cuda_available=False)
+    assert cases == [BenchCase("torch", "cpu", "fp32"), BenchCase("onnxruntime", "cpu", "fp32")]
+    assert len(notes) == 1 and "tensorrt skipped" in notes[0] and "no CUDA GPU" in notes[0]
+
+
+def test_plan_cases_cuda():
+    cases, notes = plan_cases(["torch", "onnxruntime", "tensorrt"], "cuda", cuda_available=True,
+                              tensorrt_available=True, ort_cuda_available=False)
+    assert {(c.backend, c.device, c.precision) for c in cases} == {
+        ("torch", "cuda", "fp32"), ("torch", "cuda", "fp16"), ("onnxruntime", "cpu", "fp32"),
+        ("tensorrt", "cuda", "fp32"), ("tensorrt", "cuda", "fp16")}
+    assert [c.is_reference for c in cases].count(True) == 1
+    assert len(notes) == 1 and "CUDAExecutionProvider" in notes[0]
+    _, notes = plan_cases(["tensorrt"], "cuda", cuda_available=True, tensorrt_available=False,
+                          ort_cuda_available=True)
+    assert "not installed" in notes[0]
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        plan_cases(["torch"], "cuda", cuda_available=False, tensorrt_available=False, ort_cuda_available=False)
+
+
+def test_add_speedups_against_the_torch_row():
+    def row(model, backend, size, model_ms, e2e_ms):
+        return {"model": model, "size": size, "reference": backend == "torch",
+                "stages": {"model": {"p50": model_ms}, "end_to_end": {"p50": e2e_ms}}}
+
+    rows = [row("a", "torch", 64, 10.0, 12.0), row("a", "onnxruntime", 64, 5.0, 8.0),
+            row("b", "onnxruntime", 64, 4.0, 6.0)]
+    notes = add_speedups(rows)
+    assert rows[0]["speedup_vs_torch"] == {"model": 1.0, "end_to_end": 1.0}
+    assert rows[1]["speedup_vs_torch"] == {"model": 2.0, "end_to_end": 1.5}
+    assert rows[2]["speedup_vs_torch"] is None and len(notes) == 1 and "b at 64" in notes[0]
+
+
+def test_bench_cli_every_backend_size_precision(tmp_path, capsys):
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    assert main(TINY + FAST + ["--sizes", "64,96", "--json", str(out), "--markdown", str(md)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["results"]) == {"PyTorch eager", "ONNX Runtime"}
-    assert all(r["p50"] > 0 and r["runs"] == 2 for r in report["results"].values())
-    expected = report["results"]["PyTorch eager"]["p50"] / report["results"]["ONNX Runtime"]["p50"]
-    assert report["ratio_torch_over_onnxruntime"] == pytest.approx(expected)
-    assert report["info"]["encoder"] == "resnet18" and report["size"] == 64
-    text = capsys.readouterr().out
-    assert "| PyTorch eager |" in text and "| ONNX Runtime |" in text and "median" in text
+    rows = report["rows"]
+    assert {(r["backend"], r["precision"], r["size"]) for r in rows} == {
+        (b, "fp32", s) for b in ("torch", "onnxruntime") for s in (64, 96)}
+    for r in rows:
+        assert set(r["stages"]) == {"preprocess", "model", "postprocess", "end_to_end"}
+        assert all(set(st) == STAGE_FIELDS and st["runs"] == 2 and st["p50"] > 0 for st in r["stages"].values())
+        # End to end is measured around process(), so it covers the three stages inside it.
+        assert r["stages"]["end_to_end"]["min"] >= r["stages"]["model"]["min"]
+        assert r["fps"] == pytest.approx(1e3 / r["stages"]["end_to_end"]["mean"])
+        assert r["memory"]["rss_peak_delta_mb"] >= 0 and r["memory"]["cuda_max_allocated_mb"] is None
+        assert r["at_rate"]["served"] == 2 and r["weights"] == "random"
+    for size in (64, 96):
+        torch_row, = [r for r in rows if r["size"] == size and r["backend"] == "torch"]
+        ort_row, = [r for r in rows if r["size"] == size and r["backend"] == "onnxruntime"]
+        assert torch_row["reference"] and torch_row["speedup_vs_torch"]["end_to_end"] == pytest.approx(1.0)
+        expected = torch_row["stages"]["model"]["p50"] / ort_row["stages"]["model"]["p50"]
+        assert ort_row["speedup_vs_torch"]["model"] == pytest.approx(expected)
+    assert any("tensorrt skipped" in n for n in report["notes"])
+    assert report["machine"]["threads"] == 1 and report["settings"]["frame_size"] == [128, 128]
+
+    table = md.read_text()
+    assert table.strip() in capsys.readouterr().out
+    body = [line for line in table.splitlines() if line.startswith("| default_model |")]
+    assert len(body) == 4
+    assert any("| onnxruntime | fp32 | 96 |" in line for line in body)
+    assert sum("| ref |" in line for line in body) == 2
+    assert "tensorrt skipped" in table
 
 
-def test_bench_cli_onnx_size_mismatch_and_missing_file(tmp_path, capsys):
+def test_bench_cli_onnx_file(tmp_path, capsys):
     from guidewire_model.config import load_train_config
     from guidewire_model.export import export_model
     from guidewire_model.network import build_model
@@ -64,10 +167,13 @@ def test_bench_cli_onnx_size_mismatch_and_missing_file(tmp_path, capsys):
                                        "model.pretrained": False, "model.input_size": 64})
     onnx_path = tmp_path / "m.onnx"
     export_model(build_model(cfg.model), cfg, onnx_path, n_check_frames=1)
-    assert main(["--onnx", str(onnx_path), "--size", "128", "--runs", "1", "--warmup", "0"]) == 2
-    assert "--size 64" in capsys.readouterr().err
-    assert main(["--onnx", str(onnx_path), "--size", "64", "--runs", "1", "--warmup", "0", "--threads", "1"]) == 0
-    text = capsys.readouterr().out
-    assert "| ONNX Runtime |" in text and "PyTorch eager" not in text
-    assert main(["--onnx", str(tmp_path / "none.onnx"), "--runs", "1"]) == 2
+    capsys.readouterr()
+    assert main(["--onnx", str(onnx_path), "--sizes", "128"] + FAST) == 2
+    assert "--sizes 64" in capsys.readouterr().err
+    out = tmp_path / "onnx.json"
+    assert main(["--onnx", str(onnx_path), "--json", str(out)] + FAST) == 0
+    report = json.loads(out.read_text())
+    assert [(r["backend"], r["size"], r["speedup_vs_torch"]) for r in report["rows"]] == [("onnxruntime", 64, None)]
+    assert any("torch rows skipped" in n for n in report["notes"])
+    assert main(["--onnx", str(tmp_path / "none.onnx")] + FAST) == 2
     assert "none.onnx" in capsys.readouterr().err

@@ -1,0 +1,162 @@
+"""sensor_msgs/Image pixel layout <-> numpy, for any code that holds the message's fields.
+
+The one implementation of the image rules used by the ROS node (through
+``guidewire_seg_ros.image_conversion``), the bag reader and the bag writer: ``step`` row padding and
+``is_bigendian`` are honoured, and every field is validated before the pixel data is touched, so a
+malformed frame raises :class:`ImageFormatError` instead of crashing or allocating memory in
+proportion to a bogus size. Plain numpy and OpenCV; no ROS import.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "ENCODINGS",
+    "ImageFormatError",
+    "bgr_image_fields",
+    "decode_gray",
+    "gray_image_fields",
+]
+
+#: encoding -> (channels, numpy base dtype). Aliases of OpenCV type names included.
+ENCODINGS: dict[str, tuple[int, np.dtype]] = {
+    "mono8": (1, np.dtype(np.uint8)),
+    "8UC1": (1, np.dtype(np.uint8)),
+    "mono16": (1, np.dtype(np.uint16)),
+    "16UC1": (1, np.dtype(np.uint16)),
+    "32FC1": (1, np.dtype(np.float32)),
+    "rgb8": (3, np.dtype(np.uint8)),
+    "bgr8": (3, np.dtype(np.uint8)),
+    "rgba8": (4, np.dtype(np.uint8)),
+    "bgra8": (4, np.dtype(np.uint8)),
+}
+
+_TO_GRAY = {
+    "rgb8": cv2.COLOR_RGB2GRAY,
+    "bgr8": cv2.COLOR_BGR2GRAY,
+    "rgba8": cv2.COLOR_RGBA2GRAY,
+    "bgra8": cv2.COLOR_BGRA2GRAY,
+}
+
+
+class ImageFormatError(ValueError):
+    """A frame that cannot be decoded. ``kind`` groups errors for rate-limited logging and counters."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def decode_gray(encoding: str, height: int, width: int, step: int, is_bigendian: bool, data: Any,
+                max_pixels: int | None = None) -> np.ndarray:
+    """Decode the fields of a sensor_msgs/Image into a 2-D grayscale array.
+
+    Parameters
+    ----------
+    encoding : str
+        One of :data:`ENCODINGS`.
+    height, width : int
+        Image size in pixels, both > 0.
+    step : int
+        Bytes per row, >= ``width`` * bytes per pixel (rows may be padded).
+    is_bigendian : bool
+        Byte order of multi-byte samples.
+    data : bytes-like or uint8 ndarray
+        Exactly ``step * height`` bytes.
+    max_pixels : int, optional
+        Frames with more than this many pixels are refused before any pixel is read.
+
+    Returns
+    -------
+    ndarray, shape (height, width)
+        uint8 for 8-bit encodings (colour is converted with ITU-R BT.601 luma), uint16 for 16-bit,
+        float32 for ``32FC1`` (values as sent: NaN/Inf are left to preprocessing, which zeroes them).
+        Native byte order, C-contiguous, never a view of ``data``.
+
+    Raises
+    ------
+    ImageFormatError
+        With ``kind`` one of ``encoding``, ``size``, ``too_large``, ``step``, ``data_length``.
+    """
+    encoding = str(encoding)
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(
+            "encoding", f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
+        )
+    channels, dtype = ENCODINGS[encoding]
+    height, width, step = int(height), int(width), int(step)
+    if height <= 0 or width <= 0:
+        raise ImageFormatError("size", f"empty image ({width}x{height})")
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageFormatError(
+            "too_large", f"{width}x{height} = {height * width} pixels exceeds max_input_pixels={max_pixels}"
+        )
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageFormatError("step", f"step {step} < {row_bytes} bytes needed for a {width}-pixel {encoding} row")
+    if step % dtype.itemsize:
+        raise ImageFormatError("step", f"step {step} is not a multiple of the {dtype.itemsize}-byte sample size")
+    n_bytes = len(data) if not isinstance(data, np.ndarray) else data.nbytes
+    if n_bytes != step * height:
+        raise ImageFormatError(
+            "data_length", f"data holds {n_bytes} bytes, expected step*height = {step}*{height} = {step * height}"
+        )
+    order = ">" if is_bigendian else "<"
+    flat = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    rows = flat.reshape(height, step)[:, :row_bytes]
+    pixels = rows.view(dtype.newbyteorder(order)) if dtype.itemsize > 1 else rows
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
+    if channels > 1:
+        return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_GRAY[encoding])
+    # astype to the native dtype copies, which also detaches the array from the message buffer.
+    return pixels.astype(dtype.newbyteorder("="), copy=True)
+
+
+def gray_image_fields(image: np.ndarray) -> dict[str, Any]:
+    """Fields of a sensor_msgs/Image holding ``image`` (2-D uint8 -> mono8, uint16 -> mono16).
+
+    Returns a dict with ``height, width, encoding, is_bigendian, step, data`` (``data`` as bytes;
+    the header is left to the caller, who copies the source image's header).
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not a 2-D uint8 or uint16 array.
+    """
+    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected a 2-D uint8 or uint16 array, got {image.dtype} {image.shape}")
+    image = np.ascontiguousarray(image)
+    return {
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "encoding": "mono8" if image.dtype == np.uint8 else "mono16",
+        "is_bigendian": sys.byteorder == "big",
+        "step": image.shape[1] * image.dtype.itemsize,
+        "data": image.tobytes(),
+    }
+
+
+def bgr_image_fields(image: np.ndarray) -> dict[str, Any]:
+    """Fields of a bgr8 sensor_msgs/Image holding ``image`` (H, W, 3) uint8.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an (H, W, 3) uint8 array.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
+    image = np.ascontiguousarray(image)
+    return {
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "encoding": "bgr8",
+        "is_bigendian": False,
+        "step": image.shape[1] * 3,
+        "data": image.tobytes(),
+    }
