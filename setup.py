@@ -13,7 +13,9 @@ setup(
     version="0.1.0",
     description="Dual-guidewire segmentation for robot-assisted PCI: training, evaluation, export",
     python_requires=">=3.10",
-    packages=find_packages(include=["guidewire_model", "guidewire_model.*"]),
+    # guidewire_seg_ros comes along for guidewire-eval-bag, whose offline mode needs no ROS; its node
+    # and live modes import rclpy only when run, on a machine with a ROS 2 install.
+    packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros"]),
     # The shipped YAML configs land where guidewire_model.config.config_dir() looks for them.
     data_files=[
         ("share/guidewire_seg/config", glob("config/*.yaml")),
@@ -49,6 +51,7 @@ setup(
             "guidewire-bench=guidewire_model.benchmark:main",
             "guidewire-demo-offline=guidewire_model.demo:main",
             "guidewire-synth-bag=guidewire_model.bags:main",
+            "guidewire-eval-bag=guidewire_seg_ros.eval_bag:main",
         ]
     },
 )
