@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from rosbags.highlevel import AnyReader
-from rosbags.rosbag2 import StoragePlugin, Writer
 
 from guidewire_model.backends import create_backend
 from guidewire_model.bag_eval import (
@@ -22,7 +21,7 @@ from guidewire_model.bag_eval import (
     run_offline,
     summarise_frames,
 )
-from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, IMAGE_TYPE, typestore, write_synthetic_bag
+from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, typestore, write_synthetic_bag
 from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
 from guidewire_model.config import load_train_config
 from guidewire_model.export import export_model
@@ -31,9 +30,10 @@ from guidewire_model.network import build_model
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
+from foreign_bag import FOREIGN, write_foreign_bag
+
 SIZE, N, SEED = 128, 6, 11
 CFG = SyntheticConfig.preset("easy", size=SIZE, bit_depth=16)
-FOREIGN = ("/cam/xray", "/labels/mask", "/labels/wires")
 
 
 @pytest.fixture(scope="module")
@@ -55,36 +55,7 @@ def frames():
 
 @pytest.fixture(scope="module")
 def foreign_bag(tmp_path_factory, frames) -> Path:
-    """Written straight with rosbags (not our helper): custom topics, 16UC1 big-endian padded frames,
-    masks of 0/1, ground truth logged before its image."""
-    ts = typestore()
-    T = ts.types
-    path = tmp_path_factory.mktemp("foreign") / "run_07"
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3)
-    writer.open()
-    conns = {t: writer.add_connection(t, m, typestore=ts)
-             for t, m in zip(FOREIGN, (IMAGE_TYPE, IMAGE_TYPE, GUIDEWIRE_ARRAY_TYPE))}
-    for i, f in enumerate(frames):
-        stamp = 42_000_000_000 + i * 33_000_000
-        time = T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9)
-        header = T["std_msgs/msg/Header"](stamp=time, frame_id="c-arm")
-        rows = f.image.astype(">u2").view(np.uint8).reshape(SIZE, 2 * SIZE)
-        padded = np.concatenate([rows, np.zeros((SIZE, 4), np.uint8)], 1)
-        image = T[IMAGE_TYPE](header=header, height=SIZE, width=SIZE, encoding="16UC1", is_bigendian=1,
-                              step=2 * SIZE + 4, data=padded.reshape(-1))
-        mask = T[IMAGE_TYPE](header=header, height=SIZE, width=SIZE, encoding="mono8", is_bigendian=0,
-                             step=SIZE, data=f.mask.astype(np.uint8).reshape(-1))
-        P = T["geometry_msgs/msg/Point"]
-        wires = T[GUIDEWIRE_ARRAY_TYPE](header=header, image_width=SIZE, image_height=SIZE, wires=[
-            T["guidewire_seg/msg/Guidewire"](
-                id=w.wire_id, points=[P(x=float(x), y=float(y), z=0.0) for x, y in w.points],
-                tip=P(x=float(w.points[-1, 0]), y=float(w.points[-1, 1]), z=0.0),
-                tip_direction=T["geometry_msgs/msg/Vector3"](x=1.0, y=0.0, z=0.0),
-                length_px=0.0, mean_probability=1.0, frames_tracked=1) for w in f.wires])
-        for topic, msg, dt in ((FOREIGN[1], mask, 0), (FOREIGN[2], wires, 0), (FOREIGN[0], image, 2_000_000)):
-            writer.write(conns[topic], stamp + dt, ts.serialize_cdr(msg, msg.__msgtype__))
-    writer.close()
-    return path
+    return write_foreign_bag(tmp_path_factory.mktemp("foreign") / "run_07", frames, SIZE)
 
 
 def _direct(model_path: Path, threshold: float, frames) -> tuple[PixelCounts, dict]:

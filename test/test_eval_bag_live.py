@@ -20,11 +20,13 @@ from guidewire_model.export import export_model
 from guidewire_model.metrics import PixelCounts, pixel_counts
 from guidewire_model.network import build_model
 from guidewire_model.pipeline import GuidewirePipeline
-from guidewire_model.synthetic import SyntheticConfig
+from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+
+from foreign_bag import FOREIGN, write_foreign_bag
 
 pytestmark = pytest.mark.ros
 
-TOPICS = {"image": "/cam/xray", "gt_mask": "/labels/wire_mask", "gt_centrelines": "/labels/wires"}
+TOPICS = dict(zip(("image", "gt_mask", "gt_centrelines"), FOREIGN))
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,8 @@ def _run(args, timeout=300):
 
 
 def test_live_replay_matches_a_direct_computation(model, tmp_path):
-    bag = write_synthetic_bag(tmp_path / "other_bag", SyntheticConfig.preset("easy", size=128), seed=4,
-                              n_frames=12, image_topic=TOPICS["image"], gt_mask_topic=TOPICS["gt_mask"],
-                              gt_centrelines_topic=TOPICS["gt_centrelines"])
+    frames = generate_sequence(SyntheticConfig.preset("easy", size=128, bit_depth=16), seed=4, n_frames=12)
+    bag = write_foreign_bag(tmp_path / "someone_elses_run", frames, 128)
     out = tmp_path / "out"
     proc = _run(["--mode", "live", "--start-node", "--bag", str(bag), "--model", str(model),
                  "--image-topic", TOPICS["image"], "--gt-mask-topic", TOPICS["gt_mask"],
@@ -87,7 +88,6 @@ def test_record_mode_beside_an_external_player(model, tmp_path):
     from guidewire_seg.msg import GuidewireArray
     from guidewire_seg_ros.image_conversion import gray_to_image_fields
     from guidewire_seg_ros.messages import wires_to_msg
-    from guidewire_model.synthetic import generate_sequence
     from ros_probe import Probe, ensure_rclpy, start_node, stop_node
 
     ensure_rclpy()
