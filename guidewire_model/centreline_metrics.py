@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.spatial import cKDTree
 from scipy.optimize import linear_sum_assignment
 
 from guidewire_model.layout import WireAnnotation
@@ -45,23 +46,37 @@ def _points(item: Any) -> np.ndarray:
 def closest_point_distances(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
     """Distance from each of ``points`` (N, 2) to the nearest point of the polyline's segments.
 
-    A single-point polyline is treated as that point. Returns float64 (N,).
+    A single-point polyline is treated as that point. Returns float64 (N,). Exact, and close to
+    linear in N + M: the tracker calls it on every frame, so an all-pairs (N x M) search over the
+    long paths of a noisy mask would cost tens of milliseconds.
     """
-    p = np.asarray(points, dtype=np.float64)
-    line = np.asarray(polyline, dtype=np.float64)
-    if len(line) == 1:
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    line = np.asarray(polyline, dtype=np.float64).reshape(-1, 2)
+    if len(line) == 1 or len(p) == 0:
         return np.hypot(*(p - line[0]).T)
+    tree = cKDTree(line)
+    nearest_vertex, _ = tree.query(p)
     a, b = line[:-1], line[1:]
     ab = b - a
-    denom = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
-    out = np.empty(len(p))
-    # Chunks keep the (chunk, segments) temporaries small for long curves.
-    for start in range(0, len(p), 256):
-        q = p[start:start + 256, None, :]
-        t = np.clip(np.sum((q - a) * ab, axis=2) / denom, 0.0, 1.0)
-        closest = a + t[..., None] * ab
-        out[start:start + 256] = np.sqrt(np.min(np.sum((q - closest) ** 2, axis=2), axis=1))
-    return out
+    seg_len2 = np.sum(ab * ab, axis=1)
+    # A segment whose closest point lies within `nearest_vertex` of q has an end point within
+    # nearest_vertex + half the segment's length of q: those vertices' segments are the only candidates.
+    radius = nearest_vertex + 0.5 * float(np.sqrt(seg_len2.max())) + 1e-9
+    cand = tree.query_ball_point(p, radius)
+    counts = np.fromiter((len(c) for c in cand), dtype=np.intp, count=len(p))
+    vertices = np.fromiter((v for c in cand for v in c), dtype=np.intp, count=int(counts.sum()))
+    owner = np.repeat(np.arange(len(p)), counts)
+    # Each candidate vertex j brings its segments j-1 and j.
+    seg = np.concatenate([vertices - 1, vertices])
+    owner = np.concatenate([owner, owner])
+    keep = (seg >= 0) & (seg < len(a))
+    seg, owner = seg[keep], owner[keep]
+    q = p[owner]
+    t = np.clip(np.sum((q - a[seg]) * ab[seg], axis=1) / np.maximum(seg_len2[seg], 1e-12), 0.0, 1.0)
+    d2 = np.sum((q - (a[seg] + t[:, None] * ab[seg])) ** 2, axis=1)
+    out = np.full(len(p), np.inf)
+    np.minimum.at(out, owner, d2)
+    return np.sqrt(np.minimum(out, nearest_vertex ** 2))
 
 
 def mean_centreline_distance(a: Any, b: Any) -> float:

@@ -85,3 +85,18 @@ def test_untracked_predictions_and_empty_summary():
     scores.update([Centreline.from_points(hline(0))], [WireAnnotation(1, hline(0))])
     s = scores.summary()
     assert s["assignment_accuracy"] == 1.0 and s["id_consistency"] == 1.0 and s["id_switches"] == 0
+
+
+def test_closest_point_distances_equals_the_all_pairs_definition():
+    from guidewire_model.centreline_metrics import closest_point_distances
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        line = np.cumsum(rng.normal(0, rng.uniform(0.5, 20), (int(rng.integers(2, 40)), 2)), axis=0)
+        pts = rng.uniform(-60, 60, (int(rng.integers(1, 40)), 2)) + line.mean(axis=0)
+        a, b = line[:-1], line[1:]
+        ab = b - a
+        q = pts[:, None, :]
+        t = np.clip(((q - a) * ab).sum(2) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
+        brute = np.sqrt(((q - (a + t[..., None] * ab)) ** 2).sum(2).min(1))
+        np.testing.assert_allclose(closest_point_distances(pts, line), brute, rtol=1e-12, atol=1e-12)
