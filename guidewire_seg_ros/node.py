@@ -86,7 +86,7 @@ class GuidewireSegNode(Node):
         device = resolve_device(self.params.device)
         backend = create_backend(
             self.params.backend, model_path, device=device, fp16=self.params.fp16,
-            engine_cache_dir=self.params.engine_cache_dir or None,
+            engine_cache_dir=self.params.engine_cache_dir or None, threads=self.params.inference_threads or None,
         )
 
         if self.params.input_size and self.params.input_size != backend.info.input_size:

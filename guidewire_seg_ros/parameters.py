@@ -50,6 +50,9 @@ class NodeParameters:
         choices=("auto", "tensorrt", "onnxruntime", "torch")))
     device: str = field(metadata=_p("where inference runs; auto = cuda when available", choices=("auto", "cpu", "cuda")))
     fp16: bool = field(metadata=_p("build TensorRT engines in FP16 (ignored by other backends)"))
+    inference_threads: int = field(metadata=_p(
+        "CPU threads for inference (onnxruntime/torch); 0 = every core this process may run on. On a computer "
+        "whose cores other nodes also use, 1 avoids threads waiting on each other", lo=0, hi=256))
     engine_cache_dir: str = field(metadata=_p(
         "folder for TensorRT engines and the timing cache; empty = ~/.cache/guidewire_seg/engines"))
     threshold: float = field(metadata=_p(
