@@ -52,6 +52,7 @@ setup(
             "guidewire-demo-offline=guidewire_model.demo:main",
             "guidewire-synth-bag=guidewire_model.bags:main",
             "guidewire-eval-bag=guidewire_seg_ros.eval_bag:main",
+            "guidewire-soak=guidewire_seg_ros.soak:main",
         ]
     },
 )

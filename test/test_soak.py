@@ -1,0 +1,31 @@
+"""A short guidewire-soak run across processes: no memory, descriptor or thread growth after warm-up."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from guidewire_model.config import load_train_config
+from guidewire_model.export import export_model
+from guidewire_model.network import build_model
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_short_soak_passes_its_own_criteria(tmp_path):
+    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
+                                       "model.pretrained": False, "model.input_size": 128})
+    model = tmp_path / "m.onnx"
+    export_model(build_model(cfg.model).eval(), cfg, model)
+    out = tmp_path / "soak.json"
+    proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.soak", "--model", str(model), "--frames", "450",
+                           "--rate", "50", "--size", "256", "--warmup", "150", "--window", "150",
+                           "--json", str(out), "--log", str(tmp_path / "node.log")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["node_exit_code"] == 0
+    assert result["growth"]["rss_mb"] <= 5.0 and result["growth"]["fds"] <= 0 and result["growth"]["threads"] <= 0
+    assert result["served"] >= 100
+    assert "node RSS" in proc.stdout and "PASS" in proc.stdout
