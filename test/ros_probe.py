@@ -58,6 +58,7 @@ class Probe(Node):
         self.lines: dict[int, GuidewireArray] = {}
         self.clouds: dict[int, PointCloud2] = {}
         self.diagnostics: list[DiagnosticArray] = []
+        self.received_at: dict[int, float] = {}  # stamp -> time.monotonic() when its centrelines arrived
         self._cond = threading.Condition()
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.create_subscription(Image, f"/{node_name}/mask", self._keep(self.masks), out_qos)
@@ -73,8 +74,12 @@ class Probe(Node):
 
     def _keep(self, store: dict):
         def callback(msg):
+            now = time.monotonic()
             with self._cond:
-                store[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
+                key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+                store[key] = msg
+                if store is self.lines:
+                    self.received_at[key] = now
                 self._cond.notify_all()
         return callback
 
