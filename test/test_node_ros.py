@@ -190,15 +190,25 @@ def test_bad_parameters_stop_the_node_at_start(tiny_model, tmp_path, param, valu
     assert "Traceback" not in text
 
 
-def test_bad_model_file_stops_the_node_naming_the_file(tmp_path):
+def test_bad_model_file_stops_the_node_naming_the_file(tiny_model, tmp_path):
+    import onnx
+
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not an onnx model at all")
-    for path in (junk, tmp_path / "missing.onnx"):
-        log = tmp_path / "node.log"
+    truncated = tmp_path / "truncated.onnx"
+    data = tiny_model.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    bare = tmp_path / "no_metadata.onnx"
+    model = onnx.load(str(tiny_model))
+    del model.metadata_props[:]
+    onnx.save(model, str(bare))
+    for path, words in [(junk, ""), (tmp_path / "missing.onnx", "not found"), (truncated, ""),
+                        (bare, "metadata")]:
+        log = tmp_path / f"{path.stem}.log"
         proc = start_node({"model_path": path}, "/bad/image", log)
         assert proc.wait(60) != 0
         text = log.read_text()
-        assert str(path) in text and "Traceback" not in text
+        assert str(path) in text and words in text and "Traceback" not in text, text
 
 
 def test_default_model_finds_the_wires_near_ground_truth(tmp_path):
