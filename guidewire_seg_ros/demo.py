@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,33 +26,12 @@ from guidewire_model.config import shipped_models_dir
 from guidewire_model.metrics import PixelCounts, pixel_counts
 from guidewire_model.wire_overlay import render_overlay
 
+from .processes import start_module, stop_process, wait_for_node
+
 __all__ = ["main", "summarise"]
 
 NAMESPACE = "/fluoro"
 NODE_TOPICS = {"mask": "/guidewire_seg/mask", "centrelines": "/guidewire_seg/centrelines"}
-
-
-def _ros_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    return env
-
-
-def _start(module: str, ros_args: list[str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "w")  # noqa: SIM115 - closed by the OS when the child exits
-    return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
-                            stdout=log, stderr=subprocess.STDOUT, env=_ros_env())
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
@@ -151,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    node = _start("guidewire_seg_ros.node", [
+    node = start_module("guidewire_seg_ros.node", [
         "-r", f"image:={NAMESPACE}/image", "-p", f"model_path:={Path(args.model).resolve()}",
         "-p", f"backend:={args.backend}", "-p", "device:=cpu" if args.backend != "tensorrt" else "device:=cuda",
     ], out_dir / "node.log")
@@ -166,15 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     publisher = None
     try:
         # Publish only once the node's outputs reach the recorder, so no frame is lost to discovery.
-        deadline = time.monotonic() + 120
-        while min(recorder.count_publishers(t) for t in NODE_TOPICS.values()) < 1:
-            if node.poll() is not None or time.monotonic() > deadline:
-                print(f"[demo] the node did not start (exit code {node.poll()}); {out_dir / 'node.log'}:",
-                      file=sys.stderr)
-                print((out_dir / "node.log").read_text()[-3000:], file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        publisher = _start("guidewire_seg_ros.synthetic_publisher", [
+        if not wait_for_node(recorder, list(NODE_TOPICS.values()), node):
+            print(f"[demo] the node did not start (exit code {node.poll()}); {out_dir / 'node.log'}:",
+                  file=sys.stderr)
+            print((out_dir / "node.log").read_text()[-3000:], file=sys.stderr)
+            return 1
+        publisher = start_module("guidewire_seg_ros.synthetic_publisher", [
             "-r", f"__ns:={NAMESPACE}", "-p", f"frames:={args.frames}", "-p", f"rate_hz:={args.rate}",
             "-p", f"size:={args.size}", "-p", f"preset:={args.preset}", "-p", f"seed:={args.seed}",
             "-p", "wait_for_subscribers:=2",
@@ -195,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2.0)  # the last frames are still in flight
     finally:
         if publisher is not None:
-            _stop(publisher)
-        node_code = _stop(node)
+            stop_process(publisher)
+        node_code = stop_process(node)
         executor.shutdown()
         recorder.destroy_node()
         rclpy.try_shutdown()

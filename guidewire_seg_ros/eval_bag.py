@@ -30,6 +30,8 @@ from pathlib import Path
 
 from guidewire_model.bag_eval import FrameRecord, add_common_arguments, headline, json_ready, run_offline
 
+from .processes import start_module, stop_process, wait_for_node
+
 __all__ = ["main"]
 
 
@@ -93,9 +95,7 @@ def _run_ros(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     node_proc = None
     if args.mode == "live" and args.start_node:
-        from .demo import _start
-
-        node_proc = _start("guidewire_seg_ros.node", [
+        node_proc = start_module("guidewire_seg_ros.node", [
             "-r", f"image:={args.publish_topic or args.image_topic}", "-r", f"__node:={args.node_name.rsplit('/', 1)[-1]}",
             "-p", f"model_path:={Path(args.model).resolve()}", "-p", f"backend:={args.backend}",
             "-p", f"device:={args.device}", "-p", "qos_reliability:=reliable",
@@ -119,24 +119,13 @@ def _run_ros(args: argparse.Namespace) -> int:
             code, records, wall, sent = _record(args, recorder)
     finally:
         if node_proc is not None:
-            from .demo import _stop
-
-            _stop(node_proc)
+            stop_process(node_proc)
         executor.shutdown()
         recorder.destroy_node()
         rclpy.try_shutdown()
     if code:
         return code
     return _report(args, records, wall, sent, frames_by_bag)
-
-
-def _wait_for_node(recorder, node_name: str, node_proc, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while recorder.count_publishers(f"{node_name}/centrelines") < 1:
-        if (node_proc is not None and node_proc.poll() is not None) or time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def _live(args, recorder, frames_by_bag, node_proc):
@@ -149,15 +138,11 @@ def _live(args, recorder, frames_by_bag, node_proc):
     topic = args.publish_topic or args.image_topic
     pub = recorder.create_publisher(Image, topic, QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                                              reliability=ReliabilityPolicy.RELIABLE))
-    if not _wait_for_node(recorder, args.node_name, node_proc):
+    if not wait_for_node(recorder, [f"{args.node_name}/centrelines"], node_proc, publisher=pub):
         print(f"guidewire-eval-bag: error: no node publishes {args.node_name}/centrelines "
               f"(start one, or pass --start-node){'; see ' + str(Path(args.out) / 'node.log') if node_proc else ''}",
               file=sys.stderr)
         return 1, [], 0.0, 0
-    deadline = time.monotonic() + 30
-    while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
     from tqdm import tqdm
 
     sent_at: dict[int, int] = {}

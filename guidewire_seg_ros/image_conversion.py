@@ -34,27 +34,11 @@ __all__ = [
 
 
 def image_to_gray(msg: Any, max_pixels: int | None = None) -> np.ndarray:
-    """Decode a sensor_msgs/Image into a 2-D grayscale array.
+    """Decode a sensor_msgs/Image (or any object with its fields) into a 2-D grayscale array.
 
-    Parameters
-    ----------
-    msg : sensor_msgs.msg.Image or any object with its fields
-        ``encoding`` one of :data:`ENCODINGS`; ``step`` >= ``width`` * bytes per pixel; ``data``
-        exactly ``step * height`` bytes.
-    max_pixels : int, optional
-        Frames with more than this many pixels are refused before any pixel is read.
-
-    Returns
-    -------
-    ndarray, shape (height, width)
-        uint8 for 8-bit encodings (colour is converted with ITU-R BT.601 luma), uint16 for 16-bit,
-        float32 for ``32FC1`` (values as sent: NaN/Inf are left to preprocessing, which zeroes them).
-        Native byte order, C-contiguous, never a view of ``msg.data``.
-
-    Raises
-    ------
-    ImageFormatError
-        With ``kind`` one of ``encoding``, ``size``, ``too_large``, ``step``, ``data_length``.
+    The contract (dtypes, byte order, padding, refusals as :class:`ImageFormatError` with a ``kind``)
+    is :func:`guidewire_model.image_decoding.decode_gray`'s; ``max_pixels`` refuses large frames from
+    their header alone.
     """
     return decode_gray(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data, max_pixels)
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from .demo import _start, _stop
+    from .processes import start_module, stop_process, wait_for_node
     from .image_conversion import gray_to_image_fields
     from .recorder import ResultRecorder
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] offline pipeline: {offline['ms_mean']:.1f} ms/frame", flush=True)
 
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-    node = _start("guidewire_seg_ros.node", ["-r", "image:=/bench/image", "-p", f"model_path:={model}",
+    node = start_module("guidewire_seg_ros.node", ["-r", "image:=/bench/image", "-p", f"model_path:={model}",
                                               "-p", "device:=cpu"], Path(args.log))
     rclpy.init()
     recorder = ResultRecorder("/guidewire_seg/mask", "/guidewire_seg/centrelines", keep_images=False)
@@ -103,13 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return stamp[0]
 
     try:
-        deadline = time.monotonic() + 120
-        while pub.get_subscription_count() < 1 or recorder.count_publishers("/guidewire_seg/centrelines") < 1:
-            if node.poll() is not None or time.monotonic() > deadline:
-                print(f"[bench] node did not start; see {args.log}", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
-        time.sleep(0.5)
+        if not wait_for_node(recorder, ["/guidewire_seg/centrelines"], node, publisher=pub):
+            print(f"[bench] node did not start; see {args.log}", file=sys.stderr)
+            return 1
         proc = psutil.Process(node.pid)
 
         # Closed loop: throughput without drops.
@@ -154,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             "node_rss_before_mb": rss_before / 2**20, "node_rss_after_mb": rss_after / 2**20,
         }
     finally:
-        _stop(node)
+        stop_process(node)
         executor.shutdown()
         recorder.destroy_node()
         rclpy.try_shutdown()

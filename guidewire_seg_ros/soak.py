@@ -59,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     from guidewire_model.synthetic import SyntheticConfig, generate_sequence
     from guidewire_seg.msg import GuidewireArray
 
-    from .demo import _start, _stop
+    from .processes import start_module, stop_process, wait_for_node
     from .image_conversion import gray_to_image_fields
 
     images = [f.image for f in generate_sequence(SyntheticConfig.preset("medium", size=args.size), 1, args.distinct)]
     messages = [Image(**gray_to_image_fields(im)) for im in images]
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-    node = _start("guidewire_seg_ros.node", ["-r", "image:=/soak/image", "-p", f"model_path:={Path(args.model).resolve()}",
+    node = start_module("guidewire_seg_ros.node", ["-r", "image:=/soak/image", "-p", f"model_path:={Path(args.model).resolve()}",
                                               "-p", "device:=cpu"], Path(args.log))
     rclpy.init()
     me = rclpy.create_node("guidewire_soak")
@@ -91,13 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=executor.spin, daemon=True).start()
     rows, baseline, final = [], None, None
     try:
-        deadline = time.monotonic() + 120
-        while pub.get_subscription_count() < 1 or me.count_publishers("/guidewire_seg/centrelines") < 1:
-            if node.poll() is not None or time.monotonic() > deadline:
-                print(f"guidewire-soak: the node did not start; see {args.log}", file=sys.stderr)
-                return 2
-            time.sleep(0.1)
-        time.sleep(0.5)
+        if not wait_for_node(me, ["/guidewire_seg/centrelines"], node, publisher=pub):
+            print(f"guidewire-soak: the node did not start; see {args.log}", file=sys.stderr)
+            return 2
         proc = psutil.Process(node.pid)
         period = 1.0 / args.rate
         start = time.monotonic()
@@ -130,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         final = _node_stats(proc)
         alive = node.poll() is None
     finally:
-        code = _stop(node)
+        code = stop_process(node)
         executor.shutdown()
         me.destroy_node()
         rclpy.try_shutdown()

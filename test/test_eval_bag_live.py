@@ -15,14 +15,12 @@ import pytest
 
 from guidewire_model.backends import create_backend
 from guidewire_model.bags import read_frames, write_synthetic_bag
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
 from guidewire_model.metrics import PixelCounts, pixel_counts
-from guidewire_model.network import build_model
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 from foreign_bag import FOREIGN, write_foreign_bag
+from tiny_model import export_tiny_model
 
 pytestmark = pytest.mark.ros
 
@@ -31,11 +29,7 @@ TOPICS = dict(zip(("image", "gt_mask", "gt_centrelines"), FOREIGN))
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 16,
-                                       "model.pretrained": False, "model.input_size": 128})
-    path = tmp_path_factory.mktemp("model") / "m.onnx"
-    export_model(build_model(cfg.model).eval(), cfg, path)
-    return path
+    return export_tiny_model(tmp_path_factory.mktemp("model"), width=16)
 
 
 def _run(args, timeout=300):

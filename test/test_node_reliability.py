@@ -10,12 +10,10 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
 from guidewire_model.backends.fault_injection import FAULT_ENV
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
-from guidewire_model.network import build_model
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 
+from tiny_model import export_tiny_model
 from ros_probe import Probe, ensure_rclpy, start_node, stop_node
 
 pytestmark = pytest.mark.ros
@@ -23,11 +21,7 @@ pytestmark = pytest.mark.ros
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
-                                       "model.pretrained": False, "model.input_size": 128})
-    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_model(build_model(cfg.model).eval(), cfg, path)
-    return path
+    return export_tiny_model(tmp_path_factory.mktemp("model"), width=8)
 
 
 @pytest.fixture(scope="module")

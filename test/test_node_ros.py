@@ -9,19 +9,17 @@ import signal
 
 import numpy as np
 import pytest
-import rclpy
 from sensor_msgs.msg import Image
 
 from guidewire_model.centreline_metrics import mean_centreline_distance, tip_error
-from guidewire_model.config import load_train_config, shipped_models_dir
-from guidewire_model.export import export_model
+from guidewire_model.config import shipped_models_dir
 from guidewire_model.metrics import pixel_counts
-from guidewire_model.network import build_model
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields, image_to_gray
 from guidewire_seg_ros.messages import msg_to_wires
 from guidewire_seg_ros.pointcloud import cloud_to_array
 
+from tiny_model import export_tiny_model
 from ros_probe import Probe, ensure_rclpy, start_node, stop_node
 
 pytestmark = pytest.mark.ros
@@ -32,11 +30,7 @@ DEFAULT_MODEL = shipped_models_dir() / "default.onnx"
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """An untrained but real exported network: enough for encodings, headers and lifecycle."""
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
-                                       "model.pretrained": False, "model.input_size": 128})
-    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_model(build_model(cfg.model).eval(), cfg, path)
-    return path
+    return export_tiny_model(tmp_path_factory.mktemp("model"), width=8)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,13 @@ import sys
 
 import pytest
 
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
-from guidewire_model.network import build_model
+from tiny_model import export_tiny_model
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def test_short_soak_passes_its_own_criteria(tmp_path):
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
-                                       "model.pretrained": False, "model.input_size": 128})
-    model = tmp_path / "m.onnx"
-    export_model(build_model(cfg.model).eval(), cfg, model)
+    model = export_tiny_model(tmp_path)
     out = tmp_path / "soak.json"
     proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.soak", "--model", str(model), "--frames", "450",
                            "--rate", "50", "--size", "256", "--warmup", "150", "--window", "150",

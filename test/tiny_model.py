@@ -1,0 +1,18 @@
+"""A real, tiny, untrained segmentation network exported to ONNX: quick to build, enough for plumbing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from guidewire_model.config import load_train_config
+from guidewire_model.export import export_model
+from guidewire_model.network import build_model
+
+
+def export_tiny_model(folder: Path, width: int = 8, size: int = 128, name: str = "tiny.onnx") -> Path:
+    """ResNet-18 LinkNet of ``width`` at ``size`` px, exported (parity-checked) to ``folder/name``."""
+    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": width,
+                                       "model.pretrained": False, "model.input_size": size})
+    path = Path(folder) / name
+    export_model(build_model(cfg.model).eval(), cfg, path)
+    return path
