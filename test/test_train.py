@@ -127,6 +127,40 @@ def test_resume_after_sigkill_is_bit_identical(tiny_data: Path, tmp_path: Path) 
     assert ref_sum["param_checksums"] == cut_sum["param_checksums"]
 
 
+def test_repeated_kills_at_random_moments_resume_to_the_same_weights(tiny_data: Path, tmp_path: Path) -> None:
+    """Several SIGKILLs at random moments (before the first checkpoint, mid-epoch, mid-write), each
+    followed by --resume: the run ends with exactly the weights of an uninterrupted one."""
+    ref_dir, cut_dir = tmp_path / "reference", tmp_path / "interrupted"
+    t0 = time.monotonic()
+    ref = subprocess.run(_train_cmd(tiny_data, ref_dir), env=_env(), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    duration = time.monotonic() - t0
+    rng = np.random.default_rng(2026)
+    kills = 0
+    for trial in range(4):
+        args = _train_cmd(tiny_data, cut_dir, "--resume")
+        run = subprocess.Popen(args, env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run.wait(timeout=float(rng.uniform(0.3, 0.8)) * duration)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+            kills += 1
+        if (cut_dir / "summary.json").exists():
+            break
+    assert kills >= 2, "the random moments never caught the run alive; the test proved nothing"
+    if not (cut_dir / "summary.json").exists():
+        final = subprocess.run(_train_cmd(tiny_data, cut_dir, "--resume"), env=_env(), cwd=REPO,
+                               capture_output=True, text=True, timeout=300)
+        assert final.returncode == 0, final.stderr[-3000:]
+    a, b = load_checkpoint(ref_dir / "last.pt"), load_checkpoint(cut_dir / "last.pt")
+    assert a["epoch"] == b["epoch"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert a["history"] == b["history"]
+
+
 def test_resume_refuses_a_changed_config(tiny_data: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     out = tmp_path / "run"
