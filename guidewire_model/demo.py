@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  baselines: all-background F1 0.000, all-foreground F1 {all_fg_f1:.3f}")
     best_t, best_f1 = report["best_threshold"]["threshold"], report["best_threshold"]["f1"]
     print(f"  best threshold of the sweep: {best_t:.3f} (F1 {best_f1:.3f})")
-    print(f"  best validation F1 during training: {summary['best_val_f1']:.3f} "
+    print(f"  best validation F1 during training (at its best threshold): {summary['best_val_f1']:.3f} "
           f"(epoch {summary['best_epoch']} of {summary['epochs_run']})")
     print(f"  ONNX export: {out / 'model.onnx'} ({model['file_size'] / 1e6:.2f} MB), "
           f"max |ONNX Runtime - PyTorch| = {model['max_abs_diff']:.2e}")

@@ -278,12 +278,14 @@ def _validate(
     """Exact pixel counts over the whole validation set, reduced over ranks.
 
     Each rank takes every ``W``-th frame (no padding, so no frame is counted twice). Returns the
-    summed :class:`metrics.PixelCounts` and, on rank 0, a few (image, pred, gt) triples for overlays.
+    summed :class:`metrics.PixelCounts` at ``cfg.threshold``, the merged
+    :class:`metrics.ThresholdSweep`, and, on rank 0, a few (image, pred, gt) triples for overlays.
     """
-    from .metrics import PixelCounts, pixel_counts
+    from .metrics import PixelCounts, ThresholdSweep, pixel_counts
 
     model.eval()
     counts = PixelCounts()
+    sweep = ThresholdSweep()
     samples = []
     mine = indices[dist_utils.rank():: dist_utils.world_size()]
     loader = DataLoader(Subset(val_set, mine), batch_size=cfg.optim.micro_batch_size, shuffle=False,
@@ -292,15 +294,18 @@ def _validate(
         x = images.to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
             logits = model(x)
-        pred = (torch.sigmoid(logits.float()) >= cfg.threshold).cpu().numpy()
+        prob = torch.sigmoid(logits.float()).cpu().numpy()
+        pred = prob >= cfg.threshold
         gt = masks.numpy() > 0.5
         counts = counts + pixel_counts(pred, gt)
+        sweep.update(prob, gt)
         if dist_utils.is_main() and len(samples) < N_TB_OVERLAYS:
             for j in range(min(images.shape[0], N_TB_OVERLAYS - len(samples))):
                 img = images[j, 0].numpy() * cfg.model.input_std + cfg.model.input_mean
                 samples.append((np.clip(img, 0.0, 1.0), pred[j, 0], gt[j, 0]))
     total = PixelCounts.from_array(dist_utils.all_reduce_sum(counts.as_array()))
-    return total, samples
+    merged = ThresholdSweep.from_array(dist_utils.all_reduce_sum(sweep.as_array()))
+    return total, merged, samples
 
 
 def _broadcast_buffers(module: nn.Module) -> None:
@@ -469,14 +474,19 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
         _broadcast_buffers(model)
-        val_counts, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts, sweep, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        best_t, swept_f1 = sweep.best()
         lr = optimizer.param_groups[0]["lr"]
-        scheduler.step(val_counts.f1)
-        improved = val_counts.f1 > best_f1
+        # Model selection and the plateau schedule follow the F1 at the best threshold, which does
+        # not depend on how the loss's alpha calibrates the probabilities; the threshold that
+        # reaches it is kept with the record (guidewire-export --threshold stores one in the model).
+        scheduler.step(swept_f1)
+        improved = swept_f1 > best_f1
         if improved:
-            best_f1, best_epoch = val_counts.f1, epoch + 1
+            best_f1, best_epoch = swept_f1, epoch + 1
         record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "val_precision": val_counts.precision,
-                  "val_recall": val_counts.recall, "val_f1": val_counts.f1}
+                  "val_recall": val_counts.recall, "val_f1": val_counts.f1, "val_best_threshold": best_t,
+                  "val_best_threshold_f1": swept_f1}
         history.append(record)
 
         if main_rank:
@@ -504,7 +514,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
 
     if val_counts is None:  # resumed a run that had already finished
         _broadcast_buffers(model)
-        val_counts, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts, _, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
     checksums = dist_utils.all_gather_object(parameter_checksum(model))
     summary = {
         "epochs_run": len(history),
@@ -521,7 +531,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     if main_rank:
         _write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
         writer.close()
-        log.info("done: %d epochs, best val F1 %.4f (epoch %d), final val P %.4f R %.4f F1 %.4f -> %s",
+        log.info("done: %d epochs, best val best-threshold F1 %.4f (epoch %d), final val P %.4f R %.4f F1 %.4f -> %s",
                  len(history), best_f1, best_epoch, val_counts.precision, val_counts.recall, val_counts.f1, out)
     dist_utils.barrier()
     return summary
@@ -533,14 +543,15 @@ def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: b
     e = record["epoch"]
     writer.add_scalar("train/loss", record["train_loss"], e)
     writer.add_scalar("train/lr", record["lr"], e)
-    for key in ("precision", "recall", "f1"):
+    for key in ("precision", "recall", "f1", "best_threshold", "best_threshold_f1"):
         writer.add_scalar(f"val/{key}", record[f"val_{key}"], e)
     for i, (img, pred, gt) in enumerate(samples):
         writer.add_image(f"val_overlay/{i}", error_overlay(img, pred, gt), e, dataformats="HWC")
     writer.flush()
-    log.info("epoch %d/%d  train loss %.4g  lr %.3g  val P %.4f R %.4f F1 %.4f%s", e, epochs,
-             record["train_loss"], record["lr"], record["val_precision"], record["val_recall"],
-             record["val_f1"], "  (best)" if improved else "")
+    log.info("epoch %d/%d  train loss %.4g  lr %.3g  val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f at %.3f%s",
+             e, epochs, record["train_loss"], record["lr"], record["val_precision"], record["val_recall"],
+             record["val_f1"], record["val_best_threshold_f1"], record["val_best_threshold"],
+             "  (best)" if improved else "")
 
 
 def _attach_file_log(path: Path) -> logging.Handler:

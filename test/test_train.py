@@ -63,6 +63,9 @@ def test_short_cpu_run_learns(easy_data: Path, tmp_path: Path) -> None:
     p = float(np.mean(fg))
     all_fg_f1 = 2 * p / (1 + p)
     assert summary["best_val_f1"] > max(0.3, 5 * all_fg_f1), (summary["best_val_f1"], all_fg_f1, summary["history"])
+    # Also at the fixed decision threshold of the config, not only at the best one of the sweep.
+    fixed = max(r["val_f1"] for r in summary["history"])
+    assert fixed > max(0.3, 5 * all_fg_f1), (fixed, all_fg_f1)
     assert summary["epochs_run"] == cfg.optim.epochs == len(summary["history"])
 
     for name in ("last.pt", "best.pt", "config.yaml", "split.json", "summary.json", "train.log"):
@@ -71,7 +74,7 @@ def test_short_cpu_run_learns(easy_data: Path, tmp_path: Path) -> None:
     best = load_checkpoint(out / "best.pt")
     assert best["epoch"] == summary["best_epoch"] and best["best_f1"] == summary["best_val_f1"]
     assert load_checkpoint(out / "last.pt")["epoch"] == cfg.optim.epochs
-    assert "val F1" in (out / "train.log").read_text()
+    assert "best-threshold F1" in (out / "train.log").read_text()
 
 
 def _train_cmd(root: Path, out: Path, *extra: str) -> list[str]:
