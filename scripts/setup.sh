@@ -40,7 +40,12 @@ if [ "$(cat "$venv/.guidewire-deps" 2>/dev/null)" != "$deps_hash" ]; then
   echo "$deps_hash" > "$venv/.guidewire-deps"
 fi
 
-build_hash="$(hash_of package.xml CMakeLists.txt msg/*.msg "$venv/.guidewire-deps")"
+# With --symlink-install, colcon links each installed file to the source: edits need no rebuild,
+# but an added or removed file does, so the list of installed files is part of the stamp.
+installed_files="$(find guidewire_model guidewire_seg_ros scripts launch config models -type f \
+  ! -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort)"
+build_hash="$( (cat package.xml CMakeLists.txt msg/*.msg "$venv/.guidewire-deps"; printf '%s' "$installed_files") \
+  | sha256sum | cut -c1-16)"
 if [ "$(cat "$root/install/.guidewire-build" 2>/dev/null)" != "$build_hash" ]; then
   log "colcon build (messages and Python packages)"
   (
