@@ -191,7 +191,12 @@ class GuidewireSegNode(Node):
             self._counts["published"] += 1
 
     def _measured_max_age_ms(self) -> float:
-        """Freshness limit sized to this model on this machine: 3x a warm frame, at least 100 ms."""
+        """Freshness limit sized to this model on this machine: 4x a warm frame, at least 250 ms.
+
+        A blank frame costs no tracing, and a keep-latest frame may wait for the one in progress, so
+        the measured time is scaled up generously; 250 ms is about two frame periods at 7.5 fps, the
+        slowest fluoroscopy rate.
+        """
         s = self.pipeline.backend.info.input_size
         blank = np.zeros((s, s), np.uint8)
         times = []
@@ -200,7 +205,7 @@ class GuidewireSegNode(Node):
             self.pipeline.process(blank)
             times.append((time.perf_counter() - t0) * 1e3)
         self.pipeline.reset()
-        return max(100.0, 3.0 * max(times))
+        return max(250.0, 4.0 * max(times))
 
     def _handle_backend_failure(self, exc: Exception) -> None:
         """Apply ``on_backend_failure``: switch to a CPU backend once, or stop serving; never hang."""
