@@ -30,6 +30,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
@@ -141,7 +142,10 @@ class GuidewireSegNode(Node):
         self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_subscription(Image, "image", self._on_image, sub_qos)
+        # Best-effort transport may lose a frame before any callback sees it; the middleware reports
+        # those losses, and they are counted beside the node's own drops.
+        self.create_subscription(Image, "image", self._on_image, sub_qos,
+                                 event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         self._worker.start()
 
@@ -153,6 +157,9 @@ class GuidewireSegNode(Node):
         self._last_input = time.monotonic()
         if self._slot.put((msg, time.monotonic())):
             self._counts["dropped"] += 1
+
+    def _on_lost(self, info) -> None:
+        self._counts["lost_in_transport"] = int(info.total_count)
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -283,6 +290,7 @@ class GuidewireSegNode(Node):
         values.update({
             "frames_expired": str(self._counts["expired"]),
             "frames_not_served": str(self._counts["not_served"]),
+            "frames_lost_in_transport": str(self._counts["lost_in_transport"]),
             "max_age_ms": f"{self.max_age_ms:.0f}",
             "last_result_age_ms": f"{self._last_result_age_ms:.1f}",
             "seconds_since_last_input": f"{since_input:.2f}",
@@ -333,11 +341,15 @@ class GuidewireSegNode(Node):
 
     def stop(self) -> None:
         """Stop the worker and release the backend (idempotent)."""
+        first = not self._stop.is_set()
         self._stop.set()
         self._slot.close()
         if self._worker.is_alive():
             self._worker.join(timeout=5.0)
         self.pipeline.backend.close()
+        if first:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(self._counts.items()))
+            self.get_logger().info(f"stopped; frames: {counts or 'none'}")
 
     def counters(self) -> dict[str, int]:
         return dict(self._counts)

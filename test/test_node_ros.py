@@ -147,7 +147,8 @@ def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
     assert probe.wait_until(lambda: len(probe.diagnostics) >= 2, timeout=5.0)
     status = probe.diagnostics[-1].status[0]
     keys = {kv.key: kv.value for kv in status.values}
-    for key in ("fps", "latency_p50_ms", "latency_p99_ms", "frames_dropped", "frames_received", "backend", "model"):
+    for key in ("fps", "latency_p50_ms", "latency_p99_ms", "frames_dropped", "frames_received",
+                "frames_lost_in_transport", "backend", "model"):
         assert key in keys
     assert keys["backend"] == "onnxruntime"
     assert int(keys["frames_published"]) >= 1
