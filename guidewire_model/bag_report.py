@@ -78,31 +78,26 @@ def _damage_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sequence_row(name: str, part: dict[str, Any], key: str | None) -> list[str]:
+    """One table row of a per-sequence entry or of the whole summary (same fields in both)."""
+    px, cl = part.get("pixel"), part.get("centreline")
+    lat = part.get("latency_ms", {}).get(key, {}) if key else {}
+    return [name, str(part["frames"]),
+            _num(px["precision"]) if px else "-", _num(px["recall"]) if px else "-",
+            _num(px["f1"]) if px else "-",
+            _num(cl.get("mean_centreline_distance_px"), ".2f") if cl else "-",
+            _num(cl.get("tip_error_px"), ".2f") if cl else "-",
+            _pct(cl.get("assignment_accuracy")) if cl else "-",
+            _num(lat.get("p50"), ".1f") if lat.get("count") else "-"]
+
+
 def _sequence_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     key = summary.get("headline_latency")
     header = ["sequence", "frames", "precision", "recall", "F1", "centreline px", "tip px", "assignment",
               f"{key or 'latency'} p50 ms"]
-    rows = []
-    for seq in summary.get("per_sequence", []):
-        px, cl = seq.get("pixel"), seq.get("centreline")
-        lat = seq.get("latency_ms", {}).get(key, {}) if key else {}
-        rows.append([seq["name"], str(seq["frames"]),
-                     _num(px["precision"]) if px else "-", _num(px["recall"]) if px else "-",
-                     _num(px["f1"]) if px else "-",
-                     _num(cl.get("mean_centreline_distance_px"), ".2f") if cl else "-",
-                     _num(cl.get("tip_error_px"), ".2f") if cl else "-",
-                     _pct(cl.get("assignment_accuracy")) if cl else "-",
-                     _num(lat.get("p50"), ".1f") if lat.get("count") else "-"])
+    rows = [_sequence_row(seq["name"], seq, key) for seq in summary.get("per_sequence", [])]
     if len(rows) > 1:
-        px, cl = summary.get("pixel"), summary.get("centreline")
-        lat = summary.get("latency_ms", {}).get(key, {}) if key else {}
-        rows.append(["**all**", str(summary["frames"]),
-                     _num(px["precision"]) if px else "-", _num(px["recall"]) if px else "-",
-                     _num(px["f1"]) if px else "-",
-                     _num(cl.get("mean_centreline_distance_px"), ".2f") if cl else "-",
-                     _num(cl.get("tip_error_px"), ".2f") if cl else "-",
-                     _pct(cl.get("assignment_accuracy")) if cl else "-",
-                     _num(lat.get("p50"), ".1f") if lat.get("count") else "-"])
+        rows.append(_sequence_row("**all**", summary, key))
     return header, rows
 
 
