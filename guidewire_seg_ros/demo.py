@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -122,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from .spinning import BackgroundSpinner
 
     from .recorder import ResultRecorder
 
@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                               gt_centrelines_topic=f"{NAMESPACE}/ground_truth/centrelines")
     executor = SingleThreadedExecutor()
     executor.add_node(recorder)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(executor).start()
     publisher = None
     try:
         # Publish only once the node's outputs reach the recorder, so no frame is lost to discovery.
@@ -170,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         if publisher is not None:
             stop_process(publisher)
         node_code = stop_process(node)
-        executor.shutdown()
+        spinner.stop()
         recorder.destroy_node()
         rclpy.try_shutdown()
     records = recorder.snapshot()

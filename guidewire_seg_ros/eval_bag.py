@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -77,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_ros(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from .spinning import BackgroundSpinner
 
     from guidewire_model.bags import BagError, read_frames
 
@@ -111,7 +111,7 @@ def _run_ros(args: argparse.Namespace) -> int:
         keep_images=True, name="guidewire_eval_bag")
     executor = SingleThreadedExecutor()
     executor.add_node(recorder)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = BackgroundSpinner(executor).start()
     try:
         if args.mode == "live":
             code, records, wall, sent = _live(args, recorder, frames_by_bag, node_proc)
@@ -120,7 +120,7 @@ def _run_ros(args: argparse.Namespace) -> int:
     finally:
         if node_proc is not None:
             stop_process(node_proc)
-        executor.shutdown()
+        spinner.stop()
         recorder.destroy_node()
         rclpy.try_shutdown()
     if code:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -65,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     import psutil
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from .spinning import BackgroundSpinner
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     pub = recorder.create_publisher(Image, "/bench/image", qos)
     executor = SingleThreadedExecutor()
     executor.add_node(recorder)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = BackgroundSpinner(executor).start()
     messages = [Image(**gray_to_image_fields(f)) for f in frames]
     stamp = [0]
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         stop_process(node)
-        executor.shutdown()
+        spinner.stop()
         recorder.destroy_node()
         rclpy.try_shutdown()
 

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     import psutil
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from .spinning import BackgroundSpinner
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor()
     executor.add_node(me)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = BackgroundSpinner(executor).start()
     rows, baseline, final = [], None, None
     try:
         if not wait_for_node(me, ["/guidewire_seg/centrelines"], node, publisher=pub):
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         alive = node.poll() is None
     finally:
         code = stop_process(node)
-        executor.shutdown()
+        spinner.stop()
         me.destroy_node()
         rclpy.try_shutdown()
 

@@ -19,6 +19,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 
 from guidewire_seg.msg import GuidewireArray
+from guidewire_seg_ros.spinning import BackgroundSpinner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,8 +69,7 @@ class Probe(Node):
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self)
-        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
-        self._thread.start()
+        self._spinner = BackgroundSpinner(self._executor).start()
         self._stamp = 1_000_000_000
 
     def _keep(self, store: dict):
@@ -147,7 +147,7 @@ class Probe(Node):
         return found[0] if found else None
 
     def close(self) -> None:
-        self._executor.shutdown()
+        self._spinner.stop()
         self.destroy_node()
 
 
