@@ -18,7 +18,7 @@ setup(
     packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros"]),
     # The shipped YAML configs land where guidewire_model.config.config_dir() looks for them.
     data_files=[
-        ("share/guidewire_seg/config", glob("config/*.yaml")),
+        ("share/guidewire_seg/config", glob("config/*.yaml") + glob("config/*.xml")),
         # Bags carry our message type; the bag tools register it from these definitions.
         ("share/guidewire_seg/msg", glob("msg/*.msg")),
     ],

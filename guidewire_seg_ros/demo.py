@@ -25,7 +25,7 @@ from guidewire_model.config import shipped_models_dir
 from guidewire_model.metrics import PixelCounts, pixel_counts
 from guidewire_model.wire_overlay import render_overlay
 
-from .processes import start_module, stop_process, wait_for_node
+from .processes import ros_environment, start_module, stop_process, wait_for_node
 
 __all__ = ["main", "summarise"]
 
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "-r", f"image:={NAMESPACE}/image", "-p", f"model_path:={Path(args.model).resolve()}",
         "-p", f"backend:={args.backend}", "-p", "device:=cpu" if args.backend != "tensorrt" else "device:=cuda",
     ], out_dir / "node.log")
+    ros_environment()
     rclpy.init()
     recorder = ResultRecorder(NODE_TOPICS["mask"], NODE_TOPICS["centrelines"], image_topic=f"{NAMESPACE}/image",
                               gt_mask_topic=f"{NAMESPACE}/ground_truth/mask",

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from guidewire_model.bag_eval import FrameRecord, add_common_arguments, headline, json_ready, run_offline
 
-from .processes import start_module, stop_process, wait_for_node
+from .processes import ros_environment, start_module, stop_process, wait_for_node
 
 __all__ = ["main"]
 
@@ -101,6 +101,7 @@ def _run_ros(args: argparse.Namespace) -> int:
             "-p", f"device:={args.device}", "-p", "qos_reliability:=reliable",
         ], out / "node.log")
 
+    ros_environment()
     rclpy.init()
     record_inputs = args.mode == "record"
     recorder = ResultRecorder(

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from .processes import start_module, stop_process, wait_for_node
+    from .processes import ros_environment, start_module, stop_process, wait_for_node
     from .image_conversion import gray_to_image_fields
     from .recorder import ResultRecorder
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     node = start_module("guidewire_seg_ros.node", ["-r", "image:=/bench/image", "-p", f"model_path:={model}",
                                               "-p", "device:=cpu"], Path(args.log))
+    ros_environment()
     rclpy.init()
     recorder = ResultRecorder("/guidewire_seg/mask", "/guidewire_seg/centrelines", keep_images=False)
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)

@@ -10,16 +10,36 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["start_module", "stop_process", "wait_for_node"]
+from guidewire_model.config import ConfigError, config_dir
+
+__all__ = ["ros_environment", "start_module", "stop_process", "wait_for_node"]
+
+#: The Fast DDS transport profile shipped for full-size frames (see its comment).
+DDS_PROFILE_FILE = "fastdds_large_frames.xml"
+
+
+def ros_environment() -> None:
+    """Set this process's ROS defaults, keeping anything the caller chose: discovery on this host
+    only, and the shipped large-frame transport profile. Call before ``rclpy.init``; processes from
+    :func:`start_module` inherit it."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
+        try:
+            profile = config_dir() / DDS_PROFILE_FILE
+        except ConfigError:
+            return
+        if profile.is_file():
+            os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
 
 
 def start_module(module: str, ros_args: Sequence[str], log_path: Path) -> subprocess.Popen:
     """Run ``python -m module --ros-args ...`` with stdout and stderr to ``log_path``.
 
-    Discovery stays on this machine whatever the caller's environment says.
+    Discovery stays on this machine unless the caller's environment says otherwise
+    (:func:`ros_environment`).
     """
+    ros_environment()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from guidewire_model.synthetic import SyntheticConfig, generate_sequence
     from guidewire_seg.msg import GuidewireArray
 
-    from .processes import start_module, stop_process, wait_for_node
+    from .processes import ros_environment, start_module, stop_process, wait_for_node
     from .image_conversion import gray_to_image_fields
 
     images = [f.image for f in generate_sequence(SyntheticConfig.preset("medium", size=args.size), 1, args.distinct)]
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     node = start_module("guidewire_seg_ros.node", ["-r", "image:=/soak/image", "-p", f"model_path:={Path(args.model).resolve()}",
                                               "-p", "device:=cpu"], Path(args.log))
+    ros_environment()
     rclpy.init()
     me = rclpy.create_node("guidewire_soak")
     pub = me.create_publisher(Image, "/soak/image", QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,

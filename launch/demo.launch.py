@@ -7,11 +7,12 @@ then the whole launch ends.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, RegisterEventHandler
+from launch.actions import (DeclareLaunchArgument, EmitEvent, IncludeLaunchDescription, RegisterEventHandler,
+                            SetEnvironmentVariable)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -26,6 +27,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("backend", default_value="auto", description="auto | tensorrt | onnxruntime | torch"),
         DeclareLaunchArgument("out", default_value="out/demo", description="folder for the figures and overlays"),
     ]
+    # Every process of the demo (the fluoroscope publishes the frames) uses the large-frame transport.
+    dds_profile = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable(
+        "FASTDDS_DEFAULT_PROFILES_FILE",
+        default_value=PathJoinSubstitution([FindPackageShare("guidewire_seg"), "config", "fastdds_large_frames.xml"])))
     segmentation = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
             PathJoinSubstitution([FindPackageShare("guidewire_seg"), "launch", "guidewire_seg.launch.py"])),
@@ -45,4 +50,4 @@ def generate_launch_description() -> LaunchDescription:
     )
     end_with_recorder = RegisterEventHandler(
         OnProcessExit(target_action=recorder, on_exit=[EmitEvent(event=Shutdown(reason="demo finished"))]))
-    return LaunchDescription(args + [segmentation, recorder, fluoroscope, end_with_recorder])
+    return LaunchDescription(args + [dds_profile, segmentation, recorder, fluoroscope, end_with_recorder])

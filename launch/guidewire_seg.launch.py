@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 
@@ -27,7 +27,15 @@ def generate_launch_description() -> LaunchDescription:
                               description="sensor_msgs/Image topic of the fluoroscopy frames"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
         DeclareLaunchArgument("log_level", default_value="info", description="ROS log level"),
+        DeclareLaunchArgument(
+            "dds_profile",
+            default_value=EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                              default_value=str(share / "config" / "fastdds_large_frames.xml")),
+            description="Fast DDS profile (rmw_fastrtps): the shipped one enlarges the shared-memory segment so "
+                        "best-effort full-size frames are not overwritten in transit; the image publisher needs "
+                        "it too"),
     ]
+    dds_profile = SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile"))
     node = Node(
         package="guidewire_seg",
         executable="guidewire_seg_node",
@@ -43,4 +51,4 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[("image", LaunchConfiguration("image_topic"))],
         ros_arguments=["--log-level", LaunchConfiguration("log_level")],
     )
-    return LaunchDescription(args + [node])
+    return LaunchDescription(args + [dds_profile, node])

@@ -16,6 +16,9 @@ _gw_key="$(printf '%s' "$GUIDEWIRE_ROOT" | sha256sum | cut -c1-12)"
 export GUIDEWIRE_VENV="${GUIDEWIRE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/guidewire_seg/venv-$_gw_key}"
 unset _gw_key
 export GUIDEWIRE_CONFIG_DIR="$GUIDEWIRE_ROOT/config"
+# Full-size frames need a larger Fast DDS shared-memory segment than the 512 KiB default, or best-effort
+# frames are overwritten in transit (see the file's comment). Transports only; discovery is set above.
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$GUIDEWIRE_CONFIG_DIR/fastdds_large_frames.xml}"
 
 if [ -f "$GUIDEWIRE_VENV/bin/activate" ]; then
   # shellcheck disable=SC1091

@@ -12,3 +12,6 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 # Domain ids 0-101 are valid for Fast DDS on Linux; keep clear of the demo's 42.
 os.environ["ROS_DOMAIN_ID"] = str(50 + os.getpid() % 50)
 os.environ.setdefault("GUIDEWIRE_CONFIG_DIR", os.path.join(os.path.dirname(__file__), "..", "config"))
+# The transport profile the product ships for full-size frames (config/fastdds_large_frames.xml).
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
+                      os.path.join(os.environ["GUIDEWIRE_CONFIG_DIR"], "fastdds_large_frames.xml"))
