@@ -127,6 +127,11 @@ class GuidewireSegNode(Node):
 
         self._slot = FrameSlot()
         self._latency_ms = RollingPercentiles(window=1000)
+        # Where a frame's time goes, so the cost of the ROS shell itself is visible in /diagnostics:
+        # waiting in the slot, the pipeline, and the node's own work (decoding, messages, publishing).
+        self._queue_ms = RollingPercentiles(window=1000)
+        self._pipeline_ms = RollingPercentiles(window=1000)
+        self._own_ms = RollingPercentiles(window=1000)
         self._published = RateMeter(window_s=5.0)
         self._counts: Counter[str] = Counter()
         self._bad_kinds: Counter[str] = Counter()
@@ -167,6 +172,7 @@ class GuidewireSegNode(Node):
             if item is None:
                 continue
             msg, received = item
+            taken = time.monotonic()
             try:
                 image = image_to_gray(msg, max_pixels=self.params.max_input_pixels)
             except ImageFormatError as exc:
@@ -175,6 +181,7 @@ class GuidewireSegNode(Node):
             if self._halt_reason is not None:
                 self._counts["not_served"] += 1
                 continue
+            decoded = time.monotonic()
             try:
                 result = self.pipeline.process(image)
             except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
@@ -182,7 +189,8 @@ class GuidewireSegNode(Node):
                 self._handle_backend_failure(exc)
                 continue
             self._consecutive_failures = 0
-            age_ms = (time.monotonic() - received) * 1e3
+            processed = time.monotonic()
+            age_ms = (processed - received) * 1e3
             if age_ms > self.max_age_ms:
                 # Late is worse than missing for a controller: it would act on where the wire was.
                 self._counts["expired"] += 1
@@ -192,6 +200,9 @@ class GuidewireSegNode(Node):
                 continue
             self._publish(msg, image, result)
             self._last_output = time.monotonic()
+            self._queue_ms.add((taken - received) * 1e3)
+            self._pipeline_ms.add((processed - decoded) * 1e3)
+            self._own_ms.add(((decoded - taken) + (self._last_output - processed)) * 1e3)
             self._last_result_age_ms = (self._last_output - received) * 1e3
             self._latency_ms.add(self._last_result_age_ms)
             self._published.tick()
@@ -275,6 +286,9 @@ class GuidewireSegNode(Node):
             "fps": f"{fps:.2f}",
             "latency_p50_ms": f"{self._latency_ms.percentile(50):.2f}",
             "latency_p99_ms": f"{self._latency_ms.percentile(99):.2f}",
+            "queue_ms_p50": f"{self._queue_ms.percentile(50):.2f}",
+            "pipeline_ms_p50": f"{self._pipeline_ms.percentile(50):.2f}",
+            "node_own_ms_p50": f"{self._own_ms.percentile(50):.2f}",
             "frames_received": str(self._counts["received"]),
             "frames_published": str(self._counts["published"]),
             "frames_dropped": str(self._counts["dropped"]),

@@ -4,14 +4,18 @@
 
     python -m guidewire_seg_ros.node_bench --frames 150 --rate 30
 
-Three measurements, printed as a table (and written as JSON with ``--json``):
+Measurements, printed as a table (and written as JSON with ``--json``):
 
 1. **offline** — :class:`GuidewirePipeline` called directly on the frames (no ROS): ms per frame.
-2. **closed loop** — the node in its own process; each frame is published only after the node's
-   result for the previous one arrived: the node's throughput, and its overhead over (1).
-3. **open loop at ``--rate``** — frames published on a fixed schedule whatever the node does (a
-   fluoroscope does not wait): served FPS, latency p50/p99 (input stamp -> result received), frames
-   dropped, and the node's resident memory before and after.
+2. **saturated** — the node in its own process, fed at twice the offline rate so its worker never
+   waits for a frame: served FPS is the node's capacity. *Node overhead* = offline FPS / served FPS
+   - 1: what the ROS shell costs in throughput. The node's own ``/diagnostics`` split (image
+   decoding + message building + publishing vs the pipeline) says where it goes.
+3. **closed loop** — each frame published only after the previous result came back: the round trip
+   including two transport hops and this process's receive, over the offline time per frame.
+4. **open loop at ``--rate``** — frames on a fixed schedule whatever the node does (a fluoroscope does
+   not wait): served FPS, latency p50/p99 (input stamp -> result received), frames dropped, and the
+   node's resident memory before and after.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from .spinning import BackgroundSpinner
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
@@ -103,24 +108,56 @@ def main(argv: list[str] | None = None) -> int:
         pub.publish(messages[i])
         return stamp[0]
 
+    diagnostics: dict[str, str] = {}
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("guidewire_seg"):
+                diagnostics.clear()
+                diagnostics.update({kv.key: kv.value for kv in status.values})
+
+    recorder.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+
+    def open_loop(rate_hz: float) -> dict[str, float]:
+        """Publish every frame on a fixed schedule, whatever the node does; then count what came back."""
+        recorder.records.clear()
+        rss_before = proc.memory_info().rss
+        period = 1.0 / rate_hz
+        start = time.monotonic()
+        for i in range(len(messages)):
+            delay = start + i * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            publish(i)
+        time.sleep(1.0)
+        rss_after = proc.memory_info().rss
+        served = [r for r in recorder.snapshot() if r.wires_received_ns is not None]
+        lat = np.array([r.latency_ms for r in served]) if served else np.array([np.nan])
+        # The rate at which results came out, first to last (not results / sending time: results
+        # still arrive after the last frame was sent).
+        out_ns = sorted(r.wires_received_ns for r in served)
+        fps = (len(out_ns) - 1) / ((out_ns[-1] - out_ns[0]) / 1e9) if len(out_ns) > 1 else float("nan")
+        return {"rate_hz": rate_hz, "published": len(messages), "served": len(served),
+                "dropped": len(messages) - len(served), "served_fps": fps,
+                "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p99_ms": float(np.percentile(lat, 99)),
+                "node_rss_before_mb": rss_before / 2**20, "node_rss_after_mb": rss_after / 2**20}
+
     try:
         if not wait_for_node(recorder, ["/guidewire_seg/centrelines"], node, publisher=pub):
             print(f"[bench] node did not start; see {args.log}", file=sys.stderr)
             return 1
         proc = psutil.Process(node.pid)
 
-        # Closed loop: throughput without drops.
+        # Closed loop: each frame after the previous result came back; two transport hops per frame.
         for i in range(5):  # warm-up
-            key = publish(i)
-            _wait(lambda: key in recorder.records and recorder.records[key].wires_received_ns, 10)
+            recorder.wait_for_wires(publish(i), 10)
         t0 = time.perf_counter()
         loop_ms = []
         unanswered = 0
         for i in range(len(messages)):
             t1 = time.perf_counter()
-            key = publish(i)
             # A frame the node drops (e.g. its result came later than max_age_ms) gets no answer.
-            if not _wait(lambda: key in recorder.records and recorder.records[key].wires_received_ns, 5):
+            if not recorder.wait_for_wires(publish(i), 5):
                 unanswered += 1
                 if node.poll() is not None or unanswered > len(messages) // 10:
                     print(f"[bench] the node stopped answering; see {args.log}", file=sys.stderr)
@@ -130,66 +167,48 @@ def main(argv: list[str] | None = None) -> int:
         closed_elapsed = time.perf_counter() - t0
         closed = {"fps": len(loop_ms) / closed_elapsed, "unanswered": unanswered, "ms_mean": float(np.mean(loop_ms)),
                   "ms_p50": float(np.percentile(loop_ms, 50)), "ms_p99": float(np.percentile(loop_ms, 99))}
+        time.sleep(1.2 * 1.0)  # one diagnostics period: the node's split of the closed-loop frames
+        split = {k: float(diagnostics.get(k, "nan")) for k in ("queue_ms_p50", "pipeline_ms_p50", "node_own_ms_p50")}
 
+        # Saturated: input at twice the offline pipeline's rate, so the worker never waits for a frame;
+        # served FPS is the node's capacity, to compare with the offline pipeline's.
+        saturated = open_loop(2.0 * offline["fps"])
         # Open loop at the fluoroscope's rate.
-        recorder.records.clear()
-        rss_before = proc.memory_info().rss
-        keys = []
-        period = 1.0 / args.rate
-        start = time.monotonic()
-        for i in range(len(messages)):
-            delay = start + i * period - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            keys.append(publish(i))
-        time.sleep(1.0)
-        rss_after = proc.memory_info().rss
-        recs = recorder.snapshot()
-        served = [r for r in recs if r.wires_received_ns is not None]
-        lat = np.array([r.latency_ms for r in served])
-        duration = len(messages) * period
-        open_loop = {
-            "rate_hz": args.rate, "published": len(keys), "served": len(served),
-            "dropped": len(keys) - len(served), "served_fps": len(served) / duration,
-            "latency_p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
-            "latency_p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
-            "node_rss_before_mb": rss_before / 2**20, "node_rss_after_mb": rss_after / 2**20,
-        }
+        open_run = open_loop(args.rate)
     finally:
         stop_process(node)
         spinner.stop()
         recorder.destroy_node()
         rclpy.try_shutdown()
 
-    overhead = closed["ms_mean"] / offline["ms_mean"] - 1.0
+    round_trip = closed["ms_mean"] / offline["ms_mean"] - 1.0
+    throughput = offline["fps"] / saturated["served_fps"] - 1.0
+    own_share = split["node_own_ms_p50"] / split["pipeline_ms_p50"]
     result = {"model": str(model), "size": args.size, "frames": len(frames), "offline": offline,
-              "closed_loop": closed, "node_overhead": overhead, "open_loop": open_loop}
+              "closed_loop": closed, "node_split": split, "saturated": saturated, "open_loop": open_run,
+              "overhead": {"throughput": throughput, "round_trip": round_trip, "node_own_work": own_share}}
     print(f"\n| measurement | figure |\n|---|---|\n"
           f"| offline pipeline, ms/frame (mean / p50 / p99) | {offline['ms_mean']:.1f} / {offline['ms_p50']:.1f} / "
           f"{offline['ms_p99']:.1f} |\n"
-          f"| node closed loop, FPS | {closed['fps']:.1f} |\n"
-          f"| node closed loop, ms/frame (mean / p50 / p99) | {closed['ms_mean']:.1f} / {closed['ms_p50']:.1f} / "
+          f"| offline pipeline, FPS | {offline['fps']:.1f} |\n"
+          f"| node saturated ({saturated['rate_hz']:.0f} Hz in), served FPS | {saturated['served_fps']:.1f} |\n"
+          f"| **node overhead, throughput** (offline FPS / saturated FPS - 1) | {throughput:+.1%} |\n"
+          f"| node's own work per frame, p50 (decode + messages + publish) / pipeline p50 | "
+          f"{split['node_own_ms_p50']:.2f} / {split['pipeline_ms_p50']:.1f} ms ({own_share:.1%}) |\n"
+          f"| closed loop (publish -> centrelines received, 2 transport hops), FPS | {closed['fps']:.1f} |\n"
+          f"| closed loop, ms/frame (mean / p50 / p99) | {closed['ms_mean']:.1f} / {closed['ms_p50']:.1f} / "
           f"{closed['ms_p99']:.1f} |\n"
-          f"| node overhead over offline pipeline | {overhead:+.1%} |\n"
-          f"| open loop {args.rate:g} Hz: published / served / dropped | {open_loop['published']} / "
-          f"{open_loop['served']} / {open_loop['dropped']} |\n"
-          f"| open loop {args.rate:g} Hz: served FPS | {open_loop['served_fps']:.1f} |\n"
-          f"| open loop {args.rate:g} Hz: latency p50 / p99 | {open_loop['latency_p50_ms']:.1f} / "
-          f"{open_loop['latency_p99_ms']:.1f} ms |\n"
-          f"| node RSS before / after open loop | {open_loop['node_rss_before_mb']:.1f} / "
-          f"{open_loop['node_rss_after_mb']:.1f} MB |")
+          f"| round trip over the offline pipeline (closed-loop mean / offline mean - 1) | {round_trip:+.1%} |\n"
+          f"| open loop {args.rate:g} Hz: published / served / dropped | {open_run['published']} / "
+          f"{open_run['served']} / {open_run['dropped']} |\n"
+          f"| open loop {args.rate:g} Hz: served FPS | {open_run['served_fps']:.1f} |\n"
+          f"| open loop {args.rate:g} Hz: latency p50 / p99 | {open_run['latency_p50_ms']:.1f} / "
+          f"{open_run['latency_p99_ms']:.1f} ms |\n"
+          f"| node RSS before / after open loop | {open_run['node_rss_before_mb']:.1f} / "
+          f"{open_run['node_rss_after_mb']:.1f} MB |")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.0005)
-    return True
 
 
 if __name__ == "__main__":

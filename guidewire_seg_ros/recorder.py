@@ -71,7 +71,7 @@ class ResultRecorder(Node):
         super().__init__(name)
         self.keep_images = keep_images
         self.records: dict[int, FrameRecord] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.create_subscription(Image, mask_topic, self._on_mask, qos)
         self.create_subscription(GuidewireArray, centrelines_topic, self._on_wires, qos)
@@ -115,6 +115,7 @@ class ResultRecorder(Node):
             rec = self._record(msg.header)
             rec.wires_received_ns = now
             rec.wires = wires
+            self._lock.notify_all()
 
     def _on_gt_mask(self, msg: Image) -> None:
         mask = (image_to_gray(msg) > 0).astype(np.uint8)
@@ -125,6 +126,15 @@ class ResultRecorder(Node):
         wires = msg_to_wires(msg)
         with self._lock:
             self._record(msg.header).gt_wires = wires
+
+    def wait_for_wires(self, key: int, timeout: float) -> bool:
+        """Block until the centrelines for stamp ``key`` arrived; False after ``timeout`` seconds."""
+        def arrived() -> bool:
+            rec = self.records.get(key)
+            return rec is not None and rec.wires_received_ns is not None
+
+        with self._lock:
+            return self._lock.wait_for(arrived, timeout)
 
     def snapshot(self) -> list[FrameRecord]:
         """Records in stamp order (a copy of the list; the records themselves are shared)."""

@@ -143,6 +143,8 @@ def _wait_for_text(path, text: str, timeout: float = 10.0) -> bool:
 
 def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
     _, probe, _ = running_node
+    for _ in range(3):
+        probe.send_and_wait(Image(**gray_to_image_fields(_frame().image)))
     probe.diagnostics.clear()
     assert probe.wait_until(lambda: len(probe.diagnostics) >= 2, timeout=5.0)
     status = probe.diagnostics[-1].status[0]
@@ -152,6 +154,10 @@ def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
         assert key in keys
     assert keys["backend"] == "onnxruntime"
     assert int(keys["frames_published"]) >= 1
+    # The time split of served frames: the pipeline dominates; the shell's own share is measured.
+    pipeline, own, queue = (float(keys[k]) for k in ("pipeline_ms_p50", "node_own_ms_p50", "queue_ms_p50"))
+    assert pipeline > 0 and own > 0 and queue >= 0
+    assert pipeline + own <= float(keys["latency_p99_ms"]) + 1e-6
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
