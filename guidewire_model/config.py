@@ -70,6 +70,10 @@ class ModelConfig:
     #: Normalisation of the [0, 1] grayscale input, stored with the model and in the ONNX file.
     input_mean: float = field(metadata=_range(0.0, 1.0))
     input_std: float = field(metadata=_range(0.0, 10.0, lo_open=True))
+    #: ``linknet`` only; not in the paper (false there). Adds the stem's half-resolution features to
+    #: the last decoder block, as segmentation_models_pytorch's Linknet does, so the head sees detail
+    #: finer than layer1's quarter resolution: a 2 px wire is half a pixel wide at 1/4 scale.
+    stem_skip: bool = False
 
 
 @dataclass(frozen=True)

@@ -62,28 +62,34 @@ class LinkNetDecoder(nn.Module):
     ----------
     encoder_channels : sequence of 5 ints
         Channels of (stem, layer1, layer2, layer3, layer4), as :attr:`ResNetEncoder.out_channels`.
+    stem_skip : bool
+        Add the stem's output (half resolution) to the last block's, which then has the stem's
+        channels. Not in the paper or in LinkNet; segmentation_models_pytorch's Linknet does it.
     """
 
-    def __init__(self, encoder_channels: tuple[int, ...] | list[int]) -> None:
+    def __init__(self, encoder_channels: tuple[int, ...] | list[int], stem_skip: bool = False) -> None:
         super().__init__()
-        _, c1, c2, c3, c4 = encoder_channels
+        c0, c1, c2, c3, c4 = encoder_channels
+        self.stem_skip = stem_skip
         # n of each block = channels of the skip it is added to; the last block (no skip) keeps
         # layer1's channels, as LinkNet's decoder1 does (m = n = 64 for ResNet-18/34).
         self.blocks = nn.ModuleList([
             LinkNetDecoderBlock(c4, c3),
             LinkNetDecoderBlock(c3, c2),
             LinkNetDecoderBlock(c2, c1),
-            LinkNetDecoderBlock(c1, c1),
+            LinkNetDecoderBlock(c1, c0 if stem_skip else c1),
         ])
-        self.out_channels = c1
+        self.out_channels = c0 if stem_skip else c1
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        """``features`` = encoder output ``[stem, f1, f2, f3, f4]``; returns ``(N, c1, H/2, W/2)``."""
-        _, f1, f2, f3, f4 = features
+        """``features`` = encoder output ``[stem, f1, f2, f3, f4]``; returns
+        ``(N, out_channels, H/2, W/2)``."""
+        f0, f1, f2, f3, f4 = features
         x = self.blocks[0](f4) + f3
         x = self.blocks[1](x) + f2
         x = self.blocks[2](x) + f1
-        return self.blocks[3](x)
+        x = self.blocks[3](x)
+        return x + f0 if self.stem_skip else x
 
 
 class LinkNetHead(nn.Sequential):
@@ -115,12 +121,14 @@ class LinkNet(nn.Module):
     head_channels : int, optional
         Channels of the head; default ``encoder.width // 2`` (32 at torchvision width 64, as in
         LinkNet).
+    stem_skip : bool
+        See :class:`LinkNetDecoder`; false is the paper's network.
     """
 
-    def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None) -> None:
+    def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
-        self.decoder = LinkNetDecoder(encoder.out_channels)
+        self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
         mid = head_channels if head_channels is not None else max(encoder.width // 2, 1)
         self.head = LinkNetHead(self.decoder.out_channels, mid)
 

@@ -35,6 +35,8 @@ SMALL_VARIANTS = [
     dict(architecture="linknet", encoder="resnet50", encoder_width=8),
     dict(architecture="linknet", encoder="resnet18", encoder_width=6),
     dict(architecture="unet", unet_base_channels=4),
+    dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True),
+    dict(architecture="linknet", encoder="resnet50", encoder_width=8, stem_skip=True),
 ]
 
 
@@ -122,6 +124,25 @@ def test_decoder_wiring_and_head():
     with torch.no_grad():
         head[4].bias.fill_(-50.0)
         assert model.eval()(torch.randn(1, 1, 64, 64)).max() < -10
+
+
+def test_stem_skip_feeds_half_resolution_detail_to_the_head():
+    """Off (the paper): everything reaches the head through the last decoder block. On: the stem's
+    features are added after it, and the block takes the stem's channels (4x fewer than layer1's
+    for ResNet-50)."""
+    plain = build_model(model_config(encoder="resnet50", encoder_width=8)).eval()
+    skip = build_model(model_config(encoder="resnet50", encoder_width=8, stem_skip=True)).eval()
+    assert plain.decoder.blocks[3].out_channels == 32 and skip.decoder.blocks[3].out_channels == 8
+    assert skip.head[0].in_channels == 8
+    x1, x2 = torch.randn(1, 1, 64, 64), torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        for model in (plain, skip):
+            last_bn = model.decoder.blocks[3][-2]
+            last_bn.weight.zero_()  # the last block now outputs zeros whatever its input
+            last_bn.bias.zero_()
+        # Silenced last block: the paper's network no longer sees its input; the skip still does.
+        assert torch.equal(plain(x1), plain(x2))
+        assert not torch.equal(skip(x1), skip(x2))
 
 
 def test_head_keeps_pixels_aligned():
