@@ -12,6 +12,7 @@ import pytest
 from sensor_msgs.msg import Image
 
 from guidewire_model.config import shipped_models_dir
+from guidewire_model.centreline_metrics import closest_point_distances
 from guidewire_model.metrics import pixel_counts
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields, image_to_gray
@@ -213,9 +214,10 @@ def test_bad_model_file_stops_the_node_naming_the_file(tiny_model, tmp_path):
 
 def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     """The shipped model on synthetic 512 px frames over ROS: the node publishes exactly what the
-    offline pipeline computes (masks, ordered centrelines, ids), and the masks beat the trivial
-    baselines by a wide margin. (How near the centrelines come to the truth is the model's
-    accuracy, reported by the demo and docs/benchmarks.md, not asserted here.)"""
+    offline pipeline computes (masks, ordered centrelines, ids), the masks beat the trivial
+    baselines by a wide margin, and the centrelines lie on the true wires. (On this sequence every
+    published wire does; over ten other sequences 71 % do, docs/benchmarks.md: the model also traces
+    some distractors and misses faint wires.)"""
     from guidewire_model.backends import create_backend
     from guidewire_model.pipeline import GuidewirePipeline
 
@@ -227,7 +229,7 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     probe = Probe("/acc/image")
     offline = GuidewirePipeline(create_backend("onnxruntime", DEFAULT_MODEL))
     frames = generate_sequence(SyntheticConfig.preset("medium", size=512), seed=11, n_frames=5)
-    counts, fg = None, []
+    counts, fg, on_true_wire, frames_with_wires = None, [], [], 0
     try:
         probe.wait_for_node(proc)
         for frame in frames:
@@ -239,6 +241,10 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
             assert [w.wire_id for w in wires] == [w.wire_id for w in expected.wires]
             for got, want in zip(wires, expected.wires):
                 np.testing.assert_allclose(got.points, want.points, atol=1e-6)
+            truth = np.concatenate([w.points for w in frame.wires])
+            for got in wires:
+                on_true_wire.append(np.mean(closest_point_distances(got.points, truth) < 3.0) >= 0.9)
+            frames_with_wires += bool(wires)
             c = pixel_counts(mask, frame.mask.astype(bool))
             counts = c if counts is None else counts + c
             fg.append(frame.mask.mean())
@@ -247,3 +253,7 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
         stop_node(proc)
     p = float(np.mean(fg))
     assert counts.f1 > max(0.2, 5 * 2 * p / (1 + p)), counts
+    # Centrelines near the ground truth: a published wire counts as on a true wire when 90 % of its
+    # points are within 3 px of a ground-truth centreline.
+    assert frames_with_wires >= len(frames) - 1
+    assert np.mean(on_true_wire) >= 0.8, on_true_wire

@@ -59,6 +59,12 @@ class OnnxRuntimeBackend(Backend):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # Idle intra-op threads sleep instead of spinning. Spinning wins a little when the process
+        # owns its cores (offline: ~1 ms of 32 per frame) but steals them from the node's own
+        # threads and the middleware beside it: on 2 cores the node's decode + publish work doubled
+        # (1.2 -> 2.4 ms p50) and its saturated throughput fell 9-13 % below the offline pipeline's,
+        # against 2-5 % without spinning (node_bench, docs/benchmarks.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.model_path), sess_options=opts, providers=providers)
         self.providers = self._session.get_providers()
         self._input = self._session.get_inputs()[0].name
