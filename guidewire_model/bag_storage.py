@@ -134,6 +134,22 @@ def _decompress(data: bytes, compression: str) -> bytes:
     raise ValueError(f"unsupported chunk compression {compression!r}")
 
 
+def _index_record(op: int, body: _Buf, schemas: dict[int, str],
+                  channels: dict[int, tuple[str, str]]) -> tuple[str, str] | None:
+    """Read a schema or channel record into ``schemas`` / ``channels`` (the same records appear in
+    the data section and in the summary). Returns the ``(topic, type)`` of a CDR channel it added."""
+    if op == _OP_SCHEMA:
+        sid = body.u16()
+        schemas[sid] = body.string()
+        return None
+    cid, sid = body.u16(), body.u16()
+    topic, encoding = body.string(), body.string()
+    if encoding != "cdr":
+        return None
+    channels[cid] = (topic, schemas.get(sid, ""))
+    return channels[cid]
+
+
 class _McapFile:
     """Tolerant sequential reader of one MCAP file (the ros2 profile)."""
 
@@ -193,14 +209,8 @@ class _McapFile:
                 body = _Buf(mm, pos + 9, pos + 9 + length)
                 if body.end > size - 37:
                     return None
-                if op == _OP_SCHEMA:
-                    sid = body.u16()
-                    schemas[sid] = body.string()
-                elif op == _OP_CHANNEL:
-                    cid, sid = body.u16(), body.u16()
-                    topic, encoding = body.string(), body.string()
-                    if encoding == "cdr":
-                        channels[cid] = (topic, schemas.get(sid, ""))
+                if op in (_OP_SCHEMA, _OP_CHANNEL):
+                    _index_record(op, body, schemas, channels)
                 elif op == _OP_STATISTICS:
                     body.take(8 + 2 + 4 * 4 + 8 + 8)
                     n = body.u32() // 10
@@ -264,15 +274,10 @@ class _McapFile:
     def _record(self, data, op: int, pos: int, start: int, end: int, schemas: dict[int, str],
                 channels: dict[int, tuple[str, str]], want: set[str] | None) -> Iterator[tuple[str, object]]:
         body = _Buf(data, start, end)
-        if op == _OP_SCHEMA:
-            sid = body.u16()
-            schemas[sid] = body.string()
-        elif op == _OP_CHANNEL:
-            cid, sid = body.u16(), body.u16()
-            topic, encoding = body.string(), body.string()
-            if encoding == "cdr":
-                channels[cid] = (topic, schemas.get(sid, ""))
-                yield "channel", channels[cid]
+        if op in (_OP_SCHEMA, _OP_CHANNEL):
+            added = _index_record(op, body, schemas, channels)
+            if added is not None:
+                yield "channel", added
         elif op == _OP_MESSAGE:
             cid = body.u16()
             body.take(4)  # sequence
