@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from .spinning import BackgroundSpinner
 
     from .recorder import ResultRecorder
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     recorder = ResultRecorder(NODE_TOPICS["mask"], NODE_TOPICS["centrelines"], image_topic=f"{NAMESPACE}/image",
                               gt_mask_topic=f"{NAMESPACE}/ground_truth/mask",
                               gt_centrelines_topic=f"{NAMESPACE}/ground_truth/centrelines")
-    executor = SingleThreadedExecutor()
-    executor.add_node(recorder)
-    spinner = BackgroundSpinner(executor).start()
+    spinner = BackgroundSpinner(recorder).start()
     publisher = None
     try:
         # Publish only once the node's outputs reach the recorder, so no frame is lost to discovery.

@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_ros(args: argparse.Namespace) -> int:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from .spinning import BackgroundSpinner
 
     from guidewire_model.bags import BagError, read_frames
@@ -110,9 +109,7 @@ def _run_ros(args: argparse.Namespace) -> int:
         gt_mask_topic=args.gt_mask_topic if record_inputs else None,
         gt_centrelines_topic=args.gt_centrelines_topic if record_inputs else None,
         keep_images=True, name="guidewire_eval_bag")
-    executor = SingleThreadedExecutor()
-    executor.add_node(recorder)
-    spinner = BackgroundSpinner(executor).start()
+    spinner = BackgroundSpinner(recorder).start()
     try:
         if args.mode == "live":
             code, records, wall, sent = _live(args, recorder, frames_by_bag, node_proc)

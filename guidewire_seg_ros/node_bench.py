@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import psutil
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from .spinning import BackgroundSpinner
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     recorder = ResultRecorder("/guidewire_seg/mask", "/guidewire_seg/centrelines", keep_images=False)
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
     pub = recorder.create_publisher(Image, "/bench/image", qos)
-    executor = SingleThreadedExecutor()
-    executor.add_node(recorder)
-    spinner = BackgroundSpinner(executor).start()
+    spinner = BackgroundSpinner(recorder).start()
     messages = [Image(**gray_to_image_fields(f)) for f in frames]
     stamp = [0]
 
@@ -109,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         return stamp[0]
 
     diagnostics: dict[str, str] = {}
+    fresh_diagnostics = threading.Event()
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name.startswith("guidewire_seg"):
                 diagnostics.clear()
                 diagnostics.update({kv.key: kv.value for kv in status.values})
+                fresh_diagnostics.set()
 
     recorder.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
 
@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         closed_elapsed = time.perf_counter() - t0
         closed = {"fps": len(loop_ms) / closed_elapsed, "unanswered": unanswered, "ms_mean": float(np.mean(loop_ms)),
                   "ms_p50": float(np.percentile(loop_ms, 50)), "ms_p99": float(np.percentile(loop_ms, 99))}
-        time.sleep(1.2 * 1.0)  # one diagnostics period: the node's split of the closed-loop frames
+        # The node's time split of the closed-loop frames: its next /diagnostics after the loop.
+        fresh_diagnostics.clear()
+        fresh_diagnostics.wait(5.0)
         split = {k: float(diagnostics.get(k, "nan")) for k in ("queue_ms_p50", "pipeline_ms_p50", "node_own_ms_p50")}
 
         # Saturated: input at twice the offline pipeline's rate, so the worker never waits for a frame;

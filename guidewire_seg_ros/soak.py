@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import psutil
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from .spinning import BackgroundSpinner
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
@@ -88,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     me.create_subscription(GuidewireArray, "/guidewire_seg/centrelines", on_result,
                            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE))
-    executor = SingleThreadedExecutor()
-    executor.add_node(me)
-    spinner = BackgroundSpinner(executor).start()
+    spinner = BackgroundSpinner(me).start()
     rows, baseline, final = [], None, None
     try:
         if not wait_for_node(me, ["/guidewire_seg/centrelines"], node, publisher=pub):

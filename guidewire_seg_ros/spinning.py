@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import threading
 
-from rclpy.executors import Executor
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 
 __all__ = ["BackgroundSpinner"]
 
 
 class BackgroundSpinner:
-    """Spin ``executor`` on a daemon thread until :meth:`stop`.
+    """Spin ``node`` with its own single-threaded executor on a daemon thread until :meth:`stop`.
 
     Parameters
     ----------
-    executor : rclpy.executors.Executor
-        An executor with its nodes already added.
+    node : rclpy.node.Node
+        The node whose callbacks run on the thread.
     poll_s : float
         Longest wait inside one ``spin_once``; bounds how long :meth:`stop` takes when idle.
     """
 
-    def __init__(self, executor: Executor, poll_s: float = 0.05) -> None:
-        self.executor = executor
+    def __init__(self, node: Node, poll_s: float = 0.05) -> None:
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(node)
         self._poll_s = poll_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="guidewire_spin", daemon=True)

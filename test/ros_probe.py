@@ -12,7 +12,6 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
@@ -67,9 +66,7 @@ class Probe(Node):
         self.create_subscription(GuidewireArray, self.lines_topic, self._keep(self.lines), out_qos)
         self.create_subscription(PointCloud2, f"/{node_name}/centreline_points", self._keep(self.clouds), out_qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self._executor = SingleThreadedExecutor()
-        self._executor.add_node(self)
-        self._spinner = BackgroundSpinner(self._executor).start()
+        self._spinner = BackgroundSpinner(self).start()
         self._stamp = 1_000_000_000
 
     def _keep(self, store: dict):
