@@ -29,6 +29,7 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "OptimConfig",
+    "SyntheticDataConfig",
     "TrainConfig",
     "config_dir",
     "shipped_models_dir",
@@ -84,6 +85,12 @@ class LossConfig:
     gamma: float = field(metadata=_range(0.0))
     #: The paper trains on the *sum* over pixels; ``mean`` divides by the pixel count.
     reduction: Literal["sum", "mean"]
+    #: Weight of the skeleton recall term added to eq. (1) (not in the paper; 0 there): one minus
+    #: the share of the true wire's skeleton covered by the predicted probability (Kirchhoff et
+    #: al., "Skeleton Recall Loss for Connectivity Conserving and Resource Efficient Segmentation
+    #: of Thin Tubular Structures", ECCV 2024). It rewards keeping every stretch of a thin wire, which
+    #: the per-pixel focal loss weighs no more than a pixel of background.
+    skeleton_recall_weight: float = field(default=0.0, metadata=_range(0.0))
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,10 @@ class OptimConfig:
     plateau_factor: float = field(metadata=_range(0.0, 1.0, lo_open=True))
     plateau_patience: int = field(metadata=_range(0))
     min_lr: float = field(metadata=_range(0.0))
+    #: ``sgd`` with ``momentum`` (the paper); ``adam`` / ``adamw`` (Kingma & Ba; Loshchilov &
+    #: Hutter), whose per-parameter step sizes train a narrow network from scratch far faster.
+    #: ``weight_decay`` is L2 in the gradient for sgd/adam and decoupled for adamw.
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
 
 
 @dataclass(frozen=True)
@@ -116,10 +127,39 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class SyntheticDataConfig:
+    """Training on fresh synthetic frames (``data.source: synthetic``) instead of a fixed folder.
+
+    Every epoch draws new scenes from the generator (:mod:`guidewire_model.synthetic`), seeded by
+    (seed, epoch, scene), so no frame is seen twice and a resumed run sees exactly the frames the
+    uninterrupted run would have. Validation uses a fixed set of scenes from seeds
+    ``val_seed, val_seed + 1, ...``, never drawn for training.
+    """
+
+    #: Generator presets to draw scenes from (``SyntheticConfig.preset`` names).
+    presets: tuple[str, ...] = ("medium", "hard")
+    #: Relative frequency of each preset in training (same length as ``presets``).
+    weights: tuple[float, ...] = (1.0, 1.0)
+    #: Training samples per epoch (an epoch is a validation and checkpoint interval here).
+    samples_per_epoch: int = field(default=2048, metadata=_range(1))
+    #: Consecutive frames rendered per scene: the scene costs about as much as three frames, so a
+    #: few frames of each amortise it.
+    frames_per_scene: int = field(default=8, metadata=_range(1, 256))
+    #: Random crops taken from each rendered frame (``data.crop_size``); more is cheaper per sample.
+    crops_per_frame: int = field(default=2, metadata=_range(1, 64))
+    #: Validation frames (whole frames at ``model.input_size``), presets taken in turn.
+    val_frames: int = field(default=64, metadata=_range(1))
+    #: Frames per validation scene.
+    val_frames_per_scene: int = field(default=4, metadata=_range(1, 256))
+    #: First generator seed of the validation scenes.
+    val_seed: int = field(default=1_000_000, metadata=_range(0))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the data set is and how it is split by patient (never by frame)."""
 
-    #: Folder in the layout of docs/dataset-layout.md.
+    #: Folder in the layout of docs/dataset-layout.md (``source: folder``).
     root: str
     #: Number of patients held out for testing (paper: 6 of 30).
     test_patients: int = field(metadata=_range(0))
@@ -130,6 +170,28 @@ class DataConfig:
     #: Train on random square crops of this side (input pixels) of each resized frame; 0 = whole
     #: frames. Validation and inference always see whole frames (the network is fully convolutional).
     crop_size: int = field(metadata=_range(0, 4096))
+    #: ``folder``: frames and masks under ``root``, split by patient; ``synthetic``: fresh frames
+    #: from the project's generator every epoch (``synthetic``), no folder needed.
+    source: Literal["folder", "synthetic"] = "folder"
+    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
+
+    def __post_init__(self) -> None:
+        syn = self.synthetic
+        if len(syn.presets) == 0 or len(syn.presets) != len(syn.weights):
+            raise ConfigError(
+                f"data.synthetic.presets ({list(syn.presets)}) and data.synthetic.weights "
+                f"({list(syn.weights)}) must be non-empty lists of equal length"
+            )
+        if any(not w >= 0 for w in syn.weights) or not sum(syn.weights) > 0:
+            raise ConfigError(f"data.synthetic.weights must be >= 0 with a positive sum, got {list(syn.weights)}")
+        if self.source == "synthetic":
+            from .synthetic.config import PRESETS
+
+            unknown = [p for p in syn.presets if p not in PRESETS]
+            if unknown:
+                raise ConfigError(
+                    f"data.synthetic.presets: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}"
+                )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ up-weights the guidewire. Everything is computed from logits in (at least) float
 the loss and its gradient stay finite for any logit, where ``log(sigmoid(x))`` would give
 ``-inf`` for ``x < -104`` in float32 (and already at ``x ~ -17`` for ``log(1 - sigmoid(x))`` with
 ``x ~ 17``).
+
+:class:`GuidewireLoss` adds, when ``LossConfig.skeleton_recall_weight > 0``, the skeleton recall
+term of Kirchhoff et al. (ECCV 2024), which is not in the paper:
+``1 - sum(p * S) / sum(S)`` with ``S`` the soft skeleton of the true mask (:func:`soft_skeleton`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import Tensor, nn
 
 from .config import LossConfig
 
-__all__ = ["ModifiedFocalLoss", "modified_focal_loss"]
+__all__ = ["GuidewireLoss", "ModifiedFocalLoss", "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
@@ -105,3 +109,90 @@ class ModifiedFocalLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+
+
+def _soft_erode(x: Tensor) -> Tensor:
+    # Minimum over the 4-neighbourhood (a cross), as min-pooling along each axis.
+    return torch.minimum(-F.max_pool2d(-x, (3, 1), 1, (1, 0)), -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
+
+
+def _soft_dilate(x: Tensor) -> Tensor:
+    return F.max_pool2d(x, 3, 1, 1)
+
+
+def soft_skeleton(mask: Tensor, iterations: int = 3) -> Tensor:
+    """Differentiable morphological skeleton of a (soft) mask, as in clDice (Shit et al., CVPR 2021).
+
+    Parameters
+    ----------
+    mask : Tensor, (N, 1, H, W), values in [0, 1]
+    iterations : int
+        Erosions applied; structures up to about ``2 * iterations`` px wide keep a skeleton. A
+        wire 1-3 px wide is its own skeleton.
+
+    Returns
+    -------
+    Tensor, same shape, values in [0, 1]
+    """
+    if mask.dim() != 4:
+        raise ValueError(f"mask must be (N, C, H, W), got shape {tuple(mask.shape)}")
+    img = mask
+    skel = F.relu(img - _soft_dilate(_soft_erode(img)))
+    for _ in range(iterations):
+        img = _soft_erode(img)
+        delta = F.relu(img - _soft_dilate(_soft_erode(img)))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) -> Tensor:
+    """``1 - sum(sigmoid(logits) * S) / sum(S)``, ``S`` = :func:`soft_skeleton` of ``target``.
+
+    Summed over the whole batch, so a crop without wire adds nothing; 0 when the batch holds no
+    wire at all.
+
+    Parameters
+    ----------
+    logits, target : Tensor, (N, 1, H, W)
+        Network output before the sigmoid; 0/1 (or soft) guidewire mask.
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 1], float32 (at least).
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        with torch.no_grad():
+            skel = soft_skeleton(target.to(dtype), iterations)
+        total = skel.sum()
+        if float(total) == 0.0:
+            return logits.to(dtype).sum() * 0.0  # keeps the graph (DDP expects every output used)
+        return 1.0 - (torch.sigmoid(logits.to(dtype)) * skel).sum() / total
+
+
+class GuidewireLoss(nn.Module):
+    """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
+
+    With ``skeleton_recall_weight = 0`` (the paper's config) this is exactly
+    :class:`ModifiedFocalLoss`.
+    """
+
+    def __init__(self, cfg: LossConfig) -> None:
+        super().__init__()
+        self.focal = ModifiedFocalLoss(cfg)
+        if not cfg.skeleton_recall_weight >= 0:
+            raise ValueError(f"loss.skeleton_recall_weight must be >= 0, got {cfg.skeleton_recall_weight}")
+        self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Scalar loss of ``logits`` against ``target`` (same shape)."""
+        loss = self.focal(logits, target)
+        if self.skeleton_recall_weight > 0:
+            loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, target)
+        return loss
+
+    def extra_repr(self) -> str:
+        return f"skeleton_recall_weight={self.skeleton_recall_weight}"

@@ -178,6 +178,9 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def _prepare_split(cfg: TrainConfig, out: Path, resume: bool):
     from .dataset import Split, scan_dataset, split_by_patient
 
+    if cfg.data.source == "synthetic":
+        # Fresh generator scenes every epoch: no folder, no patients to split.
+        return None, [], []
     sequences = scan_dataset(cfg.data.root)
     split = split_by_patient(sequences, cfg.data.test_patients, cfg.data.val_patients, cfg.data.split_seed)
     split_file = out / "split.json"
@@ -274,19 +277,22 @@ def _train_epoch(
 @torch.no_grad()
 def _validate(
     model: nn.Module, val_set, indices: list[int], cfg: TrainConfig, device: torch.device, use_amp: bool
-) -> tuple[Any, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+) -> tuple[Any, Any, Any, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Exact pixel counts over the whole validation set, reduced over ranks.
 
     Each rank takes every ``W``-th frame (no padding, so no frame is counted twice). Returns the
     summed :class:`metrics.PixelCounts` at ``cfg.threshold``, the merged
-    :class:`metrics.ThresholdSweep`, and, on rank 0, a few (image, pred, gt) triples for overlays.
+    :class:`metrics.ThresholdSweep`, the summed :class:`metrics.ToleranceCounts` (F1@2) at the
+    sweep's best threshold, and, on rank 0, a few (image, pred, gt) triples for overlays.
     """
-    from .metrics import PixelCounts, ThresholdSweep, pixel_counts
+    from .metrics import PixelCounts, ThresholdSweep, ToleranceCounts, pixel_counts, tolerance_counts
 
     model.eval()
     counts = PixelCounts()
     sweep = ThresholdSweep()
     samples = []
+    # Probabilities kept (half precision) until the sweep over every frame gives the best threshold.
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
     mine = indices[dist_utils.rank():: dist_utils.world_size()]
     loader = DataLoader(Subset(val_set, mine), batch_size=cfg.optim.micro_batch_size, shuffle=False,
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
@@ -299,13 +305,19 @@ def _validate(
         gt = masks.numpy() > 0.5
         counts = counts + pixel_counts(pred, gt)
         sweep.update(prob, gt)
+        kept.extend((p[0].astype(np.float16), g[0]) for p, g in zip(prob, gt))
         if dist_utils.is_main() and len(samples) < N_TB_OVERLAYS:
             for j in range(min(images.shape[0], N_TB_OVERLAYS - len(samples))):
                 img = images[j, 0].numpy() * cfg.model.input_std + cfg.model.input_mean
                 samples.append((np.clip(img, 0.0, 1.0), pred[j, 0], gt[j, 0]))
     total = PixelCounts.from_array(dist_utils.all_reduce_sum(counts.as_array()))
     merged = ThresholdSweep.from_array(dist_utils.all_reduce_sum(sweep.as_array()))
-    return total, merged, samples
+    best_t, _ = merged.best()
+    tolerance = ToleranceCounts()
+    for p16, g in kept:
+        tolerance = tolerance + tolerance_counts(p16 >= best_t, g)
+    tolerance = ToleranceCounts.from_array(dist_utils.all_reduce_sum(tolerance.as_array()))
+    return total, merged, tolerance, samples
 
 
 def _broadcast_buffers(module: nn.Module) -> None:
@@ -347,8 +359,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     dataset.DatasetError
         If the data set is invalid.
     """
-    from .dataset import SegmentationDataset
-    from .losses import ModifiedFocalLoss
+    from .losses import GuidewireLoss
     from .network import build_model
 
     started = time.perf_counter()
@@ -378,7 +389,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     file_log = None
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
-        _write_text_atomic(out / "split.json", split.to_json())
+        if split is not None:
+            _write_text_atomic(out / "split.json", split.to_json())
         _write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         file_log = _attach_file_log(out / "train.log")
     dist_utils.barrier()
@@ -392,7 +404,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True
     try:
         return _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank, main_rank,
-                    out, last_path, best_path, started, build_model, ModifiedFocalLoss, SegmentationDataset)
+                    out, last_path, best_path, started, build_model, GuidewireLoss)
     finally:
         torch.use_deterministic_algorithms(prev_det)
         if file_log is not None:
@@ -401,13 +413,38 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             file_log.close()
 
 
+def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
+    """Training and validation sets of the configured data source."""
+    m = cfg.model
+    crop = cfg.data.crop_size or None
+    if cfg.data.source == "synthetic":
+        from .synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet
+
+        syn = cfg.data.synthetic
+        return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop),
+                SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std))
+    from .dataset import SegmentationDataset
+
+    return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
+                                crop_size=crop),
+            SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed))
+
+
+def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``optim.optimizer`` names, with ``optim.lr`` / ``momentum`` / ``weight_decay``."""
+    o = cfg.optim
+    if o.optimizer == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
 def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank, main_rank, out,
-         last_path, best_path, started, build_model, loss_cls, dataset_cls) -> dict[str, Any]:
+         last_path, best_path, started, build_model, loss_cls) -> dict[str, Any]:
     use_amp = cfg.amp and device.type == "cuda"
     m = cfg.model
-    train_set = dataset_cls(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
-                            crop_size=cfg.data.crop_size or None)
-    val_set = dataset_cls(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed)
+    train_set, val_set = _build_datasets(cfg, train_seqs, val_seqs)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ConfigError(
             f"{cfg.data.root}: the split leaves {len(train_set)} training and {len(val_set)} validation frames; "
@@ -417,8 +454,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     _seed_everything(cfg.seed)
     model = build_model(m).to(device)
     criterion = loss_cls(cfg.loss)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                weight_decay=cfg.optim.weight_decay)
+    optimizer = build_optimizer(model.parameters(), cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience,
         min_lr=cfg.optim.min_lr)
@@ -445,7 +481,10 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
     rank_batch = cfg.optim.batch_size // world
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    # Synthetic epochs are new data in any order; handing indices out in order lets each worker
+    # render a scene once for its consecutive frames and crops.
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank,
+                                 shuffle=cfg.data.source != "synthetic", seed=cfg.seed)
     writer = None
     if main_rank:
         from torch.utils.tensorboard import SummaryWriter
@@ -453,11 +492,14 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # purge_step drops points a killed run logged after its last checkpoint.
         writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=start_epoch + 1 if payload else None)
         log.info(
-            "training %s/%s on %s x%d: %d train frames (%d sequences), %d val frames (%d sequences), "
-            "batch %d = %d ranks x %d steps of %d, loss alpha=%g gamma=%g reduction=%s, epochs %d..%d",
-            m.architecture, m.encoder, device.type, world, len(train_set), len(train_seqs), len(val_set),
-            len(val_seqs), cfg.optim.batch_size, world, rank_batch // cfg.optim.micro_batch_size,
-            cfg.optim.micro_batch_size, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction,
+            "training %s/%s on %s x%d: %d train samples (%s), %d val frames (%s), "
+            "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
+            "skeleton recall %g, epochs %d..%d",
+            m.architecture, m.encoder, device.type, world, len(train_set),
+            f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
+            f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
+            rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
+            cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
             start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None
@@ -474,7 +516,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
         _broadcast_buffers(model)
-        val_counts, sweep, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts, sweep, val_tol, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device,
+                                                        use_amp)
         best_t, swept_f1 = sweep.best()
         lr = optimizer.param_groups[0]["lr"]
         # Model selection and the plateau schedule follow the F1 at the best threshold, which does
@@ -486,7 +529,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             best_f1, best_epoch = swept_f1, epoch + 1
         record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "val_precision": val_counts.precision,
                   "val_recall": val_counts.recall, "val_f1": val_counts.f1, "val_best_threshold": best_t,
-                  "val_best_threshold_f1": swept_f1}
+                  "val_best_threshold_f1": swept_f1, "val_f1_at_2": val_tol.f1,
+                  "val_precision_at_2": val_tol.precision, "val_recall_at_2": val_tol.recall}
         history.append(record)
 
         if main_rank:
@@ -502,7 +546,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
                 "history": history,
                 "rng": _rng_state(),
                 "config": to_dict(cfg),
-                "split": json.loads(split.to_json()),
+                **({"split": json.loads(split.to_json())} if split is not None else {}),
                 "val": val_counts.to_dict(),
             }
             # best.pt first: a kill between the two writes re-runs this epoch identically on resume.
@@ -514,7 +558,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
 
     if val_counts is None:  # resumed a run that had already finished
         _broadcast_buffers(model)
-        val_counts, _, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts, _, _, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
     checksums = dist_utils.all_gather_object(parameter_checksum(model))
     summary = {
         "epochs_run": len(history),
@@ -543,15 +587,15 @@ def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: b
     e = record["epoch"]
     writer.add_scalar("train/loss", record["train_loss"], e)
     writer.add_scalar("train/lr", record["lr"], e)
-    for key in ("precision", "recall", "f1", "best_threshold", "best_threshold_f1"):
+    for key in ("precision", "recall", "f1", "best_threshold", "best_threshold_f1", "f1_at_2"):
         writer.add_scalar(f"val/{key}", record[f"val_{key}"], e)
     for i, (img, pred, gt) in enumerate(samples):
         writer.add_image(f"val_overlay/{i}", error_overlay(img, pred, gt), e, dataformats="HWC")
     writer.flush()
-    log.info("epoch %d/%d  train loss %.4g  lr %.3g  val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f at %.3f%s",
-             e, epochs, record["train_loss"], record["lr"], record["val_precision"], record["val_recall"],
-             record["val_f1"], record["val_best_threshold_f1"], record["val_best_threshold"],
-             "  (best)" if improved else "")
+    log.info("epoch %d/%d  train loss %.4g  lr %.3g  val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f "
+             "(F1@2 %.4f) at %.3f%s", e, epochs, record["train_loss"], record["lr"], record["val_precision"],
+             record["val_recall"], record["val_f1"], record["val_best_threshold_f1"], record["val_f1_at_2"],
+             record["val_best_threshold"], "  (best)" if improved else "")
 
 
 def _attach_file_log(path: Path) -> logging.Handler:

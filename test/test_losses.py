@@ -184,3 +184,52 @@ def test_module_uses_paper_config():
     )
     mean_fn = ModifiedFocalLoss(LossConfig(alpha=2.0, gamma=1.0, reduction="mean"))
     torch.testing.assert_close(mean_fn(logits, target), modified_focal_loss(logits, target, 2.0, 1.0, "mean"))
+
+
+# --------------------------------------------------------------------------- skeleton recall
+
+
+def test_soft_skeleton_keeps_thin_wires_and_thins_thick_bands():
+    from guidewire_model.losses import soft_skeleton
+
+    thin = torch.zeros(1, 1, 20, 20)
+    thin[0, 0, 5:7, 2:18] = 1  # a 2 px wire is its own skeleton
+    assert torch.equal(soft_skeleton(thin), thin)
+    thick = torch.zeros(1, 1, 20, 20)
+    thick[0, 0, 4:10, 2:18] = 1  # 6 px band: a 2 px core along its middle rows 6 and 7
+    skel = soft_skeleton(thick)
+    column = skel[0, 0, :, 8].tolist()
+    assert column == [0.0] * 6 + [1.0, 1.0] + [0.0] * 12
+    assert 0 < skel.sum() < thick.sum() / 2
+
+
+def test_skeleton_recall_counts_the_covered_share_of_the_skeleton():
+    from guidewire_model.losses import skeleton_recall_loss
+
+    target = torch.zeros(1, 1, 8, 8)
+    target[0, 0, 3, :] = 1  # an 8 px one-pixel wire
+    logits = torch.full_like(target, -30.0)
+    logits[0, 0, 3, :2] = 30.0  # 2 of its 8 pixels predicted with certainty
+    assert float(skeleton_recall_loss(logits, target)) == pytest.approx(1 - 2 / 8, abs=1e-6)
+    # Probability off the wire does not lower the loss: it is a recall term.
+    logits2 = logits.clone()
+    logits2[0, 0, 0, :] = 30.0
+    assert float(skeleton_recall_loss(logits2, target)) == pytest.approx(1 - 2 / 8, abs=1e-6)
+    # No wire in the batch: zero, with a graph for backward.
+    empty = skeleton_recall_loss(logits.requires_grad_(), torch.zeros_like(target))
+    assert float(empty.detach()) == 0.0
+    empty.backward()
+
+
+def test_guidewire_loss_is_the_papers_loss_without_the_skeleton_term():
+    from guidewire_model.losses import GuidewireLoss, skeleton_recall_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 16, 16)
+    target = (torch.rand(2, 1, 16, 16) > 0.9).float()
+    plain = LossConfig(alpha=20.0, gamma=2.0, reduction="mean")
+    with_skel = LossConfig(alpha=20.0, gamma=2.0, reduction="mean", skeleton_recall_weight=0.5)
+    focal = modified_focal_loss(logits, target, 20.0, 2.0, "mean")
+    assert torch.equal(GuidewireLoss(plain)(logits, target), focal)
+    expected = focal + 0.5 * skeleton_recall_loss(logits, target)
+    assert torch.allclose(GuidewireLoss(with_skel)(logits, target), expected)
