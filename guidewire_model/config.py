@@ -75,6 +75,10 @@ class ModelConfig:
     #: the last decoder block, as segmentation_models_pytorch's Linknet does, so the head sees detail
     #: finer than layer1's quarter resolution: a 2 px wire is half a pixel wide at 1/4 scale.
     stem_skip: bool = False
+    #: ``linknet`` only; not in the paper (false there). The head's last layer also sees two 3x3
+    #: convolutions of the input frame at full resolution (linknet.FullResolutionHead), for wires
+    #: 1-2 px wide that coarser features cannot place to the pixel.
+    full_resolution_head: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .resnet import ResNetEncoder
 
-__all__ = ["LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE"]
+__all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
@@ -110,6 +110,41 @@ class LinkNetHead(nn.Sequential):
         )
 
 
+class FullResolutionHead(nn.Module):
+    """:class:`LinkNetHead` whose last layer meets features of the input frame at full resolution.
+
+    Not in the paper. A 1-2 px guidewire is a quarter of a pixel wide at layer1's resolution and
+    half a pixel at the stem's: the decoder knows *where roughly* a wire runs, but the exact pixels
+    need the frame itself. Two 3x3 convolutions on the input (5x5 receptive field, enough to see a
+    thin dark line against its surroundings) are added to the head's full-resolution features
+    before a 1x1 convolution gives the logit. Costs about 0.3 GFLOPs at 512 px with 8 channels.
+
+    Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits ``(N, 1, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1) -> None:
+        super().__init__()
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, mid_channels, kernel_size=3, stride=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, kernel_size=3),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, kernel_size=2, padding=1),
+        )
+        self.frame = nn.Sequential(
+            nn.Conv2d(image_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+        )
+        self.classify = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(mid_channels, 1, kernel_size=1))
+
+    def forward(self, features: Tensor, frame: Tensor) -> Tensor:
+        """Logits of the decoder ``features`` refined by the input ``frame``."""
+        return self.classify(self.upsample(features) + self.frame(frame))
+
+
 class LinkNet(nn.Module):
     """Improved U-Net of the paper: ResNet encoder, LinkNet decoder, LinkNet head.
 
@@ -123,14 +158,21 @@ class LinkNet(nn.Module):
         LinkNet).
     stem_skip : bool
         See :class:`LinkNetDecoder`; false is the paper's network.
+    full_resolution : bool
+        Use :class:`FullResolutionHead` instead of :class:`LinkNetHead`; false is the paper's.
     """
 
-    def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False) -> None:
+    def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
+                 full_resolution: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
         mid = head_channels if head_channels is not None else max(encoder.width // 2, 1)
-        self.head = LinkNetHead(self.decoder.out_channels, mid)
+        self.full_resolution = full_resolution
+        if full_resolution:
+            self.head = FullResolutionHead(self.decoder.out_channels, mid, encoder.in_channels)
+        else:
+            self.head = LinkNetHead(self.decoder.out_channels, mid)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
@@ -146,4 +188,5 @@ class LinkNet(nn.Module):
                 f"LinkNet input side must be a multiple of {OUTPUT_STRIDE}, got {h}x{w}; "
                 "resize the frame (model.input_size) to e.g. 512"
             )
-        return self.head(self.decoder(self.encoder(x)))
+        features = self.decoder(self.encoder(x))
+        return self.head(features, x) if self.full_resolution else self.head(features)

@@ -68,7 +68,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         encoder = ResNetEncoder(block, layers, in_channels=1, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
-        model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip)
+        model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(

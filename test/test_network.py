@@ -37,6 +37,7 @@ SMALL_VARIANTS = [
     dict(architecture="unet", unet_base_channels=4),
     dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True),
     dict(architecture="linknet", encoder="resnet50", encoder_width=8, stem_skip=True),
+    dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, full_resolution_head=True),
 ]
 
 
@@ -143,6 +144,25 @@ def test_stem_skip_feeds_half_resolution_detail_to_the_head():
         # Silenced last block: the paper's network no longer sees its input; the skip still does.
         assert torch.equal(plain(x1), plain(x2))
         assert not torch.equal(skip(x1), skip(x2))
+
+
+def test_full_resolution_head_sees_single_pixels_of_the_frame():
+    """With the whole encoder-decoder silenced, the full-resolution head still answers a one-pixel
+    change of the frame at that very pixel (and its 5x5 neighbourhood only); the paper's head
+    does not."""
+    full = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
+                                    full_resolution_head=True)).eval()
+    with torch.no_grad():
+        for p in full.head.upsample.parameters():
+            p.zero_()
+        x1 = torch.zeros(1, 1, 64, 64)
+        x2 = x1.clone()
+        x2[0, 0, 30, 40] = 5.0
+        diff = (full(x1) - full(x2)).abs()[0, 0]
+    changed = torch.nonzero(diff > 1e-6)
+    assert len(changed) > 0
+    assert changed[:, 0].min() >= 28 and changed[:, 0].max() <= 32
+    assert changed[:, 1].min() >= 38 and changed[:, 1].max() <= 42
 
 
 def test_head_keeps_pixels_aligned():
