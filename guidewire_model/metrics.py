@@ -18,6 +18,15 @@ annotations drawn by hand, as the thin-structure literature scores them: with ``
 precision is the share of predicted pixels within ``d`` of a true wire pixel and recall the share of
 the true wire's *skeleton* pixels within ``d`` of a predicted pixel (the skeleton, so that a wire
 drawn 4 px wide is not missed for lack of a 4 px wide prediction). They are micro averages too.
+:func:`accuracy_counts` computes both for a frame; every report adds :class:`AccuracyCounts` up.
+
+Naming in every report (``guidewire-eval``, ``guidewire-sweep``, the bag evaluation, the demos, the
+centreline benchmark): the strict scores keep their keys (``tp``, ``fp``, ``fn``, ``tn``,
+``precision``, ``recall``, ``f1``, or the report's own prefix of them such as ``pixel_f1``), and the
+tolerance figures sit beside them in a dict named ``tolerance`` (prefixed the same way, e.g.
+``pixel_tolerance``) holding ``tolerance_px``, ``precision``, ``recall``, ``f1`` and the counts
+``pred``, ``pred_near``, ``skeleton``, ``skeleton_hit`` (:meth:`AccuracyCounts.to_dict`); a
+per-frame value is ``tolerance: {"f1": ...}``. Tables and printed lines label them P@2, R@2, F1@2.
 
 Everything here is plain numpy (and OpenCV / scikit-image for distances and skeletons); :meth:`PixelCounts.as_array` / :meth:`ThresholdSweep.as_array`
 give int64 arrays to sum across ranks (``torch.distributed.all_reduce``) and ``from_array`` reads
@@ -26,7 +35,7 @@ the sum back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import cv2
@@ -34,9 +43,12 @@ import numpy as np
 
 __all__ = [
     "TOLERANCE_PX",
+    "AccuracyCounts",
     "PixelCounts",
     "ThresholdSweep",
     "ToleranceCounts",
+    "accuracy_counts",
+    "count_near",
     "per_sequence",
     "pixel_counts",
     "tolerance_counts",
@@ -236,6 +248,50 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
+def _near(pixels: np.ndarray, target: np.ndarray, tolerance_px: float) -> int:
+    """How many ``True`` pixels of a 2-D bool ``pixels`` lie within ``tolerance_px`` of ``target``."""
+    if not pixels.any():
+        return 0
+    return int(np.count_nonzero(_distance_to(target)[pixels] <= tolerance_px))
+
+
+def count_near(pixels: np.ndarray, target: np.ndarray, tolerance_px: float) -> tuple[int, int]:
+    """Count the pixels of one mask that lie within a distance of another (one frame).
+
+    Parameters
+    ----------
+    pixels, target : ndarray, (H, W), bool (or integer 0/1)
+        E.g. a predicted wire mask and an annotation the prediction should avoid (a catheter).
+    tolerance_px : float
+        Largest Euclidean distance (px) at which a pixel counts as near; 0 = on ``target``.
+
+    Returns
+    -------
+    (n, near) : tuple of int
+        ``True`` pixels of ``pixels``, and those within ``tolerance_px`` of a ``True`` pixel of
+        ``target`` (none when ``target`` is empty).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, are not 2-D, an array is not binary, or the tolerance is negative.
+
+    Examples
+    --------
+    >>> target = np.zeros((5, 5), bool); target[2, 2] = True
+    >>> pixels = np.zeros_like(target); pixels[2, 3] = pixels[0, 0] = True
+    >>> count_near(pixels, target, 1.0)
+    (2, 1)
+    """
+    pixels = _as_bool(pixels, "pixels")
+    target = _as_bool(target, "target")
+    if pixels.shape != target.shape or pixels.ndim != 2:
+        raise ValueError(f"pixels and target must be 2-D masks of one shape, got {pixels.shape} and {target.shape}")
+    if not tolerance_px >= 0:
+        raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
+    return int(np.count_nonzero(pixels)), _near(pixels, target, tolerance_px)
+
+
 def tolerance_counts(pred: np.ndarray, gt: np.ndarray, tolerance_px: float = TOLERANCE_PX) -> ToleranceCounts:
     """Match a predicted wire mask to the true one within ``tolerance_px``.
 
@@ -280,12 +336,70 @@ def tolerance_counts(pred: np.ndarray, gt: np.ndarray, tolerance_px: float = TOL
     total = ToleranceCounts()
     for p, g in zip(pred.reshape(-1, *pred.shape[-2:]), gt.reshape(-1, *gt.shape[-2:])):
         skeleton = skeletonize(g) if g.any() else g
-        n_pred = int(np.count_nonzero(p))
-        near = int(np.count_nonzero(_distance_to(g)[p] <= tolerance_px)) if n_pred else 0
-        n_skel = int(np.count_nonzero(skeleton))
-        hit = int(np.count_nonzero(_distance_to(p)[skeleton] <= tolerance_px)) if n_skel else 0
-        total = total + ToleranceCounts(n_pred, near, n_skel, hit)
+        total = total + ToleranceCounts(int(np.count_nonzero(p)), _near(p, g, tolerance_px),
+                                        int(np.count_nonzero(skeleton)), _near(skeleton, p, tolerance_px))
     return total
+
+
+@dataclass(frozen=True)
+class AccuracyCounts:
+    """Strict pixel counts and tolerance counts of the same frames; add them up with ``+``.
+
+    One object per frame (from :func:`accuracy_counts`) and one sum per report, so the strict and
+    the tolerance figures of a report always cover the same frames.
+
+    Attributes
+    ----------
+    pixel : PixelCounts
+        Strict pixel-by-pixel counts.
+    tolerance : ToleranceCounts
+        Counts within ``tolerance_px``.
+    tolerance_px : float
+        The tolerance behind ``tolerance``; only sums of equal tolerances are allowed.
+    """
+
+    pixel: PixelCounts = field(default_factory=PixelCounts)
+    tolerance: ToleranceCounts = field(default_factory=ToleranceCounts)
+    tolerance_px: float = TOLERANCE_PX
+
+    def __add__(self, other: AccuracyCounts) -> AccuracyCounts:
+        if not isinstance(other, AccuracyCounts):
+            return NotImplemented
+        if other.tolerance_px != self.tolerance_px:
+            raise ValueError(f"cannot add counts at tolerances {self.tolerance_px} and {other.tolerance_px} px")
+        return AccuracyCounts(self.pixel + other.pixel, self.tolerance + other.tolerance, self.tolerance_px)
+
+    def tolerance_dict(self) -> dict[str, float]:
+        """The ``tolerance`` entry of reports: ``tolerance_px``, the counts, precision, recall, f1."""
+        return {"tolerance_px": self.tolerance_px, **self.tolerance.to_dict()}
+
+    def to_dict(self) -> dict[str, object]:
+        """Strict counts and scores (:meth:`PixelCounts.to_dict`) plus ``tolerance``
+        (:meth:`tolerance_dict`), for logs and JSON reports."""
+        return {**self.pixel.to_dict(), "tolerance": self.tolerance_dict()}
+
+
+def accuracy_counts(pred: np.ndarray, gt: np.ndarray, tolerance_px: float = TOLERANCE_PX) -> AccuracyCounts:
+    """Strict and tolerance counts of a prediction, the one call every report makes per frame.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, same shape, bool (or integer 0/1)
+        Predicted and true guidewire masks, ``(H, W)`` or a stack ``(..., H, W)``.
+    tolerance_px : float
+        See :func:`tolerance_counts`.
+
+    Returns
+    -------
+    AccuracyCounts
+        :func:`pixel_counts` and :func:`tolerance_counts` of the same masks.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pixel_counts` and :func:`tolerance_counts`.
+    """
+    return AccuracyCounts(pixel_counts(pred, gt), tolerance_counts(pred, gt, tolerance_px), float(tolerance_px))
 
 
 def per_sequence(items: Iterable[tuple[str, PixelCounts]]) -> dict[str, PixelCounts]:

@@ -3,7 +3,8 @@
 Two views, shared by the evaluation report, TensorBoard, the ROS node and the bag report:
 
 * :func:`error_overlay` -- prediction against ground truth: true positives green, false positives
-  red, false negatives blue, true negatives the plain gray frame.
+  red, false negatives blue, true negatives the plain gray frame; optionally, an annotation of what
+  is *not* guidewire (a catheter) faintly amber where nothing was predicted.
 * :func:`mask_overlay` -- a prediction alone (no ground truth), e.g. live on the robot.
 
 All outputs are RGB ``uint8`` (H, W, 3). OpenCV writes BGR: convert with ``rgb[..., ::-1]`` before
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "EXCLUDE_COLOUR",
     "FN_COLOUR",
     "FP_COLOUR",
     "TP_COLOUR",
@@ -32,6 +34,8 @@ __all__ = [
 TP_COLOUR = (0, 255, 0)
 FP_COLOUR = (255, 0, 0)
 FN_COLOUR = (0, 0, 255)
+#: RGB colour of an exclude annotation (what is not guidewire) that was rightly left unmarked.
+EXCLUDE_COLOUR = (255, 190, 0)
 
 
 def gray_to_rgb(image: np.ndarray) -> np.ndarray:
@@ -78,7 +82,8 @@ def _as_bool(mask: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
     return mask.astype(bool)
 
 
-def error_overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray, alpha: float = 0.7) -> np.ndarray:
+def error_overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray, alpha: float = 0.7,
+                  exclude: np.ndarray | None = None) -> np.ndarray:
     """Show where a prediction agrees with and differs from the ground truth.
 
     Parameters
@@ -89,15 +94,20 @@ def error_overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray, alpha: fl
         Binary predicted / true guidewire masks (bool or 0/1).
     alpha : float
         Colour opacity in [0, 1].
+    exclude : ndarray, shape (H, W), optional
+        Binary annotation of a look-alike that is not guidewire (e.g. the catheter).
 
     Returns
     -------
     ndarray, shape (H, W, 3), uint8 RGB
-        TP :data:`TP_COLOUR`, FP :data:`FP_COLOUR`, FN :data:`FN_COLOUR`, TN gray.
+        TP :data:`TP_COLOUR`, FP :data:`FP_COLOUR`, FN :data:`FN_COLOUR`, TN gray; unpredicted,
+        non-wire ``exclude`` pixels :data:`EXCLUDE_COLOUR` at half ``alpha`` (predicted ones are FP).
     """
     rgb = gray_to_rgb(image)
     p = _as_bool(pred, image.shape, "pred")
     g = _as_bool(gt, image.shape, "gt")
+    if exclude is not None:
+        _blend(rgb, _as_bool(exclude, image.shape, "exclude") & ~p & ~g, EXCLUDE_COLOUR, alpha / 2)
     _blend(rgb, p & g, TP_COLOUR, alpha)
     _blend(rgb, p & ~g, FP_COLOUR, alpha)
     _blend(rgb, ~p & g, FN_COLOUR, alpha)

@@ -75,11 +75,22 @@ def test_metrics_match_a_direct_computation(run, tmp_path: Path) -> None:
     assert o["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     # The sweep's best threshold is at least as good as 0.5, which lies on its grid.
     assert r["best_threshold"]["f1"] >= o["f1"] - 1e-12
+    # F1@2 beside the strict scores: counts within the 2 px tolerance can only be at least the strict ones.
+    t = o["tolerance"]
+    assert t["tolerance_px"] == 2.0 and t["pred"] == tp + fp and tp <= t["pred_near"] <= t["pred"]
+    assert t["f1"] == pytest.approx(2 * t["precision"] * t["recall"] / (t["precision"] + t["recall"]))
+    assert all("tolerance" in c for c in r["per_sequence"].values())
+    # The Frangi row: threshold chosen on the stored split's validation sequences, scored on the test ones.
+    ref = r["reference"]
+    assert "validation part" in ref["threshold_source"] and ref["validation"]["frames"] == 3 * len(split.val)
+    assert 0.0 <= ref["threshold"] < 1.0 and ref["overall"]["tp"] + ref["overall"]["fn"] == tp + fn
 
     out = tmp_path / "eval"
     assert json.loads((out / "metrics.json").read_text())["overall"] == o
     md = (out / "metrics.md").read_text()
-    assert f"| **all** | {o['precision']:.3f} | {o['recall']:.3f} | {o['f1']:.3f} |" in md
+    assert (f"| **all** | {o['precision']:.3f} | {o['recall']:.3f} | {o['f1']:.3f} | "
+            f"{t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |") in md
+    assert f"| {ref['threshold']:.3f} | {ref['overall']['precision']:.3f} |" in md
     png = cv2.imread(str(out / "pr_curve.png"))
     assert png is not None and png.shape[2] == 3
     assert len(r["worst_frames"]) == 2
@@ -90,13 +101,28 @@ def test_metrics_match_a_direct_computation(run, tmp_path: Path) -> None:
         assert overlay.shape == (96, 96, 3)
 
 
+def test_an_empty_prediction_scores_zero(run, tmp_path: Path) -> None:
+    data, ckpt, *_ = run
+    # At threshold 1 a sigmoid output never reaches the mask: nothing predicted.
+    r = evaluate_checkpoint(ckpt, data, "test", tmp_path, threshold=1.0, n_overlays=0, reference=None)
+    o, t = r["overall"], r["overall"]["tolerance"]
+    assert o["tp"] + o["fp"] == 0 and t["pred"] == 0 and t["skeleton"] > 0
+    assert (o["f1"], t["f1"], t["recall"], t["precision"]) == (0.0, 0.0, 0.0, 1.0)
+    assert "reference" not in r
+
+
 def test_split_all_and_the_command_line(run, tmp_path: Path, capsys) -> None:
     data, ckpt, *_ = run
     assert main(["--checkpoint", str(ckpt), "--data", str(data), "--split", "all", "--out", str(tmp_path / "all"),
                  "--overlays", "0"]) == 0
     r = json.loads((tmp_path / "all" / "metrics.json").read_text())
     assert r["n_frames"] == 12 and r["n_sequences"] == 4 and r["worst_frames"] == []
-    assert "F1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "F1@2" in printed and "reference Frangi" in printed
+    assert main(["--model", str(ckpt), "--data", str(data), "--split", "all", "--out", str(tmp_path / "n"),
+                 "--overlays", "0", "--no-reference"]) == 0
+    assert "reference" not in json.loads((tmp_path / "n" / "metrics.json").read_text())
+    assert "reference" not in capsys.readouterr().out
     assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--data", str(data), "--out", str(tmp_path / "x")]) == 2
     assert "missing.pt" in capsys.readouterr().err
 

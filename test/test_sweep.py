@@ -27,15 +27,19 @@ def test_tiny_sweep_writes_paper_shaped_tables(tmp_path: Path) -> None:
         metrics = json.loads((out / r["run"] / "eval" / "metrics.json").read_text())
         assert metrics["split"] == "test" and metrics["loss"] == {"alpha": r["alpha"], "gamma": r["gamma"]}
         assert r["f1"] == metrics["overall"]["f1"]
+        assert r["tolerance"]["f1"] == metrics["overall"]["tolerance"]["f1"] and r["tolerance"]["tolerance_px"] == 2.0
+        assert "reference" not in metrics  # the loss-independent Frangi row is not recomputed per run
 
     md = (out / "sweep.md").read_text()
     assert md == sweep_markdown(runs)
     bce = [r for r in runs if r["gamma"] == 0]
     assert "| Weighting Factor α | 5 | 20 |" in md
     assert "| F1-Score | " + " | ".join(f"{r['f1']:.3f}" for r in bce) + " |" in md
+    assert "| F1@2 | " + " | ".join(f"{r['tolerance']['f1']:.3f}" for r in bce) + " |" in md
     assert "### Modulating factor γ = 2" in md
     for r in runs[2:]:
-        assert f"| {r['alpha']:g} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |" in md
+        assert (f"| {r['alpha']:g} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | "
+                f"{r['tolerance']['f1']:.3f} |") in md
 
     # Started again, the sweep reuses its finished runs instead of training them again.
     stamp = (out / "a5_g0" / "last.pt").stat().st_mtime_ns
