@@ -13,7 +13,9 @@ the precision-recall histograms are accumulated, and only the few frames the rep
 Definitions (all in the report too):
 
 * pixel precision / recall / F1 -- micro-averaged over all pixels of all frames with a mask
-  (:mod:`guidewire_model.metrics`), overall and per sequence (one bag = one sequence);
+  (:mod:`guidewire_model.metrics`), overall and per sequence (one bag = one sequence), and beside
+  them, under ``tolerance``, F1@2: predicted pixels within 2 px of the true wire, the true wire's
+  skeleton within 2 px of a prediction (``pixel.tolerance``; per frame ``per_frame.tolerance.f1``);
 * precision-recall curve -- :class:`~guidewire_model.metrics.ThresholdSweep` over the probability maps;
 * centreline distance, tip error, instance-assignment accuracy, id switches --
   :class:`~guidewire_model.centreline_metrics.CentrelineScores`; ``crossing_*`` over frames where
@@ -40,7 +42,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .centreline_metrics import CentrelineScores, match_wires, wires_cross
-from .metrics import PixelCounts, ThresholdSweep, pixel_counts
+from .metrics import AccuracyCounts, ThresholdSweep, accuracy_counts
 
 __all__ = [
     "Evaluation",
@@ -110,17 +112,25 @@ def _headline_latency_key(keys: Iterable[str]) -> str | None:
     return "end_to_end" if "end_to_end" in keys else "total" if "total" in keys else None
 
 
-def frame_badness(record: FrameRecord, gate_px: float = 10.0) -> tuple[int, float, str]:
+def _frame_accuracy(record: FrameRecord) -> AccuracyCounts:
+    return accuracy_counts(np.asarray(record.mask).astype(bool), np.asarray(record.gt_mask).astype(bool))
+
+
+def frame_badness(record: FrameRecord, gate_px: float = 10.0,
+                  counts: AccuracyCounts | None = None) -> tuple[int, float, str]:
     """How bad a frame looks, for choosing the report's overlays: larger is worse.
 
-    Returns ``(level, value, caption)``: level 2 ranks by 1 - pixel F1 (frames with a mask and
-    ground-truth mask), level 1 by the centreline error (mean matched distance plus ``gate_px`` per
-    missed or extra wire; frames with ground-truth centrelines), level 0 by latency (no ground
-    truth: the slowest frames). Frames of a higher level always rank above lower ones.
+    Returns ``(level, value, caption)``: level 2 ranks by 1 - strict pixel F1 (frames with a mask
+    and ground-truth mask; the caption adds F1@2), level 1 by the centreline error (mean matched
+    distance plus ``gate_px`` per missed or extra wire; frames with ground-truth centrelines), level
+    0 by latency (no ground truth: the slowest frames). Frames of a higher level always rank above
+    lower ones. ``counts``: the frame's accuracy counts where the caller has them already.
     """
     if record.mask is not None and record.gt_mask is not None:
-        counts = pixel_counts(np.asarray(record.mask).astype(bool), np.asarray(record.gt_mask).astype(bool))
-        return 2, 1.0 - counts.f1, f"F1 {counts.f1:.3f} (P {counts.precision:.3f}, R {counts.recall:.3f})"
+        counts = counts if counts is not None else _frame_accuracy(record)
+        c, t = counts.pixel, counts.tolerance
+        return 2, 1.0 - c.f1, (f"F1 {c.f1:.3f} (P {c.precision:.3f}, R {c.recall:.3f}), "
+                               f"F1@{counts.tolerance_px:g} {t.f1:.3f}")
     if record.wires is not None and record.gt_wires is not None:
         matches = match_wires(list(record.wires), list(record.gt_wires), gate_px)
         unmatched = len(record.gt_wires) - len(matches) + max(len(record.wires) - len(matches), 0)
@@ -146,7 +156,7 @@ class _Sequence:
     name: str
     frames: int = 0
     mask_frames: int = 0
-    counts: PixelCounts = field(default_factory=PixelCounts)
+    counts: AccuracyCounts = field(default_factory=AccuracyCounts)
     scores: CentrelineScores = field(default_factory=CentrelineScores)
     latency: dict[str, list[float]] = field(default_factory=dict)
 
@@ -176,14 +186,14 @@ class Evaluation:
         self.crossing_gap_px, self.crossing_exclude_px = float(crossing_gap_px), float(crossing_exclude_px)
         self.sweep = ThresholdSweep(sweep_bins)
         self.sweep_frames = 0
-        self.counts = PixelCounts()
+        self.counts = AccuracyCounts()
         self.scores = CentrelineScores(gate_px=self.gate_px)
         self.sequences: dict[str, _Sequence] = {}
         self._current: str | None = None
         self._worst: list[tuple[tuple[int, float], int, str, FrameRecord]] = []
         self._tiebreak = itertools.count()
-        self.per_frame: dict[str, list] = {"stamp_ns": [], "sequence": [], "f1": [], "centreline_distance_px": [],
-                                           "crossing": [], "wires": []}
+        self.per_frame: dict[str, Any] = {"stamp_ns": [], "sequence": [], "f1": [], "tolerance": {"f1": []},
+                                          "centreline_distance_px": [], "crossing": [], "wires": []}
         self.latency: dict[str, list[float]] = {}
         self.frames = 0
         self.frames_without_result = 0
@@ -203,19 +213,18 @@ class Evaluation:
         for key, value in record.latency_ms.items():
             self.latency.setdefault(key, []).append(float(value))
             seq.latency.setdefault(key, []).append(float(value))
-        f1 = distance = None
-        crossing = None
+        f1 = tolerance_f1 = distance = None
+        crossing = counts = None
         if record.mask is None:
             self.frames_without_result += 1
         if record.gt_mask is not None and record.mask is not None:
-            gt = np.asarray(record.gt_mask).astype(bool)
-            counts = pixel_counts(np.asarray(record.mask).astype(bool), gt)
+            counts = _frame_accuracy(record)
             self.counts = self.counts + counts
             seq.counts = seq.counts + counts
             seq.mask_frames += 1
-            f1 = counts.f1
+            f1, tolerance_f1 = counts.pixel.f1, counts.tolerance.f1
             if record.probability is not None:
-                self.sweep.update(record.probability, gt)
+                self.sweep.update(record.probability, np.asarray(record.gt_mask).astype(bool))
                 self.sweep_frames += 1
         if record.gt_wires is not None and record.wires is not None:
             crossing = wires_cross(record.gt_wires, self.crossing_gap_px, self.crossing_exclude_px)
@@ -225,11 +234,12 @@ class Evaluation:
         self.per_frame["stamp_ns"].append(int(record.stamp_ns))
         self.per_frame["sequence"].append(record.sequence)
         self.per_frame["f1"].append(f1)
+        self.per_frame["tolerance"]["f1"].append(tolerance_f1)
         self.per_frame["centreline_distance_px"].append(distance)
         self.per_frame["crossing"].append(crossing)
         self.per_frame["wires"].append(None if record.wires is None else len(record.wires))
         if self.n_worst > 0 and record.image is not None:
-            level, value, caption = frame_badness(record, self.gate_px)
+            level, value, caption = frame_badness(record, self.gate_px, counts)
             # Only what an overlay needs is kept: the probability map is the largest array and unused.
             item = ((level, value), next(self._tiebreak), caption, replace(record, probability=None))
             if len(self._worst) < self.n_worst:
@@ -282,7 +292,8 @@ class Evaluation:
                 row["centreline"] = seq.scores.summary()
             rows.append(row)
         out["per_sequence"] = rows
-        out["per_frame"] = {**{k: list(v) for k, v in self.per_frame.items()},
+        out["per_frame"] = {**{k: (list(v) if isinstance(v, list) else {kk: list(vv) for kk, vv in v.items()})
+                               for k, v in self.per_frame.items()},
                             "latency_ms": {k: list(v) for k, v in self.latency.items()}}
         return out
 

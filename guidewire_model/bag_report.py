@@ -1,6 +1,6 @@
 """The bag evaluation's report: ``report.md`` and a self-contained ``report.html`` with figures.
 
-Both open with the headline numbers (accuracy, latency, throughput, drops), then any damage found
+Both open with the headline numbers (accuracy -- strict pixel F1 and F1@2 --, latency, throughput, drops), then any damage found
 in the bags, then per-sequence rows, the precision-recall curve, latency over time and its
 histogram, and the worst frames as overlays (true positives green, false positives red, false
 negatives blue, predicted centrelines with their ids). The PNGs are written to ``figures/`` (linked
@@ -43,6 +43,9 @@ def _headline_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if pixel:
         items.append(("pixel F1", f"{_num(pixel['f1'])} (precision {_num(pixel['precision'])}, "
                                   f"recall {_num(pixel['recall'])})"))
+        t = pixel["tolerance"]
+        items.append((_tolerance_label(t), f"{_num(t['f1'])} (precision {_num(t['precision'])}, "
+                                           f"recall {_num(t['recall'])})"))
     cl = summary.get("centreline")
     if cl:
         items.append(("centreline distance", _num(cl.get("mean_centreline_distance_px"), ".2f", " px")))
@@ -58,6 +61,10 @@ def _headline_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     items.append(("throughput", _num(summary.get("throughput_fps"), ".1f", " frames/s")))
     items.append(("dropped frames", str(summary.get("frames_dropped", 0))))
     return items
+
+
+def _tolerance_label(tolerance: dict[str, Any]) -> str:
+    return f"F1@{tolerance['tolerance_px']:g}"
 
 
 def headline_text(summary: dict[str, Any]) -> str:
@@ -84,7 +91,7 @@ def _sequence_row(name: str, part: dict[str, Any], key: str | None) -> list[str]
     lat = part.get("latency_ms", {}).get(key, {}) if key else {}
     return [name, str(part["frames"]),
             _num(px["precision"]) if px else "-", _num(px["recall"]) if px else "-",
-            _num(px["f1"]) if px else "-",
+            _num(px["f1"]) if px else "-", _num(px["tolerance"]["f1"]) if px else "-",
             _num(cl.get("mean_centreline_distance_px"), ".2f") if cl else "-",
             _num(cl.get("tip_error_px"), ".2f") if cl else "-",
             _pct(cl.get("assignment_accuracy")) if cl else "-",
@@ -93,7 +100,9 @@ def _sequence_row(name: str, part: dict[str, Any], key: str | None) -> list[str]
 
 def _sequence_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     key = summary.get("headline_latency")
-    header = ["sequence", "frames", "precision", "recall", "F1", "centreline px", "tip px", "assignment",
+    pixel = summary.get("pixel")
+    header = ["sequence", "frames", "precision", "recall", "F1",
+              _tolerance_label(pixel["tolerance"]) if pixel else "F1@2", "centreline px", "tip px", "assignment",
               f"{key or 'latency'} p50 ms"]
     rows = [_sequence_row(seq["name"], seq, key) for seq in summary.get("per_sequence", [])]
     if len(rows) > 1:
@@ -229,8 +238,12 @@ def _title(summary: dict[str, Any]) -> str:
 
 
 def _definitions(summary: dict[str, Any]) -> list[str]:
+    d = _num((summary.get("pixel") or {}).get("tolerance", {}).get("tolerance_px", 2.0), "g")
     lines = ["Pixel precision / recall / F1: summed over all pixels of all frames with a ground-truth mask "
-             f"(threshold {_num(summary.get('threshold'), '.3f')}).",
+             f"(threshold {_num(summary.get('threshold'), '.3f')}); strict, pixel by pixel.",
+             f"F1@{d}: precision = share of predicted pixels within {d} px of a ground-truth wire pixel, recall = "
+             f"share of the ground-truth wire's skeleton within {d} px of a predicted pixel, F1@{d} their harmonic "
+             "mean, summed over the same frames; it forgives the one- or two-pixel offsets of drawn annotations.",
              "Centreline distance: symmetric mean closest-point distance of matched wires; tip error: distance "
              "between distal tips; instance assignment: frames where every ground-truth wire is matched to "
              "its own predicted wire; crossing frames: the ground-truth wires come within 8 px of each other "

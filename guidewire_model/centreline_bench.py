@@ -8,7 +8,9 @@
 
 The ``--eval-gt`` run feeds the generator's *ground-truth* masks to :func:`extract_centrelines` and
 :class:`WireTracker`, so it measures centreline and tracking quality apart from segmentation; the
-``--model`` run traces the masks a model predicts (the whole pipeline, as the node runs it).
+``--model`` run traces the masks a model predicts (the whole pipeline, as the node runs it) and
+adds the model's pixel scores: strict ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1`` and,
+beside them, ``pixel_tolerance`` (F1@2; see :mod:`guidewire_model.metrics`).
 """
 
 from __future__ import annotations
@@ -92,25 +94,34 @@ def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames:
 def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
                         seed: int = 0, crossing_probability: float = 0.7, side_by_side_probability: float = 0.4,
                         gate_px: float = 10.0) -> dict[str, float]:
-    """Centreline, identity and pixel scores of the whole pipeline on synthetic sequences (512^2)."""
+    """Centreline, identity and pixel scores (strict and F1@2) of the whole pipeline on synthetic
+    sequences (512^2)."""
     from guidewire_model.backends import create_backend
-    from guidewire_model.metrics import PixelCounts, pixel_counts
+    from guidewire_model.metrics import AccuracyCounts, accuracy_counts
     from guidewire_model.pipeline import GuidewirePipeline
 
     pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"))
     scores = CentrelineScores(gate_px=gate_px)
-    counts = PixelCounts()
+    counts = AccuracyCounts()
     for _, seq in _frames(preset, sequences, frames, seed, crossing_probability=crossing_probability,
                           side_by_side_probability=side_by_side_probability):
         pipeline.reset()
         scores.new_sequence()
         for frame in seq:
             result = pipeline.process(frame.image)
-            counts = counts + pixel_counts(result.mask.astype(bool), frame.mask.astype(bool))
+            counts = counts + accuracy_counts(result.mask.astype(bool), frame.mask.astype(bool))
             scores.update(result.wires, frame.wires, crossing=frame.crossing)
     out = scores.summary()
-    out.update({"pixel_precision": counts.precision, "pixel_recall": counts.recall, "pixel_f1": counts.f1})
+    out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
+                "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict()})
     return out
+
+
+def _rounded(value):
+    """Floats to 3 decimals, inside nested dicts too (the printout, not the figures, is rounded)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = _frames(args.preset, args.sequences, args.frames, args.seed)
         masks = [f.mask for _, seq in frames for f in seq]
         result = benchmark_speed(masks, args.repeats)
-    rounded = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()}
-    json.dump(rounded, sys.stdout, indent=1)
+    json.dump(_rounded(result), sys.stdout, indent=1)
     print()
     return 0
 

@@ -3,7 +3,8 @@
 Three processes, as on a robot: a synthetic fluoroscope publishing frames and ground truth at 15 fps,
 the node with the shipped default model, and this process recording the node's outputs. At the end it
 writes an overlay strip (and a video where OpenCV can encode one) and prints achieved FPS, latency
-p50/p99, dropped frames, pixel F1 and centreline / tip errors against the synthetic ground truth.
+p50/p99, dropped frames, pixel F1 (strict, and F1@2 within 2 px: ``tolerance`` in ``summary.json``) and
+centreline / tip errors against the synthetic ground truth.
 
 On a ROS 2 install ``ros2 launch guidewire_seg demo.launch.py`` starts the same processes; this
 command exists because launch_ros cannot be installed from PyPI.
@@ -22,7 +23,7 @@ import numpy as np
 
 from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
 from guidewire_model.config import shipped_models_dir
-from guidewire_model.metrics import PixelCounts, pixel_counts
+from guidewire_model.metrics import AccuracyCounts, accuracy_counts
 from guidewire_model.wire_overlay import render_overlay
 
 from .processes import ros_environment, start_module, stop_process, wait_for_node
@@ -39,11 +40,11 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
     inputs = [r for r in records if r.input_received_ns is not None]
     served = [r for r in inputs if r.wires_received_ns is not None and r.mask_received_ns is not None]
     latencies = np.array([r.latency_ms for r in served], dtype=np.float64)
-    counts = PixelCounts(0, 0, 0, 0)
+    counts = AccuracyCounts()
     scores = CentrelineScores()
     for r in served:
         if r.gt_mask is not None and r.mask is not None:
-            counts = counts + pixel_counts(r.mask.astype(bool), r.gt_mask.astype(bool))
+            counts = counts + accuracy_counts(r.mask.astype(bool), r.gt_mask.astype(bool))
         if r.gt_wires is not None:
             scores.update(r.wires, r.gt_wires, crossing=wires_cross(r.gt_wires, crossing_gap_px, crossing_exclude_px))
     out = {
@@ -53,9 +54,10 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
         "achieved_fps": len(served) / duration_s if duration_s > 0 else float("nan"),
         "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
         "latency_p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
-        "precision": counts.precision,
-        "recall": counts.recall,
-        "f1": counts.f1,
+        "precision": counts.pixel.precision,
+        "recall": counts.pixel.recall,
+        "f1": counts.pixel.f1,
+        "tolerance": counts.tolerance_dict(),
     }
     out.update({f"centreline_{k}": v for k, v in scores.summary().items()})
     return out
@@ -86,6 +88,7 @@ def write_visuals(records: list, out_dir: Path, strip_frames: int = 6) -> list[P
 
 
 def _format(summary: dict) -> str:
+    tol = summary["tolerance"]
     rows = [
         ("frames published / served / dropped",
          f"{summary['frames_published']} / {summary['frames_served']} / {summary['frames_dropped']}"),
@@ -94,6 +97,8 @@ def _format(summary: dict) -> str:
          f"{summary['latency_p50_ms']:.1f} / {summary['latency_p99_ms']:.1f} ms"),
         ("pixel precision / recall / F1",
          f"{summary['precision']:.3f} / {summary['recall']:.3f} / {summary['f1']:.3f}"),
+        (f"within {tol['tolerance_px']:g} px: P@{tol['tolerance_px']:g} / R@{tol['tolerance_px']:g} / "
+         f"F1@{tol['tolerance_px']:g}", f"{tol['precision']:.3f} / {tol['recall']:.3f} / {tol['f1']:.3f}"),
         ("mean centreline distance", f"{summary['centreline_mean_centreline_distance_px']:.2f} px"),
         ("tip error (mean / median)",
          f"{summary['centreline_tip_error_px']:.2f} / {summary['centreline_tip_error_median_px']:.2f} px"),

@@ -25,7 +25,7 @@ from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, typestore, write_syntheti
 from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
 from guidewire_model.config import load_train_config
 from guidewire_model.export import export_model
-from guidewire_model.metrics import PixelCounts, pixel_counts
+from guidewire_model.metrics import AccuracyCounts, accuracy_counts
 from guidewire_model.network import build_model
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
@@ -58,13 +58,13 @@ def foreign_bag(tmp_path_factory, frames) -> Path:
     return write_foreign_bag(tmp_path_factory.mktemp("foreign") / "run_07", frames, SIZE)
 
 
-def _direct(model_path: Path, threshold: float, frames) -> tuple[PixelCounts, dict]:
-    """What the report must say, computed here without the evaluator."""
+def _direct(model_path: Path, threshold: float, frames) -> tuple[AccuracyCounts, dict]:
+    """What the report must say, computed here without the evaluator (from the tested metrics)."""
     pipeline = GuidewirePipeline(create_backend("onnxruntime", model_path), threshold=threshold)
-    counts, scores = PixelCounts(), CentrelineScores()
+    counts, scores = AccuracyCounts(), CentrelineScores()
     for f in frames:
         result = pipeline.process(f.image)
-        counts = counts + pixel_counts(result.mask, f.mask)
+        counts = counts + accuracy_counts(result.mask, f.mask)
         scores.update(result.wires, f.wires, crossing=wires_cross(f.wires))
     return counts, scores.summary()
 
@@ -74,13 +74,18 @@ def test_foreign_bag_report_equals_direct_computation(model, frames, foreign_bag
     out = tmp_path / "eval"
     summary = evaluate_bag(foreign_bag, model_path, out, *FOREIGN, backend="onnxruntime",
                            threshold=threshold, progress=False, n_overlays=3)
-    counts, centreline = _direct(model_path, threshold, frames)
+    accuracy, centreline = _direct(model_path, threshold, frames)
+    counts = accuracy.pixel
     assert counts.tp > 0 and counts.fp > 0  # a non-trivial prediction
     metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: NaN written as null
     for name in ("tp", "fp", "fn", "tn"):
         assert metrics["pixel"][name] == getattr(counts, name)
         assert metrics["per_sequence"][0]["pixel"][name] == getattr(counts, name)
     assert metrics["pixel"]["f1"] == pytest.approx(counts.f1)
+    tolerance = metrics["pixel"]["tolerance"]
+    assert tolerance == pytest.approx(accuracy.tolerance_dict()) and tolerance["tolerance_px"] == 2.0
+    assert metrics["per_sequence"][0]["pixel"]["tolerance"] == tolerance
+    assert len(metrics["per_frame"]["tolerance"]["f1"]) == N
     for key in ("assignment_accuracy", "missed_wires", "extra_wires", "crossing_frames", "id_switches"):
         assert summary["centreline"][key] == centreline[key]
     assert summary["frames"] == N and metrics["frames_dropped"] == 0
@@ -97,6 +102,8 @@ def test_foreign_bag_report_equals_direct_computation(model, frames, foreign_bag
     assert report[0].startswith("# ") and "run_07" in report[0]
     assert report[2] == f"- **frames**: {N}"
     assert report[3].startswith(f"- **pixel F1**: {counts.f1:.3f}")
+    assert report[4].startswith(f"- **F1@2**: {accuracy.tolerance.f1:.3f}")
+    assert "| F1 | F1@2 |" in "\n".join(report) and "F1@2: precision = share" in "\n".join(report)
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 + 3  # PR, latency x2, 3 overlays
     assert len(list((out / "figures").glob("worst_*.png"))) == 3
@@ -188,3 +195,15 @@ def test_cli_wrong_topic_exits_with_the_bags_topics(model, foreign_bag, tmp_path
                               "--out", str(tmp_path), "--quiet", "--overlays", "1", "--backend", "onnxruntime"]))
     assert code == 0 and "frames: 6" in capsys.readouterr().out
     assert (tmp_path / "report.html").is_file()
+
+
+def test_a_perfect_prediction_scores_one_and_an_empty_one_zero(frames):
+    """F1@2 beside strict F1 in the live mode's summary, on known cases."""
+    perfect = [FrameRecord(stamp_ns=i, mask=f.mask, gt_mask=f.mask, sequence="s") for i, f in enumerate(frames)]
+    empty = [FrameRecord(stamp_ns=i, mask=np.zeros_like(f.mask), gt_mask=f.mask, sequence="s")
+             for i, f in enumerate(frames)]
+    px = summarise_frames(perfect)["pixel"]
+    assert (px["f1"], px["tolerance"]["f1"], px["tolerance"]["precision"], px["tolerance"]["recall"]) == (1, 1, 1, 1)
+    px = summarise_frames(empty)["pixel"]
+    assert (px["f1"], px["tolerance"]["f1"], px["tolerance"]["recall"]) == (0, 0, 0)
+    assert px["tolerance"]["skeleton"] > 0 and px["tolerance"]["pred"] == 0

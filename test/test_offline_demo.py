@@ -14,3 +14,8 @@ def test_offline_demo_runs_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["train"]["epochs_run"] == 2
     assert 0.0 <= summary["test"]["f1"] <= 1.0
+    assert 0.0 <= summary["test"]["tolerance"]["f1"] <= 1.0 and summary["test"]["tolerance"]["tolerance_px"] == 2.0
+    assert "F1@2" in printed and "Frangi vesselness" in printed
+    # The tolerance counts cover the same test frames as the strict ones.
+    assert summary["test"]["tolerance"]["pred"] == summary["test"]["tp"] + summary["test"]["fp"]
+    assert summary["reference"]["tp"] + summary["reference"]["fn"] == summary["test"]["tp"] + summary["test"]["fn"]

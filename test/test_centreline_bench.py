@@ -1,0 +1,25 @@
+"""The centreline benchmark's model run reports F1@2 beside the strict pixel scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from guidewire_model.centreline_bench import main
+
+from tiny_model import export_tiny_model
+
+
+def test_model_run_prints_strict_and_tolerance_pixel_scores(tmp_path, capsys):
+    model = export_tiny_model(tmp_path, width=8, size=64)
+    capsys.readouterr()  # the export's parity line
+    assert main(["--model", str(model), "--preset", "easy", "--sequences", "1", "--frames", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    t = out["pixel_tolerance"]
+    assert t["tolerance_px"] == 2.0 and set(t) >= {"precision", "recall", "f1", "pred", "pred_near", "skeleton"}
+    assert t["skeleton"] > 0 and t["pred_near"] <= t["pred"]
+    # A pixel on the wire is also within 2 px of it: tolerance precision is never below the strict one.
+    assert t["precision"] >= out["pixel_precision"] - 1e-3
+    assert 0.0 <= out["pixel_f1"] <= 1.0 and 0.0 <= t["f1"] <= 1.0
+    assert t["f1"] == pytest.approx(2 * t["precision"] * t["recall"] / (t["precision"] + t["recall"]), abs=2e-3)

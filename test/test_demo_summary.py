@@ -1,0 +1,51 @@
+"""The ROS demo's summary (what guidewire-demo and demo_recorder print): F1@2 beside strict pixel F1.
+
+No processes are started: the recorder's records are built here as the recorder would fill them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+
+recorder = pytest.importorskip("guidewire_seg_ros.recorder", reason="needs rclpy and the built messages")
+from guidewire_seg_ros.demo import _format, summarise  # noqa: E402
+
+
+def _records(masks, gt_masks):
+    """Served frames 10 ms apart, each answered 5 ms after its stamp."""
+    out = []
+    for i, (mask, gt) in enumerate(zip(masks, gt_masks)):
+        stamp = 1_000_000_000 + i * 10_000_000
+        out.append(recorder.FrameRecord(stamp_ns=stamp, input_received_ns=stamp, mask=mask, mask_received_ns=stamp,
+                                        wires=[], wires_received_ns=stamp + 5_000_000, gt_mask=gt))
+    return out
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return [f.mask for f in generate_sequence(SyntheticConfig.preset("easy", size=96), 4, 3)]
+
+
+def test_a_perfect_run_scores_one_within_tolerance_and_strictly(truth):
+    s = summarise(_records(truth, truth), duration_s=1.0)
+    assert (s["precision"], s["recall"], s["f1"]) == (1.0, 1.0, 1.0)
+    t = s["tolerance"]
+    assert t["tolerance_px"] == 2.0 and (t["precision"], t["recall"], t["f1"]) == (1.0, 1.0, 1.0)
+    assert t["pred"] == sum(int(m.sum()) for m in truth) and t["skeleton"] > 0
+    assert s["frames_served"] == 3 and s["latency_p50_ms"] == pytest.approx(5.0)
+    assert "P@2 / R@2 / F1@2" in _format(s) and "1.000 / 1.000 / 1.000" in _format(s)
+
+
+def test_an_empty_run_scores_zero_and_a_shifted_one_only_strictly(truth):
+    empty = summarise(_records([np.zeros_like(m) for m in truth], truth), duration_s=1.0)
+    assert empty["f1"] == 0.0 and empty["tolerance"]["f1"] == 0.0 and empty["tolerance"]["recall"] == 0.0
+    # The true masks moved one pixel to the right (the wires are wider than 1 px, so some pixels still
+    # overlap strictly): within 2 px everything still matches.
+    shifted = [np.zeros_like(m) for m in truth]
+    for moved, m in zip(shifted, truth):
+        moved[:, 1:] = m[:, :-1]
+    s = summarise(_records(shifted, truth), duration_s=1.0)
+    assert s["f1"] < 1.0 and s["tolerance"]["f1"] == 1.0
