@@ -216,6 +216,11 @@ class TrainConfig:
     threshold: float = field(metadata=_range(0.0, 1.0))
     #: Run folder: checkpoints, TensorBoard logs, the resolved config and the split.
     output_dir: str
+    #: Start from the weights of this checkpoint (``best.pt`` / ``last.pt`` of an earlier run with
+    #: the same ``model`` settings) instead of random ones: fine-tuning, or a later stage of a
+    #: curriculum. The optimizer and schedule start fresh. Ignored when resuming (the run's own
+    #: ``last.pt`` wins).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.optim.batch_size % self.optim.micro_batch_size:

@@ -87,9 +87,39 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _field_defaults(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of ``cls`` (a config dataclass) that have a default, with it, in ``_flatten`` form."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            value = f.default_factory()  # type: ignore[misc]
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out.update(_field_defaults(hints[f.name], f"{prefix}{f.name}."))
+            continue
+        else:
+            continue
+        if dataclasses.is_dataclass(value):
+            out.update(_flatten(dataclasses.asdict(value), f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] = RESUMABLE_KEYS) -> list[str]:
-    """Dotted keys whose values differ between two config dicts (``to_dict`` form), minus ``ignore``."""
+    """Dotted keys whose values differ between two config dicts (``to_dict`` form), minus ``ignore``.
+
+    A key the old config lacks counts as its default value: a run started before a setting existed
+    ran with that setting's default, so it still resumes.
+    """
+    defaults = _field_defaults(TrainConfig)
     a, b = _flatten(old), _flatten(new)
+    a = {**{k: v for k, v in defaults.items() if k in b}, **a}
     return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k, "<missing>") != b.get(k, "<missing>"))
 
 
@@ -430,6 +460,23 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
             SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed))
 
 
+def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
+    """Load ``cfg.init_from``'s weights into ``model`` (same architecture), or fail naming the fix."""
+    source = Path(cfg.init_from)
+    if not source.is_file():
+        raise ConfigError(f"init_from: {source} does not exist; point it at a run's best.pt or last.pt")
+    init = load_checkpoint(source)
+    try:
+        model.load_state_dict(init["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise ConfigError(
+            f"init_from: {source} holds a different network than this config's model settings "
+            f"({cfg.model.architecture}/{cfg.model.encoder}, width {cfg.model.encoder_width}); use the model "
+            f"section of the run it came from ({exc.__class__.__name__}: {str(exc)[:300]})"
+        ) from exc
+    log.info("initialised the weights from %s (epoch %s of its run)", source, init.get("epoch", "?"))
+
+
 def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``optim.optimizer`` names, with ``optim.lr`` / ``momentum`` / ``weight_decay``."""
     o = cfg.optim
@@ -461,6 +508,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
 
     start_epoch, best_f1, best_epoch, history = 0, -1.0, 0, []
+    if payload is None and cfg.init_from:
+        _init_weights(model, cfg)
     if payload is not None:
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -610,11 +659,14 @@ def _attach_file_log(path: Path) -> logging.Handler:
 # --------------------------------------------------------------------------- command line
 
 
-def build_config(config: str | None, sets: Sequence[str], output_dir: str | None) -> TrainConfig:
-    """Config from ``--config``, ``--set`` and ``--output-dir`` (later wins)."""
+def build_config(config: str | None, sets: Sequence[str], output_dir: str | None,
+                 init_from: str | None = None) -> TrainConfig:
+    """Config from ``--config``, ``--set``, ``--output-dir`` and ``--init-from`` (later wins)."""
     overrides = dict(parse_override(s) for s in sets)
     if output_dir is not None:
         overrides["output_dir"] = output_dir
+    if init_from is not None:
+        overrides["init_from"] = init_from
     return load_train_config(config, overrides)
 
 
@@ -628,6 +680,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="override a config value, e.g. --set optim.epochs=20 (repeatable)")
     parser.add_argument("--output-dir", help="run folder (overrides output_dir)")
     parser.add_argument("--resume", action="store_true", help="continue the run in output_dir from last.pt")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start from this run's weights (fine-tuning; sets init_from)")
     args = parser.parse_args(argv)
 
     from .dataset import DatasetError
@@ -635,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        cfg = build_config(args.config, args.set, args.output_dir)
+        cfg = build_config(args.config, args.set, args.output_dir, args.init_from)
         summary = train(cfg, resume=args.resume)
         main_rank = dist_utils.is_main()
     except (ConfigError, CheckpointError, DatasetError) as exc:

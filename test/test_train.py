@@ -217,3 +217,45 @@ def test_gradient_accumulation_equals_one_full_batch(reduction: str, tmp_path: P
     assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in _LinearSegmenter().parameters()]))
     torch.testing.assert_close(weights[1], weights[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(weights[2], weights[0], rtol=1e-5, atol=1e-6)
+
+
+def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: Path) -> None:
+    from guidewire_model.network import build_model
+    from guidewire_model.train import _init_weights, build_config
+
+    torch.set_num_threads(1)
+    first = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "first", **{"optim.epochs": 1}))
+    train(first)
+    source = load_checkpoint(tmp_path / "first" / "last.pt")["model"]
+
+    cfg = build_config(str(DEMO), [f"{k}={v}" for k, v in _tiny_overrides(tiny_data, tmp_path / "second").items()],
+                       None, init_from=str(tmp_path / "first" / "last.pt"))
+    assert cfg.init_from == str(tmp_path / "first" / "last.pt")
+    model = build_model(cfg.model)
+    _init_weights(model, cfg)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, source[key]), key
+    # The run itself records where it started, and trains on from there.
+    summary = train(cfg)
+    assert summary["epochs_run"] == 2
+    assert load_checkpoint(tmp_path / "second" / "last.pt")["config"]["init_from"] == cfg.init_from
+
+    wider = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "third", **{
+        "model.encoder_width": 16, "init_from": str(tmp_path / "first" / "last.pt")}))
+    with pytest.raises(ConfigError, match="different network"):
+        _init_weights(build_model(wider.model), wider)
+    missing = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "fourth", init_from=str(tmp_path / "nope.pt")))
+    with pytest.raises(ConfigError, match="does not exist"):
+        train(missing)
+
+
+def test_settings_added_after_a_run_started_do_not_block_its_resume() -> None:
+    from guidewire_model.config import to_dict
+
+    new = to_dict(load_train_config(DEMO))
+    old = json.loads(json.dumps(new))
+    del old["loss"]["skeleton_recall_weight"], old["optim"]["optimizer"], old["init_from"]
+    assert config_differences(old, new) == []
+    # A setting the old run lacks but the new config changes from its default does block it.
+    new["optim"]["optimizer"] = "adam"
+    assert config_differences(old, new) == ["optim.optimizer"]
