@@ -23,6 +23,22 @@ _KNOBS = {
     "fps": (float, "frame rate"),
     "intensity_jitter": (float, "per-sequence brightness/contrast variation"),
     "wire_advance": (float, "wire advancement speed, px/s at 512^2"),
+    # Variations (see SyntheticConfig; the preset 'varied' turns them all on).
+    "phantom_probability": (float, "probability of a silicone-phantom scene instead of a thorax"),
+    "rotation_probability": (float, "probability of a 0-360 degree scene orientation"),
+    "collimator_probability": (float, "probability of straight collimator blades"),
+    "iris_probability": (float, "probability of a round iris shutter"),
+    "letterbox_probability": (float, "probability of black letterbox/pillarbox bars"),
+    "overlay_probability": (float, "probability of burned-in text and markers"),
+    "vignetting_probability": (float, "probability of vignetting and non-uniform gain"),
+    "display_curve_probability": (float, "probability of another display curve"),
+    "enhancement_probability": (float, "probability of edge enhancement or blur"),
+    "low_resolution_probability": (float, "probability of an up-scaled low-resolution look"),
+    "jpeg_probability": (float, "probability of JPEG artefacts"),
+    "thin_catheter_probability": (float, "probability of a guiding catheter 1.5-2.5 wire widths wide"),
+    "microcatheter_probability": (float, "per wire: probability of a microcatheter over it"),
+    "balloon_probability": (float, "per wire: probability of balloon markers on it"),
+    "n_lookalikes": (int, "most look-alike devices per sequence (pacing/EP leads, stents, clips)"),
 }
 
 
@@ -42,9 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--display", choices=("log", "linear", "gamma"), help="display mapping")
     p.add_argument("--wire-width", type=float, nargs=2, metavar=("MIN", "MAX"), help="wire width range, px at 512^2")
     p.add_argument("--no-contrast-dynamics", action="store_true", help="constant opacification (no wash-in/out)")
+    p.add_argument("--aspect-ratio", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="range of frame width/height (default 1 1: square); the longer side is --size")
     for name, (kind, text) in _KNOBS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=text + " (default: from the preset)")
     p.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of the first frame of each sequence")
+    p.add_argument("--compare-with", nargs="+", choices=sorted(PRESETS), default=[], metavar="PRESET",
+                   help="contact sheet: also show the same sequences rendered with these presets, one block each")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -59,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["display"] = args.display
     if args.wire_width:
         overrides["wire_width"] = tuple(args.wire_width)
+    if args.aspect_ratio:
+        overrides["aspect_ratio"] = tuple(args.aspect_ratio)
     if args.no_contrast_dynamics:
         overrides["contrast_dynamics"] = False
     try:
@@ -69,13 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"guidewire-synth: error: {exc}", file=sys.stderr)
         return 2
     paths = write_dataset(args.out, args.sequences, args.frames, cfg, args.seed, progress=not args.quiet)
-    print(f"wrote {len(paths)} sequences x {args.frames} frames ({cfg.size}x{cfg.size}, {cfg.bit_depth}-bit, "
+    shape = f"{cfg.size}x{cfg.size}" if cfg.aspect_ratio == (1.0, 1.0) else f"longer side {cfg.size}"
+    print(f"wrote {len(paths)} sequences x {args.frames} frames ({shape}, {cfg.bit_depth}-bit, "
           f"preset {args.preset}) to {args.out}")
     if args.contact_sheet:
-        from .contact_sheet import make_contact_sheet
+        from .contact_sheet import make_comparison_sheet, make_contact_sheet
 
-        frames = [generate_sequence(cfg, sequence_seed(args.seed, i), 1)[0] for i in range(min(len(paths), 16))]
-        sheet = make_contact_sheet(frames, args.contact_sheet, columns=4, tile_size=min(cfg.size, 256))
+        seeds = [sequence_seed(args.seed, i) for i in range(min(len(paths), 16))]
+        frames = [generate_sequence(cfg, s, 1)[0] for s in seeds]
+        if args.compare_with:
+            # The same sequences (seeds) under other presets, each a labelled block: the chosen
+            # preset's knobs (size, bit depth) apply to all.
+            blocks = [(args.preset, frames)]
+            for name in args.compare_with:
+                other = SyntheticConfig.preset(name, size=cfg.size, bit_depth=cfg.bit_depth)
+                blocks.append((name, [generate_sequence(other, s, 1)[0] for s in seeds]))
+            sheet = make_comparison_sheet(blocks, args.contact_sheet, columns=4, tile_size=min(cfg.size, 256))
+        else:
+            sheet = make_contact_sheet(frames, args.contact_sheet, columns=4, tile_size=min(cfg.size, 256))
         print(f"wrote contact sheet {sheet}")
     return 0
 

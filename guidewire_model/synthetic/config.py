@@ -2,6 +2,12 @@
 
 All lengths (widths, motion amplitudes, blur) are given in pixels *at 512 x 512* and are scaled
 by ``size / 512`` when a scene is built, so a config describes the same scene at any size.
+
+The fields after ``wire_advance`` switch on the *variations* that bring synthetic frames closer to
+what real systems show (phantoms, shutters, burned-in text, console processing, look-alike
+devices; see :mod:`guidewire_model.synthetic.variations`). They default to off, and each draws
+from its own random stream, so the presets ``easy``, ``medium`` and ``hard`` render exactly what
+they rendered before the variations existed; the ``varied`` preset turns them all on.
 """
 
 from __future__ import annotations
@@ -10,9 +16,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PRESETS", "SyntheticConfig"]
+__all__ = ["PRESETS", "VARIATION_FIELDS", "SyntheticConfig"]
 
 _DISPLAYS = ("log", "linear", "gamma")
+
+#: Fields that switch on variations; at their defaults the base generator's frames are unchanged.
+VARIATION_FIELDS = (
+    "phantom_probability", "rotation_probability", "collimator_probability", "iris_probability",
+    "letterbox_probability", "overlay_probability", "vignetting_probability", "display_curve_probability",
+    "enhancement_probability", "low_resolution_probability", "jpeg_probability", "thin_catheter_probability",
+    "microcatheter_probability", "balloon_probability", "n_lookalikes", "aspect_ratio",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,51 @@ class SyntheticConfig:
     #: Speed at which the robot advances the wires (px/s at 512^2).
     wire_advance: float = 4.0
 
+    # --- Variations (all off by default; each is decided once per sequence). ---
+    #: Probability that a sequence shows a silicone vascular phantom in water (bright near-uniform
+    #: background, smooth sharp-edged tubes, round blobs, no ribs or spine, no cardiac motion, no
+    #: contrast) instead of a thorax.
+    phantom_probability: float = 0.0
+    #: Probability that the whole scene is turned by a uniform 0-360 degree angle (otherwise only the
+    #: base generator's flip and +-20 degree tilt).
+    rotation_probability: float = 0.0
+    #: Probability of straight collimator blades (1-4, any angle; opaque black or semi-transparent,
+    #: sharp or soft edges).
+    collimator_probability: float = 0.0
+    #: Probability of a round iris shutter (black outside a circle).
+    iris_probability: float = 0.0
+    #: Probability of black letterbox or pillarbox borders.
+    letterbox_probability: float = 0.0
+    #: Probability of burned-in text, rulers, L/R markers and crosshairs (drawn over everything).
+    overlay_probability: float = 0.0
+    #: Probability of strong vignetting and non-uniform detector gain (heel effect, blotches).
+    vignetting_probability: float = 0.0
+    #: Probability of another display curve: gamma either way, clipped window, low contrast or
+    #: saturated highlights.
+    display_curve_probability: float = 0.0
+    #: Probability of console edge enhancement (unsharp-mask halos) or mild blur.
+    enhancement_probability: float = 0.0
+    #: Probability that a sequence looks like a lower-resolution source scaled up (factor 0.35-0.8).
+    low_resolution_probability: float = 0.0
+    #: Probability of JPEG compression artefacts.
+    jpeg_probability: float = 0.0
+    #: JPEG quality range; each compressed sequence draws one.
+    jpeg_quality: tuple[float, float] = (25.0, 90.0)
+    #: Probability that the guiding catheter is thin: outer diameter 1.5-2.5 wire widths.
+    thin_catheter_probability: float = 0.0
+    #: Per wire, probability that a microcatheter covers its proximal part; the wire is visible (and
+    #: guidewire) only beyond the microcatheter tip.
+    microcatheter_probability: float = 0.0
+    #: Per wire (without a microcatheter), probability of a balloon catheter riding on it: a faint
+    #: shaft and two marker bands around the wire, which stays guidewire through them.
+    balloon_probability: float = 0.0
+    #: Largest number of extra look-alike devices (pacing leads, EP catheters with electrode rings,
+    #: stents, surgical clips, diagnostic catheters); each sequence draws 0..n of them.
+    n_lookalikes: int = 0
+    #: Range of the output's width / height; each sequence draws one. (1, 1) keeps square frames;
+    #: otherwise the frame is a random window of the square render, its longer side ``size``.
+    aspect_ratio: tuple[float, float] = (1.0, 1.0)
+
     def __post_init__(self) -> None:
         def check(name: str, lo: float, hi: float, integer: bool = False) -> None:
             value = getattr(self, name)
@@ -111,6 +170,21 @@ class SyntheticConfig:
             raise ValueError(f"SyntheticConfig.display must be one of {', '.join(_DISPLAYS)}, got {self.display!r}")
         check("intensity_jitter", 0.0, 0.5)
         check("wire_advance", 0.0, 100.0)
+        for name in ("phantom_probability", "rotation_probability", "collimator_probability", "iris_probability",
+                     "letterbox_probability", "overlay_probability", "vignetting_probability",
+                     "display_curve_probability", "enhancement_probability", "low_resolution_probability",
+                     "jpeg_probability", "thin_catheter_probability", "microcatheter_probability",
+                     "balloon_probability"):
+            check(name, 0.0, 1.0)
+        check_pair("jpeg_quality", 5.0, 100.0)
+        check("n_lookalikes", 0, 20, integer=True)
+        check_pair("aspect_ratio", 0.25, 4.0)
+
+    @property
+    def variations_enabled(self) -> bool:
+        """True if any variation can occur (else frames are exactly the base generator's)."""
+        return any(getattr(self, f.name) != f.default for f in dataclasses.fields(self)
+                   if f.name in VARIATION_FIELDS)
 
     @property
     def scale(self) -> float:
@@ -123,9 +197,11 @@ class SyntheticConfig:
 
         Parameters
         ----------
-        name : {"easy", "medium", "hard"}
+        name : {"easy", "medium", "hard", "varied"}
             easy: high dose, few distractors, wide wires, rare crossings; hard: low dose, many
-            distractors, thin wires, frequent crossings, strong motion.
+            distractors, thin wires, frequent crossings, strong motion; varied: medium's physics
+            with every variation switched on at its own probability (phantoms, shutters, text,
+            display curves, compression, look-alike devices, any orientation, 1-4 px wires).
         **overrides
             Any field of this class.
 
@@ -158,5 +234,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         dose=350.0, electronic_noise=8.0, contrast=1.3, n_distractors=10, wire_width=(1.5, 2.2),
         crossing_probability=0.7, side_by_side_probability=0.4, cardiac_amplitude=14.0,
         respiratory_amplitude=12.0, blur=1.0, intensity_jitter=0.2,
+    ),
+    # Medium's physics with every variation on, for transfer to real systems and phantoms. Frames
+    # stay square (the on-the-fly trainer crops square frames); aspect_ratio is the knob for others.
+    "varied": dict(
+        wire_width=(1.0, 4.0), n_distractors=3, intensity_jitter=0.15,
+        phantom_probability=0.35, rotation_probability=0.75, collimator_probability=0.4, iris_probability=0.3,
+        letterbox_probability=0.15, overlay_probability=0.6, vignetting_probability=0.5,
+        display_curve_probability=0.5, enhancement_probability=0.5, low_resolution_probability=0.3,
+        jpeg_probability=0.4, thin_catheter_probability=0.5, microcatheter_probability=0.3,
+        balloon_probability=0.2, n_lookalikes=4,
     ),
 }

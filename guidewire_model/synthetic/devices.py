@@ -189,7 +189,11 @@ def transform_wire(wire: Guidewire, fn) -> Guidewire:
 
 @dataclass(frozen=True)
 class Distractor:
-    """A wire-like structure that is not a guidewire; ``core_radius``/``core_mu`` add a dense core."""
+    """A wire-like structure that is not a guidewire; ``core_radius``/``core_mu`` add a dense core.
+
+    ``inner_radius`` > 0 makes it a hollow tube (a catheter); ``layer`` is the motion layer it
+    moves with (``skin``: ECG leads, sternal wires; ``heart``: leads and stents in the heart).
+    """
 
     points: np.ndarray
     radius: float
@@ -197,6 +201,8 @@ class Distractor:
     closed: bool = False
     core_radius: float = 0.0
     core_mu: float = 0.0
+    inner_radius: float = 0.0
+    layer: str = "skin"
 
 
 def _border_point(rng: np.random.Generator, s: float) -> np.ndarray:
@@ -257,25 +263,27 @@ def render_catheter(mu: np.ndarray, catheter: Catheter, motion: MotionModel, t: 
 
 
 def render_distractors(mu: np.ndarray, distractors: list[Distractor], motion: MotionModel, t: float, scale: float) -> None:
-    """Add every distractor (moving with the skin) to ``mu`` in place."""
+    """Add every distractor (moving with its motion layer) to ``mu`` in place."""
     for item in distractors:
-        pts = motion.warp(item.points, t, "skin")
+        pts = motion.warp(item.points, t, item.layer)
         samples = tube_samples(pts, item.radius + 1.0, mu.shape, closed=item.closed)
         if samples is None:
             continue
-        val = item.mu / scale * tube_profile(samples.dist, item.radius)
+        val = item.mu / scale * tube_profile(samples.dist, item.radius, item.inner_radius)
         if item.core_radius > 0:
             val += item.core_mu / scale * tube_profile(samples.dist, item.core_radius)
         mu[samples.ys, samples.xs] += val.astype(np.float32)
 
 
 def render_wire(
-    mu: np.ndarray, wire: Guidewire, points: np.ndarray, scale: float
+    mu: np.ndarray, wire: Guidewire, points: np.ndarray, scale: float, hidden_before: int = 0
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Add one wire along ``points`` to ``mu`` in place and return its mask pixels (ys, xs).
 
     The mask holds pixels whose centre is within half the wire width of the centreline; the
-    distal ``tip_length`` px are denser (the radiopaque coil).
+    distal ``tip_length`` px are denser (the radiopaque coil). With ``hidden_before`` = m > 0 the
+    first m points run inside a catheter: they attenuate but are not guidewire, so pixels whose
+    nearest centreline point comes before point m are left out of the mask.
     """
     if len(points) < 2:
         return None
@@ -288,4 +296,6 @@ def render_wire(
     per_px = (wire.body_mu + (wire.tip_mu - wire.body_mu) * tip) / scale
     mu[samples.ys, samples.xs] += (per_px * tube_profile(samples.dist, r)).astype(np.float32)
     inside = samples.dist <= r
+    if hidden_before > 0:
+        inside &= samples.u >= hidden_before
     return samples.ys[inside], samples.xs[inside]

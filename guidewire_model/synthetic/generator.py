@@ -2,7 +2,9 @@
 
 A *scene* (anatomy, vessel tree, catheter, wires, distractors, motion, display window) is drawn
 once per sequence from the seed; every frame renders that scene at its own time, so all structures
-move coherently and wire ids stay stable.
+move coherently and wire ids stay stable. The optional variations (phantoms, shutters, text,
+console processing, look-alike devices; :mod:`.variations`) are applied on top of that scene from
+their own random streams.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from .. import layout
 from . import curves
 from .anatomy import Background, VesselTree, build_background, build_vessel_tree, render_vessels
+from .collimation import clip_to_visible
 from .config import SyntheticConfig
 from .devices import (
     Catheter,
@@ -34,6 +37,8 @@ from .devices import (
 )
 from .imaging import expose, quantize, to_display
 from .motion import MotionModel, sample_motion
+from .overwire import render_overwire
+from .variations import Extras, finish_display, finish_frame, vary_scene
 
 __all__ = ["SyntheticFrame", "generate_frame", "generate_sequence", "sequence_seed", "write_dataset"]
 
@@ -58,6 +63,10 @@ class SyntheticFrame:
         Frame index within the sequence.
     time : float
         Acquisition time in seconds.
+    field_of_view : ndarray (H, W) uint8 in {0, 1}, or None
+        Where the frame shows the scene: 0 behind opaque shutters and letterbox bars. None when
+        the whole frame does (always without the shutter variations). Wire pixels in the 0 area
+        are not in ``mask``.
     """
 
     image: np.ndarray
@@ -67,6 +76,7 @@ class SyntheticFrame:
     crossing: bool
     index: int = 0
     time: float = 0.0
+    field_of_view: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,8 @@ class _Scene:
     window_jitter: tuple[float, float]
     gamma: float
     exclusion: float
+    #: Variations of this sequence (None: the base generator's frames, unchanged).
+    extras: Extras | None = None
 
 
 def _check_seed(seed: int) -> None:
@@ -172,24 +184,40 @@ def _crossing(wires: list[np.ndarray], widths: list[float], exclusion: float) ->
 def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     size, k = cfg.size, cfg.scale
     motion = scene.motion
+    extras = scene.extras
     mu = scene.background.mu(motion, t)
-    opacity = _opacity(scene, cfg, t)
+    # A phantom holds water, not contrast agent.
+    opacity = 0.0 if extras is not None and extras.phantom else _opacity(scene, cfg, t)
     render_vessels(mu, scene.tree, motion, t, opacity, k)
     render_catheter(mu, scene.catheter, motion, t, opacity, k)
     render_distractors(mu, list(scene.distractors), motion, t, k)
+    if extras is not None and extras.collimation is not None and extras.collimation.filter_mu is not None:
+        mu += extras.collimation.filter_mu
     instances = np.zeros((size, size), np.uint8)
     centrelines = {}
     # The wire drawn last is on top: it owns the shared pixels of a crossing.
     order = sorted(scene.wires, key=lambda w: w.wire_id == scene.top_wire)
     for wire in order:
         pts = wire.centreline(motion, t, scene.t_start, size)
-        centrelines[wire.wire_id] = pts
-        pix = render_wire(mu, wire, pts, k)
+        if extras is None:
+            centrelines[wire.wire_id] = pts
+            pix = render_wire(mu, wire, pts, k)
+        else:
+            rider = extras.rider(wire.wire_id)
+            hidden = render_overwire(mu, rider, pts, k) if rider is not None else 0
+            pix = render_wire(mu, wire, pts, k, hidden_before=hidden)
+            if pix is not None and extras.visible is not None:
+                seen = extras.visible[pix]
+                pix = (pix[0][seen], pix[1][seen])
+            centrelines[wire.wire_id] = clip_to_visible(pts[hidden:], extras.visible, extras.box)
         if pix is not None:
             instances[pix] = wire.wire_id
     wires = [layout.WireAnnotation(w.wire_id, centrelines[w.wire_id]) for w in sorted(scene.wires, key=lambda w: w.wire_id)]
     crossing = _crossing([w.points for w in wires], [w.width for w in sorted(scene.wires, key=lambda w: w.wire_id)],
                          scene.exclusion)
+    if extras is not None:
+        # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
+        wires = [w for w in wires if len(w.points) >= 2]
     return mu, instances, wires, crossing
 
 
@@ -218,7 +246,8 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
         raise ValueError(f"n_frames must be an integer >= 1, got {n_frames!r}")
     if not isinstance(cfg, SyntheticConfig):
         raise TypeError(f"cfg must be a SyntheticConfig, got {type(cfg).__name__}")
-    scene = _build_scene(cfg, np.random.default_rng([int(seed), 0]))
+    scene = vary_scene(_build_scene(cfg, np.random.default_rng([int(seed), 0])), cfg, int(seed))
+    extras = scene.extras
     blur = cfg.blur * cfg.scale
     frames = []
     window = None
@@ -226,7 +255,8 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
         t = scene.t_start + i / cfg.fps
         mu, instances, wires, crossing = _render(scene, cfg, t)
         noise_rng = np.random.default_rng([int(seed), 1, i])
-        counts = expose(mu, cfg.dose, cfg.electronic_noise, blur, noise_rng, scene.gain_field)
+        dose = cfg.dose if extras is None else cfg.dose * extras.dose_scale
+        counts = expose(mu, dose, cfg.electronic_noise, blur, noise_rng, scene.gain_field)
         if window is None:
             # One window per sequence (like a console's auto-window after the first frame), so the
             # brightness of anatomy does not flicker from frame to frame.
@@ -237,12 +267,36 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
             width = (hi - lo) * 1.15 / span
             mid = 0.5 * (lo + hi) - shift * (hi - lo)
             window = (float(mid - width / 2), float(mid + width / 2))
-        image = quantize(to_display(counts, cfg.display, window, scene.gamma), cfg.bit_depth)
-        frames.append(SyntheticFrame(
-            image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
-            crossing=crossing, index=i, time=float(t),
-        ))
+            if extras is not None and extras.headroom > 0:
+                window = (window[0], window[1] + extras.headroom * (window[1] - window[0]))
+        display = to_display(counts, cfg.display, window, scene.gamma)
+        if extras is None:
+            image = quantize(display, cfg.bit_depth)
+            frames.append(SyntheticFrame(
+                image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
+                crossing=crossing, index=i, time=float(t),
+            ))
+            continue
+        image = finish_frame(quantize(finish_display(display, extras, i, cfg.fps), cfg.bit_depth), extras)
+        frames.append(_framed(image, instances, wires, crossing, i, float(t), extras))
     return frames
+
+
+def _framed(image: np.ndarray, instances: np.ndarray, wires: list[layout.WireAnnotation], crossing: bool,
+            index: int, t: float, extras: Extras) -> SyntheticFrame:
+    """A frame of a varied sequence, cut to its window (centrelines moved into window coordinates)."""
+    fov = None if extras.visible is None else extras.visible.astype(np.uint8)
+    if extras.crop is not None:
+        top, left, h, w = extras.crop
+        cut = (slice(top, top + h), slice(left, left + w))
+        image, instances, fov = image[cut], instances[cut], fov[cut]
+        wires = [layout.WireAnnotation(w_.wire_id, w_.points - (left, top)) for w_ in wires]
+        if fov.all():
+            fov = None
+    image, instances = np.ascontiguousarray(image), np.ascontiguousarray(instances)
+    fov = None if fov is None else np.ascontiguousarray(fov)
+    return SyntheticFrame(image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
+                          crossing=crossing, index=index, time=t, field_of_view=fov)
 
 
 def generate_frame(cfg: SyntheticConfig, seed: int) -> SyntheticFrame:

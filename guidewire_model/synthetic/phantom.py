@@ -1,0 +1,122 @@
+"""A silicone vascular phantom in water as the scene behind the devices, instead of a thorax.
+
+Bench tests and many public guidewire videos show a phantom: a bright, nearly uniform field;
+smooth tubes with sharp edges (the vessel channels, a little darker than the surroundings,
+darker still where two cross); round blobs (spheres, air bubbles, screws); straight block
+edges; no ribs, spine, lungs or contrast, and no cardiac or respiratory motion. The wires keep
+running along the generator's vessel tree, which becomes the phantom's channel (widened), so
+they stay inside a lumen as in the real thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import curves
+from .anatomy import VesselTree
+from .imaging import tube_profile, tube_samples
+from .motion import MotionModel
+
+__all__ = ["PhantomBackground", "build_phantom", "still"]
+
+
+@dataclass(frozen=True)
+class PhantomBackground:
+    """The phantom's attenuation map; it does not move."""
+
+    static: np.ndarray
+
+    def mu(self, motion: MotionModel, t: float) -> np.ndarray:
+        """Attenuation (H, W) float32 (the same at every time)."""
+        return self.static.copy()
+
+
+def still(motion: MotionModel) -> MotionModel:
+    """``motion`` without any cardiac or respiratory displacement (a phantom on the table)."""
+    from dataclasses import replace
+
+    return replace(motion, contraction=0.0, twist=0.0, shift=np.zeros(2), wobble=0.0, resp_amplitude=np.zeros(2))
+
+
+def _tube_value(
+    d: np.ndarray, r: np.ndarray | float, wall: float, w_flat: float, w_cyl: float, w_wall: float
+) -> np.ndarray:
+    """Relative attenuation of a channel of radius ``r`` at distance ``d`` from its axis (0..~1).
+
+    A flat part with a one-pixel antialiased edge (a channel through a silicone block: sharp
+    edges, uniform inside), a cylindrical part (a round tube of water) and the silicone wall's
+    rim (a hollow cylinder just outside the lumen, which draws the crisp outline).
+    """
+    flat = np.clip(r - d + 0.5, 0.0, 1.0)
+    cyl = tube_profile(d, r) / (2.0 * np.asarray(r))
+    rim = tube_profile(d, np.asarray(r) + wall, r) / (2.0 * np.sqrt(np.maximum(wall * (2 * np.asarray(r) + wall), 1e-6)))
+    return w_flat * flat + w_cyl * cyl + w_wall * rim
+
+
+def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> PhantomBackground:
+    """Draw one phantom whose channels contain ``tree`` (already placed in the frame)."""
+    s, k = float(size), size / 512.0
+    mu = np.full((size, size), rng.uniform(0.25, 0.6), np.float32)
+    coarse = rng.normal(0.0, 0.03, (3, 3)).astype(np.float32)
+    mu += cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    grain = rng.standard_normal((size, size), dtype=np.float32)
+    mu += cv2.GaussianBlur(grain, (0, 0), 1.5 * k + 0.3) * np.float32(0.01)
+
+    depth = rng.uniform(0.25, 0.7)
+    w_flat, w_cyl = rng.dirichlet((2.0, 1.5))
+    w_wall = rng.uniform(0.0, 0.6)
+    wall = rng.uniform(1.0, 3.0) * k
+    # Phantom channels are wide (aorta-sized ones hold the wire in a big lumen).
+    widen = rng.uniform(1.5, 5.0)
+    # The channel holding the wires is one lumen: vessels are joined by taking the maximum, so the
+    # bifurcation is not darker than its branches.
+    lumen = np.zeros((size, size), np.float32)
+    vessels = [tree.main, tree.branch_a, tree.branch_b]
+    vessels += [v for v in tree.side_branches if rng.random() < 0.5]
+    for vessel in vessels:
+        radius = np.maximum(vessel.radius * widen, 3.0 * k)
+        samples = tube_samples(vessel.points, float(radius.max()) + wall + 1.0, mu.shape)
+        if samples is None:
+            continue
+        r = np.interp(samples.u, np.arange(len(vessel.points)), radius)
+        val = _tube_value(samples.dist, r, wall, w_flat, w_cyl, w_wall).astype(np.float32)
+        # tube_samples lists each pixel once, so a fancy-indexed maximum is exact.
+        lumen[samples.ys, samples.xs] = np.maximum(lumen[samples.ys, samples.xs], val)
+    mu += np.float32(depth) * lumen
+
+    # Other channels of the phantom, crossing the field; where two cross they add up (darker).
+    for _ in range(int(rng.integers(0, 4))):
+        a, b = (rng.uniform(-0.1, 1.1, 2) * s for _ in range(2))
+        mids = [a + (b - a) * f + rng.normal(0, 0.15 * s, 2) for f in (0.33, 0.66)]
+        path = curves.catmull_rom(np.array([a, *mids, b]), 1.0)
+        r = rng.uniform(8, 90) * k
+        samples = tube_samples(path, r + wall + 1.0, mu.shape)
+        if samples is not None:
+            val = _tube_value(samples.dist, r, wall, w_flat, w_cyl, w_wall)
+            mu[samples.ys, samples.xs] += (rng.uniform(0.2, 0.6) * val).astype(np.float32)
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # Straight edges of the silicone block or the water tank.
+    for _ in range(int(rng.integers(0, 3))):
+        angle = rng.uniform(0, 2 * np.pi)
+        along = (xx - s / 2) * np.float32(np.cos(angle)) + (yy - s / 2) * np.float32(np.sin(angle))
+        signed = along - np.float32(rng.uniform(0.1, 0.45) * s)
+        mu += np.float32(rng.uniform(0.05, 0.2)) * np.clip(signed + 0.5, 0.0, 1.0)
+    # Round blobs: dense spheres (dark) and air bubbles or holes (bright), sharp-edged.
+    for bright in (False, True):
+        for _ in range(int(rng.integers(0, 5))):
+            c = rng.uniform(0.05, 0.95, 2) * s
+            r = rng.uniform(3, 10) * k if bright else rng.uniform(4, 22) * k
+            x0, x1 = int(max(c[0] - r - 2, 0)), int(min(c[0] + r + 3, size))
+            y0, y1 = int(max(c[1] - r - 2, 0)), int(min(c[1] + r + 3, size))
+            if x0 >= x1 or y0 >= y1:
+                continue
+            d = np.hypot(xx[y0:y1, x0:x1] - c[0], yy[y0:y1, x0:x1] - c[1])
+            if bright:
+                mu[y0:y1, x0:x1] -= np.float32(rng.uniform(0.08, 0.2)) * np.clip(r - d + 0.5, 0.0, 1.0)
+            else:
+                mu[y0:y1, x0:x1] += (rng.uniform(0.15, 0.5) * tube_profile(d, r) / (2 * r)).astype(np.float32)
+    return PhantomBackground(static=np.maximum(mu, 0.0).astype(np.float32))
