@@ -31,6 +31,7 @@ __all__ = [
     "load_model",
     "model_from_payload",
     "save_checkpoint",
+    "validation_threshold",
 ]
 
 #: Keys every guidewire checkpoint carries; training checkpoints add optimizer/scheduler/RNG state.
@@ -198,3 +199,43 @@ def model_from_payload(
     model.to(map_location)
     model.eval()
     return model, cfg
+
+
+def validation_threshold(payload: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> float:
+    """The F1-best threshold on the validation frames at the epoch this checkpoint was saved.
+
+    Training records it every epoch (``val_best_threshold``); a model exported with it takes the
+    threshold chosen on validation data, never on test data.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint holds no training history for its epoch.
+    """
+    epoch = payload.get("epoch")
+    for record in payload.get("history", []):
+        if record.get("epoch") == epoch and "val_best_threshold" in record:
+            return float(record["val_best_threshold"])
+    raise CheckpointError(f"{path}: no validation threshold recorded for epoch {epoch}; pass a threshold explicitly")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m guidewire_model.checkpoint --threshold FILE``: print a checkpoint's validation threshold."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m guidewire_model.checkpoint",
+                                     description="Print facts stored in a training checkpoint.")
+    parser.add_argument("--threshold", metavar="CHECKPOINT", required=True,
+                        help="print the F1-best validation threshold of the checkpoint's epoch")
+    args = parser.parse_args(argv)
+    try:
+        print(f"{validation_threshold(load_checkpoint(args.threshold), args.threshold):.3f}")
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

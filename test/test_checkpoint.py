@@ -150,3 +150,21 @@ def test_load_model_rejects_weights_of_another_architecture(tmp_path: Path, smal
     path = save_checkpoint(tmp_path / "bad_cfg.pt", payload)
     with pytest.raises(CheckpointError, match="bad_cfg.pt.*stored config"):
         load_model(path)
+
+
+def test_validation_threshold_is_the_one_of_the_saved_epoch(tmp_path: Path, small_cfg) -> None:
+    import subprocess
+    import sys
+
+    from guidewire_model.checkpoint import validation_threshold
+
+    history = [{"epoch": 1, "val_best_threshold": 0.31}, {"epoch": 2, "val_best_threshold": 0.62},
+               {"epoch": 3, "val_best_threshold": 0.45}]
+    payload = {"model": {}, "config": {}, "epoch": 2, "history": history}
+    assert validation_threshold(payload) == 0.62
+    with pytest.raises(CheckpointError, match="no validation threshold"):
+        validation_threshold({**payload, "epoch": 4}, "x.pt")
+    path = save_checkpoint(tmp_path / "best.pt", payload)
+    out = subprocess.run([sys.executable, "-m", "guidewire_model.checkpoint", "--threshold", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "0.620", out.stderr
