@@ -24,11 +24,15 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    over (odd count, e.g. the second wire leaving a shared stem) continues onto its straightest
    partner as a *shared* stretch, so both wires include the stem they share;
 6. walk the paths, cut them at sharp corners (``corner_deg``: a stiff wire does not fold, a V
-   is two wires meeting), keep the longest ``max_wires`` whose new (not already claimed)
-   length is at least ``min_length_px``;
+   is two wires meeting) and, when asked (``edge_distance_px``), cut out the stretches that run
+   along the border -- the field of view's edge when a ``field`` is given (shutters, text), else
+   the image border -- for ``edge_run_px`` or more (a wire crosses such an edge, a model marks
+   it); keep the longest ``max_wires`` whose new (not already claimed) length is at least
+   ``min_length_px`` and whose mean probability is at least ``min_mean_probability``;
 7. resample at 1 px, smooth lightly, extend each end along its direction to where the wire
    ends (the skeleton stops short of the mask's end, which itself lies about half a wire width
-   beyond the true end), and orient proximal -> distal.
+   beyond the true end), and orient proximal -> distal; a finished centreline shorter than
+   ``min_length_px`` or less probable than ``min_mean_probability`` is dropped.
 
 Orientation rule. In our fluoroscopy both wires leave one guiding catheter, so their proximal
 ends lie together while the distal tips are apart; a distal tip may however leave the image
@@ -39,7 +43,8 @@ a. with two or more wires, the ends are chosen (exhaustively) so that the mean d
    is taken for every wire;
 b. otherwise each wire on its own: if exactly one end lies within ``border_px`` of the image
    border that end is proximal (the wire enters the field of view there), else the end nearer
-   the border is proximal (ties: the end nearer the top-left, smaller (y, x)).
+   the border is proximal (ties: the end nearer the top-left, smaller (y, x)). With a ``field``
+   of view, "the border" is the field's edge: a wire enters through a collimator's edge.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -55,6 +61,9 @@ from scipy.ndimage import gaussian_filter1d, map_coordinates
 from skimage.morphology import skeletonize
 
 from .polyline import arc_length, polyline_length, resample
+
+if TYPE_CHECKING:
+    from .field_of_view import FieldOfView
 
 __all__ = ["Centreline", "extract_centrelines", "polyline_length"]
 
@@ -643,13 +652,47 @@ def _extend_to_mask_edge(points: np.ndarray, mask: np.ndarray, max_px: float) ->
     return np.concatenate([points, (tip + d * reach)[None]])
 
 
-def _border_distance(p: np.ndarray, shape: tuple[int, int]) -> float:
+def _image_border_distance(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Distance [px] of (x, y) points to the nearest pixel outside the image (1 on the outer pixels)."""
+    h, w = shape
+    x, y = points[:, 0], points[:, 1]
+    return np.minimum(np.minimum(x + 1.0, w - x), np.minimum(y + 1.0, h - y))
+
+
+def _border_distance(p: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None" = None) -> float:
+    if field is not None:
+        return float(field.distance(p[None])[0])
     h, w = shape
     return float(min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]))
 
 
-def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, origin_px: float
-            ) -> list[np.ndarray]:
+def _drop_edge_runs(points: np.ndarray, edge_distance: np.ndarray, distance_px: float, run_px: float
+                    ) -> list[np.ndarray]:
+    """Remove the stretches of a path that run along an edge; returns the pieces left.
+
+    A stretch runs along an edge when every point of it lies within ``distance_px`` of the edge
+    over at least ``run_px`` of arc. For a straight edge that is a path within
+    ``asin(distance_px / run_px)`` of parallel to it (13.9 degrees for 6 px over 25 px); a wire that
+    enters the field through the edge crosses the ``distance_px`` band in about
+    ``distance_px / sin(angle)`` px and is kept.
+    """
+    near = edge_distance <= distance_px
+    if len(points) < 2 or not near.any():
+        return [points]
+    s = arc_length(points)
+    drop = np.zeros(len(points), dtype=bool)
+    bounds = np.flatnonzero(np.diff(np.concatenate([[0], near.astype(np.int8), [0]])))
+    for start, stop in zip(bounds[::2], bounds[1::2]):
+        if s[stop - 1] - s[start] >= run_px:
+            drop[start:stop] = True
+    if not drop.any():
+        return [points]
+    keep = np.flatnonzero(np.diff(np.concatenate([[0], (~drop).astype(np.int8), [0]])))
+    return [points[a:b] for a, b in zip(keep[::2], keep[1::2]) if b - a >= 2]
+
+
+def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, origin_px: float,
+            field: "FieldOfView | None" = None) -> list[np.ndarray]:
     """Apply the module's orientation rule; returns paths ordered proximal -> distal."""
     reverse: dict[int, bool] = {}
     if len(paths) >= 2:
@@ -665,7 +708,7 @@ def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, o
     for i, p in enumerate(paths):
         if i in reverse:
             continue
-        b0, b1 = _border_distance(p[0], shape), _border_distance(p[-1], shape)
+        b0, b1 = _border_distance(p[0], shape, field), _border_distance(p[-1], shape, field)
         near0, near1 = b0 <= border_px, b1 <= border_px
         if near0 != near1:
             reverse[i] = near1
@@ -690,6 +733,10 @@ def extract_centrelines(
     origin_px: float = 25.0,
     smooth_sigma_px: float = 1.5,
     max_hole_area_px: int = 64,
+    min_mean_probability: float = 0.0,
+    field: "FieldOfView | None" = None,
+    edge_distance_px: float = 0.0,
+    edge_run_px: float = 25.0,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -729,11 +776,27 @@ def extract_centrelines(
         Enclosed background holes up to this area are filled before skeletonising: two wires
         running side by side with a sub-pixel gap leave a chain of tiny holes whose skeleton
         would be a ladder of loops.
+    min_mean_probability : float
+        Paths whose mean probability (nearest pixel along the skeleton) is below this are skipped
+        before they can take one of the ``max_wires`` places, and finished centrelines whose
+        ``mean_probability`` is below it are dropped. Needs ``probability``; 0 disables.
+    field : FieldOfView, optional
+        The frame's valid field of view (:func:`guidewire_model.field_of_view.estimate_field`). When
+        given, "the border" of the orientation rule and of ``edge_distance_px`` is the field's edge
+        (shutters, text, margins) instead of the image border. The caller zeroes the mask and the
+        probability outside it; this function does not.
+    edge_distance_px, edge_run_px : float
+        Stretches of a path that stay within ``edge_distance_px`` of the border (the field's edge
+        when ``field`` is given, else the image border) for at least ``edge_run_px`` of arc are
+        removed before paths are chosen: a wire does not run along a collimator edge, but a model
+        marks such edges. Near-parallel means within ``asin(edge_distance_px / edge_run_px)`` of
+        the edge's direction. ``edge_distance_px`` 0 (the default) disables this.
 
     Returns
     -------
     list of Centreline
-        Ordered proximal -> distal, longest first; empty if the mask holds no wire.
+        Ordered proximal -> distal, longest first; empty if the mask holds no wire. Each has
+        ``length_px >= min_length_px`` and ``mean_probability >= min_mean_probability``.
 
     Raises
     ------
@@ -747,6 +810,8 @@ def extract_centrelines(
         raise ValueError(f"probability shape {np.shape(probability)} differs from mask shape {mask.shape}")
     if max_wires < 1:
         raise ValueError(f"max_wires must be >= 1, got {max_wires}")
+    if field is not None and field.shape != mask.shape:
+        raise ValueError(f"field shape {field.shape} differs from mask shape {mask.shape}")
     binary = mask.astype(bool, copy=False)
     rows = np.flatnonzero(binary.any(axis=1))
     if len(rows) == 0:
@@ -772,6 +837,7 @@ def extract_centrelines(
                              routes={((e1, n), (e2, n)): [], ((e2, n), (e1, n)): []})
     # Longest first; a path is cut at its corners only when it is next in line (cheap on noisy
     # masks with hundreds of short paths).
+    prob_map = None if probability is None else np.asarray(probability, dtype=np.float32)
     heap = [(-polyline_length(pts), k, pts, False) for k, (_, pts) in enumerate(_walk_paths(graph, regions))]
     heapq.heapify(heap)
     counter = len(heap)
@@ -782,14 +848,25 @@ def extract_centrelines(
         if -neg_length < min_length_px:
             break
         if not split:
-            for piece in _split_at_corners(pts, math.radians(corner_deg)):
-                heapq.heappush(heap, (-polyline_length(piece), counter, piece, True))
-                counter += 1
+            for corner_piece in _split_at_corners(pts, math.radians(corner_deg)):
+                pieces = [corner_piece]
+                if edge_distance_px > 0:
+                    d = (field.distance(corner_piece) if field is not None
+                         else _image_border_distance(corner_piece, binary.shape))
+                    pieces = _drop_edge_runs(corner_piece, d, edge_distance_px, edge_run_px)
+                for piece in pieces:
+                    heapq.heappush(heap, (-polyline_length(piece), counter, piece, True))
+                    counter += 1
             continue
-        # New length: pixels not on an already kept wire (shared stems count for the first only).
+        if prob_map is not None and min_mean_probability > 0:
+            ij = np.rint(pts).astype(np.intp)
+            if float(prob_map[ij[:, 1], ij[:, 0]].mean()) < min_mean_probability:
+                continue
+        # New length: the share of its pixels not on an already kept wire (shared stems count for
+        # the first only) times its length (a diagonal run is longer than its pixel count).
         ij = np.rint(pts).astype(np.int64)
         keys = np.unique(ij[:, 1] * (binary.shape[1] + 2) + ij[:, 0])
-        if np.count_nonzero(~np.isin(keys, claimed)) < min_length_px:
+        if -neg_length * np.count_nonzero(~np.isin(keys, claimed)) / len(keys) < min_length_px:
             continue
         chosen.append(pts)
         claimed = np.union1d(claimed, keys)
@@ -807,15 +884,17 @@ def extract_centrelines(
         pts = _extend_to_mask_edge(pts, binary, reach)
         pts = _extend_to_mask_edge(pts[::-1], binary, reach)[::-1]
         finished.append(resample(pts, 1.0))
-    finished = _orient(finished, binary.shape, border_px, origin_px)
+    finished = _orient(finished, binary.shape, border_px, origin_px, field)
 
     out = []
     for pts in finished:
-        if probability is None:
+        if prob_map is None:
             mean_p = 1.0
         else:
-            samples = map_coordinates(np.asarray(probability, dtype=np.float32), [pts[:, 1], pts[:, 0]],
-                                      order=1, mode="nearest")
+            samples = map_coordinates(prob_map, [pts[:, 1], pts[:, 0]], order=1, mode="nearest")
             mean_p = float(np.mean(samples))
-        out.append(Centreline.from_points(pts, mean_p))
+        line = Centreline.from_points(pts, mean_p)
+        # The published contract: no wire shorter or less certain than asked for.
+        if line.length_px >= min_length_px and line.mean_probability >= min_mean_probability:
+            out.append(line)
     return out

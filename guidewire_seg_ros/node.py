@@ -47,13 +47,14 @@ from guidewire_model.wire_overlay import render_overlay
 from .frame_slot import FrameSlot
 from .messages import wires_to_msg
 from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_image_fields, image_to_gray
-from .parameters import NODE_NAME, NodeParameters, ParameterError, declare_parameters, validate
+from .parameters import (NODE_NAME, POSTPROCESS_PARAMETERS, NodeParameters, ParameterError, declare_parameters,
+                         postprocess_kwargs, validate)
 from .pointcloud import centrelines_to_cloud
 
 __all__ = ["GuidewireSegNode", "main"]
 
 #: Parameters that may change while the node runs (the rest are read-only: they shape the model load).
-RUNTIME_PARAMETERS = ("threshold", "max_wires", "min_wire_length_px", "publish_overlay", "max_age_ms")
+RUNTIME_PARAMETERS = ("threshold", "max_wires", "publish_overlay", "max_age_ms", *POSTPROCESS_PARAMETERS)
 
 
 def resolve_model_path(params: NodeParameters) -> Path:
@@ -98,7 +99,7 @@ class GuidewireSegNode(Node):
                 "or export a model at that size")
         threshold = self.params.threshold if self.params.threshold >= 0 else None
         self.pipeline = GuidewirePipeline(backend, threshold=threshold, max_wires=self.params.max_wires,
-                                          min_wire_length_px=self.params.min_wire_length_px)
+                                          **postprocess_kwargs(self.params))
         self.model_path = model_path
         self.device = device
         backend.warmup()
@@ -350,7 +351,7 @@ class GuidewireSegNode(Node):
         if self.params.max_age_ms:
             self.max_age_ms = self.params.max_age_ms
         self.pipeline.max_wires = self.params.max_wires
-        self.pipeline.min_wire_length_px = self.params.min_wire_length_px
+        self.pipeline.configure(**postprocess_kwargs(self.params))
         return SetParametersResult(successful=True)
 
     def stop(self) -> None:

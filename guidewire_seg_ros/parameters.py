@@ -17,13 +17,16 @@ from typing import Any, Mapping
 import yaml
 
 from guidewire_model.config import config_dir
+from guidewire_model.pipeline import PostprocessSettings
 
 __all__ = [
     "NODE_NAME",
+    "POSTPROCESS_PARAMETERS",
     "NodeParameters",
     "ParameterError",
     "declare_parameters",
     "load_defaults",
+    "postprocess_kwargs",
     "validate",
 ]
 
@@ -37,6 +40,17 @@ class ParameterError(ValueError):
 def _p(description: str, *, choices: tuple[str, ...] = (), lo: float | None = None, hi: float | None = None,
        read_only: bool = True) -> dict:
     return {"description": description, "choices": choices, "lo": lo, "hi": hi, "read_only": read_only}
+
+
+def _post(name: str) -> dict:
+    """Metadata of a post-processing parameter: description and range from the pipeline's settings
+    (one source), changeable while the node runs."""
+    lo, hi = PostprocessSettings.range_of(name)
+    return _p(PostprocessSettings.description_of(name), lo=lo, hi=hi, read_only=False)
+
+
+#: Node parameters that are the pipeline's :class:`PostprocessSettings` of the same name.
+POSTPROCESS_PARAMETERS = tuple(f.name for f in dataclasses.fields(PostprocessSettings))
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,14 @@ class NodeParameters:
     input_size: int = field(metadata=_p(
         "network input side in pixels; 0 = the model's own (a fixed-size model refuses any other)", lo=0, hi=4096))
     max_wires: int = field(metadata=_p("most wire instances traced per frame", lo=1, hi=8, read_only=False))
-    min_wire_length_px: float = field(metadata=_p(
-        "shorter centrelines are dropped [input pixels]", lo=0.0, hi=10000.0, read_only=False))
+    min_wire_length_px: float = field(metadata=_post("min_wire_length_px"))
+    min_mean_probability: float = field(metadata=_post("min_mean_probability"))
+    field_of_view: bool = field(metadata=_post("field_of_view"))
+    field_margin_px: float = field(metadata=_post("field_margin_px"))
+    border_margin_px: float = field(metadata=_post("border_margin_px"))
+    detect_burned_in_text: bool = field(metadata=_post("detect_burned_in_text"))
+    edge_reject_px: float = field(metadata=_post("edge_reject_px"))
+    edge_reject_run_px: float = field(metadata=_post("edge_reject_run_px"))
     publish_overlay: bool = field(metadata=_p("publish ~/overlay (bgr8) for viewing; costs CPU", read_only=False))
     qos_reliability: str = field(metadata=_p(
         "input subscription reliability; best_effort = sensor-data QoS", choices=("best_effort", "reliable")))
@@ -80,6 +100,12 @@ class NodeParameters:
     on_backend_failure: str = field(metadata=_p(
         "when inference raises: fallback = switch to ONNX Runtime (or PyTorch for a checkpoint) on the CPU "
         "and keep serving; stop = stop publishing and report ERROR", choices=("fallback", "stop")))
+
+
+def postprocess_kwargs(params: NodeParameters) -> dict[str, Any]:
+    """The node's post-processing parameters as keyword arguments of ``GuidewirePipeline`` /
+    ``GuidewirePipeline.configure`` (at start and on every live change)."""
+    return {name: getattr(params, name) for name in POSTPROCESS_PARAMETERS}
 
 
 def load_defaults(path: str | Path | None = None) -> dict[str, Any]:

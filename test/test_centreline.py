@@ -180,3 +180,75 @@ def test_noisy_masks_give_valid_centrelines():
         for cl in cls:
             assert np.all(np.isfinite(cl.points)) and cl.length_px >= 10.0 - 1e-6
             assert np.all((cl.points >= -1.0) & (cl.points <= 96.0))
+
+
+# --------------------------------------------------------------------------- what may be published
+
+
+def test_stretches_along_the_image_border_are_removed_and_entries_kept():
+    along = [(20, 4), (230, 4)]  # 4 px from the top border, all the way
+    entering = [(0, 128), (200, 160)]  # enters through the left border
+    mask = draw([along, entering])
+    assert len(extract_centrelines(mask, max_wires=2)) == 2  # the rule is off by default
+    (kept,) = extract_centrelines(mask, max_wires=2, edge_distance_px=6.0, edge_run_px=25.0)
+    assert kept.points[:, 1].min() > 100
+    assert np.hypot(*(kept.points[0] - [0, 128])) < 3.0  # the entry at the border is kept whole
+    # 14 px from the border the same line is a wire, not an edge.
+    assert len(extract_centrelines(draw([[(20, 14), (230, 14)], entering]), max_wires=2,
+                                   edge_distance_px=6.0)) == 2
+
+
+def test_a_stretch_along_a_field_edge_is_cut_out_of_a_path():
+    from guidewire_model.field_of_view import estimate_field
+
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(128, 10, (256, 256)), 0, 255).astype(np.uint8)
+    image[:, :60] = 0  # a shutter band; the field starts at about x = 66
+    field = estimate_field(image)
+    # An L: down along the field's edge (2 px inside it), then away into the field.
+    mask = draw([[(68, 20), (68, 150), (220, 150)]])
+    mask[~field.valid] = 0
+    (without,) = extract_centrelines(mask, max_wires=1, corner_deg=180.0, field=field)
+    assert without.points[:, 0].min() < 70
+    (cut,) = extract_centrelines(mask, max_wires=1, corner_deg=180.0, field=field, edge_distance_px=6.0)
+    assert cut.points[:, 1].min() > 140 and cut.length_px > 120  # the stretch along the edge is gone
+
+
+def test_with_a_field_the_proximal_end_is_at_the_field_edge():
+    from guidewire_model.field_of_view import estimate_field
+
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(128, 10, (512, 512)), 0, 255).astype(np.uint8)
+    image[:, :150] = 0  # the wire enters the field through this shutter's edge
+    field = estimate_field(image)
+    mask = draw([[(158, 250), (300, 470)]], size=512)
+    mask[~field.valid] = 0
+    (plain,) = extract_centrelines(mask)
+    assert plain.points[0][1] > 400  # image rule: the end nearer the image border
+    (fov,) = extract_centrelines(mask, field=field)
+    assert fov.points[0][0] < 170 and fov.tip[1] > 400
+
+
+def test_low_probability_paths_do_not_take_a_wire_slot():
+    faint, strong = [(10, 60), (240, 60)], [(60, 180), (180, 180)]
+    mask = draw([faint, strong])
+    prob = np.where(draw([faint]) > 0, 0.55, 0.0) + np.where(draw([strong]) > 0, 0.95, 0.0)
+    (longest,) = extract_centrelines(mask, prob, max_wires=1)
+    assert abs(longest.points[0][1] - 60) < 2
+    (confident,) = extract_centrelines(mask, prob, max_wires=1, min_mean_probability=0.6)
+    assert abs(confident.points[0][1] - 180) < 2 and confident.mean_probability >= 0.6
+
+
+def test_published_centrelines_meet_the_length_and_probability_minimums():
+    rng = np.random.default_rng(3)
+    for density in (0.2, 0.45):
+        prob = rng.random((96, 96)).astype(np.float32)
+        for cl in extract_centrelines(prob > 1 - density, prob, max_wires=4, min_length_px=12.0,
+                                      min_mean_probability=0.7):
+            assert cl.length_px >= 12.0 and cl.mean_probability >= 0.7
+
+
+def test_min_length_counts_arc_length_not_pixels():
+    """A diagonal run of 283 px covers only ~200 pixels; it is still 283 px long."""
+    (cl,) = extract_centrelines(draw([[(20, 20), (220, 220)]]), min_length_px=250.0)
+    assert cl.length_px > 270
