@@ -249,7 +249,7 @@ def _load_model(path: str | os.PathLike, threshold: float | None, device: str, b
         return _Model(path, "onnx", GuidewirePipeline(runtime, threshold=threshold), source)
 
     from .backends.torch_backend import TorchBackend
-    from .checkpoint import load_checkpoint, model_from_payload
+    from .checkpoint import load_checkpoint, model_from_payload, validation_threshold
     from .dataset import Split
     from .model_info import ModelInfo
 
@@ -261,9 +261,18 @@ def _load_model(path: str | os.PathLike, threshold: float | None, device: str, b
     payload = load_checkpoint(path)
     network, cfg = model_from_payload(payload, path, "cpu")
     runtime = TorchBackend(network, ModelInfo.from_train_config(cfg), device=device)
+    if threshold is None:
+        # The threshold the run chose on its validation frames at this epoch, as guidewire-export
+        # stores it in the model; the config's fixed threshold only where none was recorded.
+        try:
+            threshold = validation_threshold(payload, path)
+            source = "the checkpoint's validation threshold"
+        except CheckpointError:
+            source = "the checkpoint's config"
+    else:
+        source = "--threshold"
     split = (Split.from_json(json.dumps(payload["split"]), source=f"{path} (stored split)")
              if "split" in payload else None)
-    source = "--threshold" if threshold is not None else "the checkpoint's config"
     return _Model(path, "checkpoint", GuidewirePipeline(runtime, threshold=threshold), source, split,
                   {"alpha": cfg.loss.alpha, "gamma": cfg.loss.gamma})
 
@@ -419,7 +428,10 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    methods = [_MethodScores(pipeline.segment, pipeline.threshold)]
+    # What the node publishes: the network's map with the frame's invalid field (shutters, borders,
+    # burned-in text) set to 0, thresholded at the model's threshold.
+    published = functools.partial(pipeline.segment, field_of_view=True)
+    methods = [_MethodScores(published, pipeline.threshold)]
     ref_info: dict[str, Any] = {}
     if reference == "frangi":
         val_frames, val_source = _reference_validation(loaded, data, folder, reference_val, prefixes)
@@ -436,7 +448,7 @@ def evaluate(
     overlay_files = []
     for _, _, name, position in worst:
         image, mask, exclude = frames[position].load()
-        pred = binarize(pipeline.segment([image])[0], pipeline.threshold)
+        pred = binarize(published([image])[0], pipeline.threshold)
         rel = f"overlays/{name}.png"
         write_png(out / rel, error_overlay(image, pred, mask, exclude=exclude))
         overlay_files.append(rel)
@@ -448,6 +460,7 @@ def evaluate(
                   "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},
         "source": source,
         "threshold_source": loaded.threshold_source,
+        "field_of_view": pipeline.settings.field_of_view,
         "n_sequences": len({f.sequence for f in frames}),
         "n_frames": len(frames),
         **scores.to_dict(exclude_prefix),
@@ -552,7 +565,9 @@ def _markdown(r: dict[str, Any]) -> str:
         f"# Evaluation of `{r['model']['path']}`",
         "",
         f"{where}: {r['n_sequences']} sequence(s), {r['n_frames']} frames, threshold {r['threshold']:g} "
-        f"({r['threshold_source']}); pixel scores over all frames at full resolution.",
+        f"({r['threshold_source']}); pixel scores over all frames at full resolution"
+        + (", of the mask the node publishes (probability outside the frame's valid field of view set to 0)."
+           if r.get("field_of_view") else "."),
         f"P/R/F1 are strict (pixel by pixel); P@{tol:g}, R@{tol:g}, F1@{tol:g} allow {tol:g} px: precision = share "
         f"of predicted pixels within {tol:g} px of the annotated wire, recall = share of the annotation's "
         f"skeleton within {tol:g} px of a predicted pixel.",

@@ -260,16 +260,28 @@ class GuidewirePipeline:
         """Forget tracked wires (start of a new sequence)."""
         self._tracker = WireTracker(max_wires=self.max_wires)
 
-    def segment(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def segment(self, images: list[np.ndarray], field_of_view: bool = False) -> list[np.ndarray]:
         """Probability maps at each image's own size, for a batch of 2-D frames (no tracing).
 
-        The model's own maps: the valid field of view is not applied here (:meth:`process` applies
-        it), so pixel metrics computed from them measure the model alone.
+        Parameters
+        ----------
+        images : list of ndarray (H, W)
+            Frames as :meth:`process` takes them; sizes may differ.
+        field_of_view : bool
+            Also set the probability outside each frame's valid field to 0, as :meth:`process` does
+            before thresholding (when the settings have ``field_of_view`` on): the maps whose
+            threshold is the published mask. False gives the network's own maps.
         """
         info = self.backend.info
+        s = self.settings
         batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
         prob = self.backend.infer(batch)
-        return [restore_size(p[0], img.shape) for p, img in zip(prob, images)]
+        maps = [restore_size(p[0], img.shape) for p, img in zip(prob, images)]
+        if field_of_view and s.field_of_view:
+            for img, p in zip(images, maps):
+                estimate_field(img, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
+                               detect_text=s.detect_burned_in_text).apply(p)
+        return maps
 
     def process(self, image: np.ndarray) -> FrameResult:
         """Run the whole pipeline on one frame.

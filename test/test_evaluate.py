@@ -41,7 +41,10 @@ def run(tmp_path_factory):
 
 
 def _direct_counts(model, cfg, seq, threshold):
-    """tp, fp, fn, tn of one sequence, computed here from the pieces (one batch per sequence)."""
+    """tp, fp, fn, tn of one sequence, computed here from the pieces (one batch per sequence): the
+    network's map, 0 outside the frame's valid field of view (as the node publishes it), thresholded."""
+    from guidewire_model.field_of_view import estimate_field
+
     frames = [load_frame(seq, i) for i in range(len(seq))]
     x = torch.from_numpy(prepare_batch([f[0] for f in frames], cfg.model.input_size, cfg.model.input_mean,
                                        cfg.model.input_std))
@@ -49,7 +52,9 @@ def _direct_counts(model, cfg, seq, threshold):
         prob = torch.sigmoid(model(x)).numpy()
     tp = fp = fn = tn = 0
     for (image, mask), p in zip(frames, prob):
-        pred = restore_size(p[0], image.shape) >= threshold
+        prob_full = restore_size(p[0], image.shape)
+        estimate_field(image).apply(prob_full)
+        pred = prob_full >= threshold
         gt = mask.astype(bool)
         tp += int((pred & gt).sum()); fp += int((pred & ~gt).sum())
         fn += int((~pred & gt).sum()); tn += int((~pred & ~gt).sum())
