@@ -151,6 +151,10 @@ class SyntheticDataConfig:
     frames_per_scene: int = field(default=8, metadata=_range(1, 256))
     #: Random crops taken from each rendered frame (``data.crop_size``); more is cheaper per sample.
     crops_per_frame: int = field(default=2, metadata=_range(1, 64))
+    #: Scenes whose samples are interleaved: consecutive samples cycle through this many scenes, so
+    #: a batch of consecutive samples mixes them (one scene per batch makes a poor gradient and
+    #: poor BatchNorm statistics) while each scene is still rendered once.
+    scenes_in_flight: int = field(default=8, metadata=_range(1, 256))
     #: Validation frames (whole frames at ``model.input_size``), presets taken in turn.
     val_frames: int = field(default=64, metadata=_range(1))
     #: Frames per validation scene.

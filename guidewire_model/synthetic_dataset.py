@@ -4,13 +4,16 @@ A fixed folder of a few hundred synthetic frames left the last default model und
 limited to the scenes it held; drawing new scenes every epoch gives an unlimited, never-repeated
 training stream at the cost of rendering. Rendering one scene costs about as much as three of its
 frames, so each scene yields ``frames_per_scene`` consecutive frames and each frame
-``crops_per_frame`` random crops.
+``crops_per_frame`` random crops; consecutive samples cycle through ``scenes_in_flight``
+scenes so that a batch mixes scenes.
 
 Determinism: sample ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)`` (scene seed, preset,
 frame, crop and flips), independent of DataLoader workers and of the order samples are requested
-in, so a resumed run sees exactly what the uninterrupted run would have seen. Consecutive indices
-share a scene; :class:`SyntheticTrainSet` caches the last rendered scene per worker, which pays off
-when a sampler hands out indices in order (``shuffle=False`` is fine: every epoch is new data).
+in, so a resumed run sees exactly what the uninterrupted run would have seen. Samples come in
+blocks of ``scenes_in_flight x frames_per_scene x crops_per_frame`` that draw on the same scenes;
+:class:`SyntheticTrainSet` keeps the current block's scenes rendered per worker, which pays off when
+a sampler hands out indices in order (``shuffle=False`` is fine: every epoch is new data) to one
+worker (``data.num_workers: 1``; each further worker renders the scenes again).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class SyntheticTrainSet(Dataset):
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
         self._generators = {name: SyntheticConfig.preset(name, size=self.input_size) for name in cfg.presets}
-        self._cache: tuple[tuple[int, int], list[SyntheticFrame]] | None = None
+        self._cache: dict[tuple[int, int], list[SyntheticFrame]] = {}
 
     def __len__(self) -> int:
         return self.cfg.samples_per_epoch
@@ -102,19 +105,21 @@ class SyntheticTrainSet(Dataset):
         """``(generator seed, preset, frame index)`` behind sample ``index`` of the current epoch."""
         if not 0 <= index < len(self):
             raise IndexError(f"sample index {index} out of range for {len(self)} samples")
-        frame_no = index // self.cfg.crops_per_frame
-        scene = frame_no // self.cfg.frames_per_scene
-        gen_seed = scene_seed(self.seed, self.epoch, scene)
+        c = self.cfg
+        block, within = divmod(index, c.scenes_in_flight * c.frames_per_scene * c.crops_per_frame)
+        slot, visit = within % c.scenes_in_flight, within // c.scenes_in_flight
+        gen_seed = scene_seed(self.seed, self.epoch, block * c.scenes_in_flight + slot)
         pick = np.random.default_rng(gen_seed).random()
-        preset = self.cfg.presets[min(int(np.searchsorted(self._cdf, pick, side="right")), len(self._cdf) - 1)]
-        return gen_seed, preset, frame_no % self.cfg.frames_per_scene
+        preset = c.presets[min(int(np.searchsorted(self._cdf, pick, side="right")), len(self._cdf) - 1)]
+        return gen_seed, preset, visit // c.crops_per_frame
 
     def _frames(self, gen_seed: int, preset: str) -> list[SyntheticFrame]:
         key = (gen_seed, self.epoch)
-        if self._cache is None or self._cache[0] != key:
-            frames = generate_sequence(self._generators[preset], gen_seed, self.cfg.frames_per_scene)
-            self._cache = (key, frames)
-        return self._cache[1]
+        if key not in self._cache:
+            while len(self._cache) >= self.cfg.scenes_in_flight:
+                self._cache.pop(next(iter(self._cache)))  # the oldest: its block is done
+            self._cache[key] = generate_sequence(self._generators[preset], gen_seed, self.cfg.frames_per_scene)
+        return self._cache[key]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen_seed, preset, t = self.scene_of(int(index))

@@ -14,8 +14,8 @@ from guidewire_model.synthetic_dataset import SyntheticTrainSet, SyntheticValida
 from guidewire_model.train import train
 
 SMALL = SyntheticDataConfig(presets=("easy", "hard"), weights=(1.0, 1.0), samples_per_epoch=12,
-                            frames_per_scene=3, crops_per_frame=2, val_frames=5, val_frames_per_scene=2,
-                            val_seed=7)
+                            frames_per_scene=3, crops_per_frame=2, scenes_in_flight=1, val_frames=5,
+                            val_frames_per_scene=2, val_seed=7)
 
 
 def _set(**kw) -> SyntheticTrainSet:
@@ -56,9 +56,29 @@ def test_uncropped_sample_is_the_generators_frame_and_mask():
     assert y.sum() > 0  # every scene has wires
 
 
+def test_consecutive_samples_cycle_through_the_scenes_in_flight():
+    cfg = SyntheticDataConfig(presets=("easy",), weights=(1.0,), samples_per_epoch=48, frames_per_scene=2,
+                              crops_per_frame=2, scenes_in_flight=3)
+    s = _set(cfg=cfg)
+    seeds = [s.scene_of(i)[0] for i in range(len(s))]
+    # Blocks of 3 scenes x 2 frames x 2 crops = 12 samples: any 3 consecutive samples are 3 scenes,
+    # each scene gets 4 samples (2 per frame), and blocks do not share scenes.
+    assert all(len(set(seeds[i:i + 3])) == 3 for i in range(0, 12 - 2))
+    blocks = [seeds[b:b + 12] for b in range(0, 48, 12)]
+    assert all(len(set(b)) == 3 and all(b.count(x) == 4 for x in b) for b in blocks)
+    assert len(set(seeds)) == 12
+    frames = [s.scene_of(i)[2] for i in range(12)]
+    assert sorted(frames) == [0] * 6 + [1] * 6
+    # Out of order and through a fresh object, a sample is still the same tensors (the cache only
+    # saves rendering).
+    other = _set(cfg=cfg)
+    for i in (13, 2, 40, 2):
+        assert torch.equal(s[i][0], other[i][0]) and torch.equal(s[i][1], other[i][1])
+
+
 def test_preset_weights_are_honoured():
     only_hard = SyntheticDataConfig(presets=("easy", "hard"), weights=(0.0, 1.0), samples_per_epoch=40,
-                                    frames_per_scene=1, crops_per_frame=1)
+                                    frames_per_scene=1, crops_per_frame=1, scenes_in_flight=1)
     s = _set(cfg=only_hard)
     assert {s.scene_of(i)[1] for i in range(len(s))} == {"hard"}
 
