@@ -36,6 +36,12 @@ setup(
         "tensorboard>=2.14",
         "rosbags>=0.10",
         "psutil>=5.9",
+        # DICOM runs (guidewire-import dicom, guidewire-segment) and their compressed transfer syntaxes:
+        # pylibjpeg-libjpeg decodes JPEG baseline/extended/lossless and JPEG-LS, -openjpeg JPEG 2000.
+        "pydicom>=3.0",
+        "pylibjpeg>=2.0",
+        "pylibjpeg-libjpeg>=2.1",
+        "pylibjpeg-openjpeg>=2.3",
     ],
     extras_require={
         "tensorrt": ["tensorrt-cu12>=10", "cuda-python>=12"],
@@ -53,6 +59,8 @@ setup(
             "guidewire-synth-bag=guidewire_model.bags:main",
             "guidewire-eval-bag=guidewire_seg_ros.eval_bag:main",
             "guidewire-soak=guidewire_seg_ros.soak:main",
+            "guidewire-import=guidewire_model.importers.cli:main",
+            "guidewire-segment=guidewire_model.segment:main",
         ]
     },
 )

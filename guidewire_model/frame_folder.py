@@ -41,6 +41,8 @@ __all__ = [
     "FolderPrefixes",
     "is_frame_folder",
     "load_folder_frame",
+    "natural_key",
+    "read_gray",
     "scan_folder",
 ]
 
@@ -104,7 +106,8 @@ class FolderFrame:
     shape: tuple[int, int]
 
 
-def _natural_key(text: str) -> list:
+def natural_key(text: str) -> list:
+    """Sort key comparing the digit runs of ``text`` as numbers (``frame_2`` before ``frame_10``)."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
 
 
@@ -200,7 +203,7 @@ def scan_folder(folder: str | os.PathLike, prefixes: FolderPrefixes = FolderPref
                 raise FolderError(f"{path}: {what} without a frame (looked for "
                                   f"{frame_hint.replace('<key>', key)}); add the frame or remove the {what}")
     out = []
-    for key in sorted(frames, key=_natural_key):
+    for key in sorted(frames, key=natural_key):
         shape = _header_shape(frames[key])
         for path in (masks[key], excludes.get(key)):
             if path is not None and (found := _header_shape(path)) != shape:
@@ -246,6 +249,22 @@ def _binary(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return (mask >= max((peak + 1) // 2, 1)).astype(np.uint8)
 
 
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as a 2-D 8- or 16-bit grayscale frame (colour files by their luminance).
+
+    Raises
+    ------
+    FolderError
+        Naming the file, if it cannot be decoded or is not an 8- or 16-bit integer image.
+    """
+    path = Path(path)
+    image = _gray(_decode(path), path)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise FolderError(f"{path}: frames must be 8- or 16-bit integer images, got {image.dtype}; "
+                          "convert it (scaled to the full range) to a 16-bit PNG")
+    return image
+
+
 def load_folder_frame(item: FolderFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Read one frame and its annotations.
 
@@ -262,12 +281,9 @@ def load_folder_frame(item: FolderFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     FolderError
         If a file cannot be decoded or its size changed since the scan.
     """
-    image = _gray(_decode(item.frame), item.frame)
+    image = read_gray(item.frame)
     if image.shape != tuple(item.shape):
         raise FolderError(f"{item.frame}: the frame is {image.shape[1]}x{image.shape[0]} px now but was "
                           f"{item.shape[1]}x{item.shape[0]} px when the folder was scanned; rerun the evaluation")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise FolderError(f"{item.frame}: frames must be 8- or 16-bit integer images, got {image.dtype}; "
-                          "convert it (scaled to the full range) to a 16-bit PNG")
     exclude = None if item.exclude is None else _binary(item.exclude, item.shape)
     return image, _binary(item.mask, item.shape), exclude

@@ -10,6 +10,8 @@
         instances/000000.png       optional: 0 background, k > 0 the pixels of wire k
         centrelines/000000.json    optional: {"wires": [{"id": 1, "points": [[x, y], ...],
                                                "tip": [x, y]}]}, points proximal -> distal
+        exclude/000000.png         optional: 1 where a look-alike that is NOT guidewire was
+                                   annotated (the catheter); never read by training
 
 Pixel coordinates: x to the right, y down, origin at the *centre* of the top-left pixel, in pixels
 of the frame. A hospital team fills this layout with its own sequences and trains with no code
@@ -29,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "CENTRELINES_DIR",
+    "EXCLUDE_DIR",
     "FRAMES_DIR",
     "INSTANCES_DIR",
     "MASKS_DIR",
@@ -36,6 +39,8 @@ __all__ = [
     "WireAnnotation",
     "frame_name",
     "read_centrelines",
+    "write_frame",
+    "write_meta",
     "write_sample",
 ]
 
@@ -43,6 +48,9 @@ FRAMES_DIR = "frames"
 MASKS_DIR = "masks"
 INSTANCES_DIR = "instances"
 CENTRELINES_DIR = "centrelines"
+# The name guidewire_model.frame_folder reads as "what is not guidewire", so a sequence folder is
+# also a frame folder for guidewire-eval --folder.
+EXCLUDE_DIR = "exclude"
 META_FILE = "meta.json"
 
 
@@ -89,6 +97,42 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"image must be a 2-D uint8 or uint16 array, got {image.dtype} {image.shape}")
+
+
+def _write_json(path: Path, data: object, indent: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=indent), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_frame(sequence_dir: str | os.PathLike, index: int, image: np.ndarray) -> Path:
+    """Write frame ``index`` alone (no annotation yet) into ``sequence_dir``; returns its path.
+
+    A sequence of frames without masks is what annotation starts from; it becomes a training
+    sequence once ``masks/`` is filled (:func:`write_sample`).
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not a 2-D uint8 or uint16 array.
+    """
+    _check_image(image)
+    path = Path(sequence_dir) / FRAMES_DIR / frame_name(index)
+    _write_png(path, image)
+    return path
+
+
+def write_meta(sequence_dir: str | os.PathLike, meta: dict) -> Path:
+    """Write ``meta.json`` of a sequence (``{"patient": ...}`` plus any notes); returns its path."""
+    path = Path(sequence_dir) / META_FILE
+    _write_json(path, meta, indent=2)
+    return path
+
+
 def write_sample(
     sequence_dir: str | os.PathLike,
     index: int,
@@ -96,6 +140,7 @@ def write_sample(
     mask: np.ndarray,
     instances: np.ndarray | None = None,
     wires: Sequence[WireAnnotation] | None = None,
+    exclude: np.ndarray | None = None,
 ) -> None:
     """Write one frame and its annotations into ``sequence_dir`` in the documented layout.
 
@@ -113,32 +158,34 @@ def write_sample(
         0 background, k the pixels of wire k.
     wires : sequence of WireAnnotation, optional
         Ordered centrelines, written as JSON.
+    exclude : ndarray, shape (H, W), bool or integer in {0, 1}, optional
+        What was annotated as *not* guidewire (the catheter), stored 0/1 under ``exclude/``.
 
     Raises
     ------
     ValueError
-        If shapes differ, the image dtype is not uint8/uint16 or the mask is not binary.
+        If shapes differ, the image dtype is not uint8/uint16 or a mask is not binary.
     """
     seq = Path(sequence_dir)
-    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"image must be a 2-D uint8 or uint16 array, got {image.dtype} {image.shape}")
-    if mask.shape != image.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
-    if not np.isin(mask, (0, 1)).all():
-        raise ValueError("mask must hold only 0 and 1")
+    _check_image(image)
+    for what, label in (("mask", mask), ("exclude", exclude)):
+        if label is None:
+            continue
+        if label.shape != image.shape:
+            raise ValueError(f"{what} shape {label.shape} differs from image shape {image.shape}")
+        if not np.isin(label, (0, 1)).all():
+            raise ValueError(f"{what} must hold only 0 and 1")
     name = frame_name(index)
-    _write_png(seq / FRAMES_DIR / name, image)
+    write_frame(seq, index, image)
     _write_png(seq / MASKS_DIR / name, mask.astype(np.uint8))
     if instances is not None:
         if instances.shape != image.shape:
             raise ValueError(f"instances shape {instances.shape} differs from image shape {image.shape}")
         _write_png(seq / INSTANCES_DIR / name, instances.astype(np.uint8))
+    if exclude is not None:
+        _write_png(seq / EXCLUDE_DIR / name, exclude.astype(np.uint8))
     if wires is not None:
-        path = seq / CENTRELINES_DIR / frame_name(index, ".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"wires": [w.to_json() for w in wires]}), encoding="utf-8")
-        os.replace(tmp, path)
+        _write_json(seq / CENTRELINES_DIR / frame_name(index, ".json"), {"wires": [w.to_json() for w in wires]})
 
 
 def read_centrelines(path: str | os.PathLike) -> list[WireAnnotation]:
