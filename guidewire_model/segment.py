@@ -53,7 +53,10 @@ def default_model_path() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="guidewire-segment", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="guidewire-segment",
+                                description="Segment guidewires in images, folders, DICOM runs and videos with the "
+                                            "node's pipeline: masks, centrelines (JSON, CSV), overlays.",
+                                epilog="examples:\n" + __doc__.split("\n\n")[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="image files (PNG, 16-bit PNG, JPEG, TIFF), DICOM files, videos, or folders of them")

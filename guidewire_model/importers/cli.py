@@ -11,8 +11,9 @@ Usage::
 
 ``dicom``, ``video`` and ``images`` write frames and ``meta.json`` (what annotators are given);
 ``cvat``, ``coco`` and ``labelme`` write complete training sequences (frames, masks, instances,
-centrelines, exclude masks). Every subcommand writes all or nothing (:mod:`.staging`); a bad input
-stops it with a message naming the file and the problem, exit status 2.
+centrelines, exclude masks). Every subcommand writes all or nothing (a staging folder beside
+``--out``, renamed into place at the end); a bad input stops it with a message naming the file and
+the problem, exit status 2.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def _add_labels(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="guidewire-import", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="guidewire-import",
+                                description="Hospital data into the data set layout (docs/dataset-layout.md), one "
+                                            "subcommand per source; see docs/retraining.md.",
+                                epilog="examples:\n" + "\n\n".join(__doc__.split("\n\n")[2:4]).replace("``", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
     d = sub.add_parser("dicom", help="DICOM X-ray runs (files or folders), de-identified")
@@ -114,7 +118,8 @@ def _frames(args: argparse.Namespace, staged: StagedOutput) -> list[str]:
         scan = read_dicom(args.inputs, salt)
         sources = scan.sources
         if scan.skipped:
-            notes.append(f"skipped {len(scan.skipped)} files in the folders given that are not DICOM images "
+            n = len(scan.skipped)
+            notes.append(f"skipped {n} file{'s' if n != 1 else ''} in the folders given: not DICOM images "
                          f"(e.g. {scan.skipped[0][0].name}: {scan.skipped[0][1]})")
     elif args.source == "video":
         from .video import read_video
