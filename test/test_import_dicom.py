@@ -133,6 +133,37 @@ def test_frame_time_vector_and_a_negative_rescale_slope(tmp_path):
     assert meta["rescale"] == [-1.0, 1023.0]
 
 
+def test_enhanced_per_frame_acquisition_times(tmp_path):
+    stored = ramp_frames(3, (24, 24), bits_stored=8)
+    ds = xa_dataset(stored, bits_stored=8)
+    ds.FrameTime = 999  # per-frame times win over the nominal frame time
+    groups = []
+    for stamp in ("20230611093512.000000", "20230611093512.040000", "20230611093512.110000"):
+        content = Dataset()
+        content.FrameAcquisitionDateTime = stamp
+        item = Dataset()
+        item.FrameContentSequence = [content]
+        groups.append(item)
+    ds.PerFrameFunctionalGroupsSequence = groups
+    save(ds, tmp_path / "e.dcm")
+
+    assert _import([tmp_path / "e.dcm", "--out", tmp_path / "out", *SALT])[0] == 0
+
+    meta = _meta(_sequences(tmp_path / "out")[0])
+    assert meta["frame_times_ms"] == [0.0, 40.0, 110.0]
+    assert meta["frame_time_source"] == "FrameAcquisitionDateTime"
+
+
+def test_colour_frames_become_their_luminance(tmp_path):
+    rgb = np.random.default_rng(4).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8)
+    save(xa_dataset(rgb, bits_stored=8, photometric="RGB"), tmp_path / "rgb.dcm")
+
+    assert _import([tmp_path / "rgb.dcm", "--out", tmp_path / "out", *SALT])[0] == 0
+
+    for got, want in zip(_frames(_sequences(tmp_path / "out")[0]), rgb):
+        np.testing.assert_array_equal(got, cv2.cvtColor(want, cv2.COLOR_RGB2GRAY))
+
+
 def test_one_folder_per_series_grouped_by_salted_patient_hash(tmp_path):
     for name, patient in (("a.dcm", "PAT-1"), ("b.dcm", "PAT-1"), ("c.dcm", "PAT-2")):
         save(xa_dataset(ramp_frames(2, (16, 16), 8), bits_stored=8, patient_id=patient), tmp_path / "in" / name)

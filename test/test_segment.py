@@ -8,29 +8,46 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from dicom_factory import ramp_frames, save, xa_dataset
 from guidewire_model import layout
 from guidewire_model.backends import create_backend
+from guidewire_model.checkpoint import save_checkpoint
+from guidewire_model.config import load_train_config, to_dict
+from guidewire_model.export import export_model
 from guidewire_model.importers.cli import main as import_main
 from guidewire_model.importers.cvat import read_cvat
 from guidewire_model.importers.deidentify import load_or_create_salt
 from guidewire_model.importers.dicom import read_dicom
+from guidewire_model.network import build_model
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.segment import default_model_path, main
 from line_model import dark_curves, export_line_model
 from test_import_frames import gray_frames, write_video
-from tiny_model import export_tiny_model
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
+    """A tiny untrained network (ONNX and the same weights as a checkpoint) and the dark-line model."""
     folder = tmp_path_factory.mktemp("models")
-    return {"tiny": export_tiny_model(folder, width=8, size=64), "lines": export_line_model(folder, size=128)}
+    torch.manual_seed(0)
+    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
+                                       "model.pretrained": False, "model.input_size": 64})
+    network = build_model(cfg.model).eval()
+    export_model(network, cfg, folder / "tiny.onnx", n_check_frames=1)
+    checkpoint = save_checkpoint(folder / "tiny.pt", {"model": network.state_dict(), "config": to_dict(cfg)})
+    return {"tiny": folder / "tiny.onnx", "tiny.pt": checkpoint, "lines": export_line_model(folder, size=128)}
 
 
-def _pipeline(model):
-    return GuidewirePipeline(create_backend("onnxruntime", model, threads=1), track=True)
+def _pipeline(model, threshold=None):
+    kind = "torch" if model.suffix == ".pt" else "onnxruntime"
+    return GuidewirePipeline(create_backend(kind, model, threads=1), threshold=threshold, track=True)
+
+
+def _busy_threshold(model, frame):
+    """A threshold at which the untrained network marks about a tenth of the frame, so masks are not empty."""
+    return round(float(np.percentile(_pipeline(model).segment([frame])[0], 90)), 6)
 
 
 def _inputs(tmp_path, kind):
@@ -65,24 +82,28 @@ def _inputs(tmp_path, kind):
     return [tmp_path / "data"], out
 
 
-@pytest.mark.parametrize("kind", ["png8", "png16", "jpeg", "dicom", "video", "folder", "dataset"])
-def test_every_input_kind_gives_the_pipelines_results(tmp_path, models, kind):
+@pytest.mark.parametrize("kind, model", [("png8", "tiny"), ("png16", "tiny"), ("jpeg", "tiny"), ("dicom", "tiny"),
+                                         ("video", "tiny"), ("folder", "tiny"), ("dataset", "tiny"),
+                                         ("png8", "tiny.pt")])
+def test_every_input_kind_gives_the_pipelines_results(tmp_path, models, kind, model):
     args, expected = _inputs(tmp_path, kind)
     out = tmp_path / "out"
+    threshold = _busy_threshold(models[model], next(iter(expected.values()))[0])
 
-    rc = main([*map(str, args), "--out", str(out), "--model", str(models["tiny"]), "--quiet", "--threads", "1",
-               "--salt-file", str(tmp_path / "salt")])
+    rc = main([*map(str, args), "--out", str(out), "--model", str(models[model]), "--quiet", "--threads", "1",
+               "--threshold", str(threshold), "--salt-file", str(tmp_path / "salt")])
 
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [s["sequence"] for s in summary["sequences"]] == list(expected)
-    pipeline = _pipeline(models["tiny"])
+    pipeline = _pipeline(models[model], threshold)
     for name, frames in expected.items():
         seq = out / name
         pipeline.reset()
         for i, frame in enumerate(frames):
             result = pipeline.process(frame)
             mask = cv2.imread(str(seq / "masks" / layout.frame_name(i)), cv2.IMREAD_UNCHANGED)
+            assert mask.shape == frame.shape and mask.any()
             np.testing.assert_array_equal(mask, result.mask * 255)  # the node's pipeline, frame for frame
             data = json.loads((seq / "centrelines" / layout.frame_name(i, ".json")).read_text())
             assert [w["id"] for w in data["wires"]] == [w.wire_id for w in result.wires]
@@ -143,7 +164,6 @@ def _mean_distance(a, b):
 @pytest.mark.parametrize("as_drawn", [True, False], ids=["as-drawn", "by-rule"])
 def test_cvat_prelabels_import_back_as_the_models_centrelines(tmp_path, models, capsys, as_drawn):
     _write_sequence(tmp_path / "run", 3)
-    (tmp_path / "run" / "meta.json").write_text("{}")  # not a layout sequence: meta is the images' own
     seg = tmp_path / "seg"
 
     assert main([str(tmp_path / "run"), "--out", str(seg), "--model", str(models["lines"]), "--export", "cvat",
