@@ -82,9 +82,11 @@ def test_overload_keeps_latency_bounded_and_counts_every_drop(tmp_path):
     received_at = {k: v for k, v in probe.received_at.items() if k in sent_at}
     latency = np.array([(received_at[k] - sent_at[k]) * 1e3 for k in sorted(received_at)])
     bound = 2.5 * inference_ms + 150.0
+    # This bound also rules out a backlog: with frames arriving ~20x faster than they are served, a
+    # queue would add a whole inference time per served frame and pass it within a few frames. (A
+    # first-third vs last-third comparison was dropped: it measured how the machine's other load
+    # changed during the run, and failed on a loaded machine.)
     assert np.percentile(latency, 99) <= bound, (np.percentile(latency, 99), inference_ms)
-    third = max(len(latency) // 3, 1)
-    assert np.median(latency[-third:]) <= 1.5 * np.median(latency[:third]) + 50.0  # not growing
     assert rss[-1] - rss[0] <= 10.0  # memory flat (MB)
 
 
