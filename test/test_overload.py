@@ -81,7 +81,10 @@ def test_overload_keeps_latency_bounded_and_counts_every_drop(tmp_path):
     sent_at = dict(sent)
     received_at = {k: v for k, v in probe.received_at.items() if k in sent_at}
     latency = np.array([(received_at[k] - sent_at[k]) * 1e3 for k in sorted(received_at)])
-    bound = 2.5 * inference_ms + 150.0
+    # The inference time as the node itself measured it during the run, under whatever else the
+    # machine was doing then, if that was slower than the measurement before the run.
+    during_ms = float(_v(final).get("pipeline_ms_p50", "nan"))
+    bound = 2.5 * max(inference_ms, during_ms if np.isfinite(during_ms) else 0.0) + 150.0
     # This bound also rules out a backlog: with frames arriving ~20x faster than they are served, a
     # queue would add a whole inference time per served frame and pass it within a few frames. (A
     # first-third vs last-third comparison was dropped: it measured how the machine's other load

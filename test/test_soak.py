@@ -22,5 +22,8 @@ def test_short_soak_passes_its_own_criteria(tmp_path):
     result = json.loads(out.read_text())
     assert result["ok"] and result["node_exit_code"] == 0
     assert result["growth"]["rss_mb"] <= 5.0 and result["growth"]["fds"] <= 0 and result["growth"]["threads"] <= 0
-    assert result["served"] >= 100
+    # The node served throughout the run (how many frames depends on the machine's other load, so
+    # a count would test the machine), and every frame is either served or counted as dropped.
+    assert len(result["windows"]) >= 3 and all(w["served"] > 0 for w in result["windows"])
+    assert result["served"] + result["dropped"] == result["frames"] == 450
     assert "node RSS" in proc.stdout and "PASS" in proc.stdout
