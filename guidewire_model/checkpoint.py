@@ -31,6 +31,7 @@ __all__ = [
     "load_model",
     "model_from_payload",
     "save_checkpoint",
+    "slim_checkpoint",
     "validation_threshold",
 ]
 
@@ -219,18 +220,41 @@ def validation_threshold(payload: dict[str, Any], path: str | os.PathLike = "<ch
     raise CheckpointError(f"{path}: no validation threshold recorded for epoch {epoch}; pass a threshold explicitly")
 
 
+#: What a checkpoint needs for evaluation, export and fine-tuning (``init_from``): no optimizer,
+#: scheduler or RNG state, so a third of the size of a training checkpoint.
+SLIM_KEYS = ("format", "model", "config", "epoch", "best_f1", "best_epoch", "history", "val")
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write ``src``'s weights, config and training history (:data:`SLIM_KEYS`) to ``dst``, atomically.
+
+    Raises
+    ------
+    CheckpointError
+        If ``src`` cannot be read.
+    """
+    payload = load_checkpoint(src)
+    return save_checkpoint(dst, {k: payload[k] for k in SLIM_KEYS if k in payload})
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m guidewire_model.checkpoint --threshold FILE``: print a checkpoint's validation threshold."""
+    """``python -m guidewire_model.checkpoint``: print a checkpoint's validation threshold, or slim it."""
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m guidewire_model.checkpoint",
-                                     description="Print facts stored in a training checkpoint.")
-    parser.add_argument("--threshold", metavar="CHECKPOINT", required=True,
+                                     description="Facts from, and slim copies of, training checkpoints.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--threshold", metavar="CHECKPOINT",
                         help="print the F1-best validation threshold of the checkpoint's epoch")
+    action.add_argument("--slim", nargs=2, metavar=("CHECKPOINT", "OUT"),
+                        help="write the weights, config and history without optimizer state to OUT")
     args = parser.parse_args(argv)
     try:
-        print(f"{validation_threshold(load_checkpoint(args.threshold), args.threshold):.3f}")
+        if args.threshold:
+            print(f"{validation_threshold(load_checkpoint(args.threshold), args.threshold):.3f}")
+        else:
+            print(slim_checkpoint(*args.slim))
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

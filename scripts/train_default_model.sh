@@ -13,6 +13,15 @@ bash "$root/scripts/setup.sh"
 . "$root/scripts/env.sh"
 cd "$root"
 run=runs/default_model
+# A run that spans several sessions is committed under models/training/ (its last.pt, and a slim
+# copy of its best.pt; see models/training/README.md); a fresh checkout continues from them, which
+# exact resume makes identical to one uninterrupted run. Delete them to start from scratch.
+if [ ! -f "$run/last.pt" ] && [ -f models/training/default_model_last.pt ]; then
+  echo "continuing the committed run from models/training/"
+  mkdir -p "$run"
+  cp models/training/default_model_last.pt "$run/last.pt"
+  cp models/training/default_model_best.pt "$run/best.pt"
+fi
 python -m guidewire_model.train --config config/train_default_model.yaml --output-dir "$run" --resume
 # The decision threshold: the F1-best one on the validation scenes at the epoch best.pt was kept.
 threshold="$(python -m guidewire_model.checkpoint --threshold "$run/best.pt")"

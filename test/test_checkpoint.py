@@ -168,3 +168,20 @@ def test_validation_threshold_is_the_one_of_the_saved_epoch(tmp_path: Path, smal
     out = subprocess.run([sys.executable, "-m", "guidewire_model.checkpoint", "--threshold", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "0.620", out.stderr
+
+
+def test_slim_copy_keeps_what_evaluation_export_and_fine_tuning_need(tmp_path: Path, small_cfg) -> None:
+    from guidewire_model.checkpoint import slim_checkpoint, validation_threshold
+
+    model = build_model(small_cfg.model)
+    full = {"format": "guidewire-checkpoint/1", "model": model.state_dict(), "config": to_dict(small_cfg),
+            "optimizer": {"state": {0: {"exp_avg": torch.ones(1000)}}}, "rng": {"torch": torch.zeros(5000)},
+            "epoch": 1, "best_f1": 0.5, "best_epoch": 1, "history": [{"epoch": 1, "val_best_threshold": 0.4}]}
+    src = save_checkpoint(tmp_path / "last.pt", full)
+    dst = slim_checkpoint(src, tmp_path / "slim.pt")
+    slim = load_checkpoint(dst)
+    assert "optimizer" not in slim and "rng" not in slim and dst.stat().st_size < src.stat().st_size
+    assert validation_threshold(slim) == 0.4
+    loaded, _ = load_model(dst)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
