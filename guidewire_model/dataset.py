@@ -38,9 +38,11 @@ __all__ = [
     "SequenceInfo",
     "Split",
     "load_frame",
+    "read_image",
     "resize_mask",
     "scan_dataset",
     "split_by_patient",
+    "training_sample",
 ]
 
 #: When a mask is shrunk with pixel averaging, an output pixel is wire if at least this fraction of
@@ -272,17 +274,22 @@ def scan_dataset(root: str | os.PathLike, check_mask_values: bool = False) -> li
 # --------------------------------------------------------------------------- loading
 
 
-def _imread(path: Path) -> np.ndarray:
+def read_image(path: Path, error: type[DatasetError] = DatasetError, fix: str = "re-export the file") -> np.ndarray:
+    """An image file as stored (any depth and channels), or ``error`` naming the file and ``fix``."""
     # np.fromfile + imdecode instead of cv2.imread: handles non-ASCII paths and never returns a
     # silently empty image on a partial read.
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the file ({exc})") from exc
+        raise error(f"{path}: cannot read the file ({exc})") from exc
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
-        raise DatasetError(f"{path}: corrupt or unreadable PNG; re-export the file")
+        raise error(f"{path}: corrupt or unreadable image; {fix}")
     return image
+
+
+def _imread(path: Path) -> np.ndarray:
+    return read_image(path)
 
 
 def _read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -352,6 +359,26 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     level = MASK_COVERAGE_THRESHOLD if interp == cv2.INTER_AREA else 0.5
     # The small epsilon absorbs float rounding of exact fractions such as 0.25.
     return (soft >= level - 1e-6).view(np.uint8)
+
+
+def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
+                    augment: AugmentConfig | None, crop_size: int | None, mean: float,
+                    std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One network-ready pair from a [0, 1] frame and its 0/1 mask at the network's input side.
+
+    Augments (``augment_pair``, when ``augment`` is given), takes a random ``crop_size`` square
+    (when smaller than the frame), normalises, and returns float32 tensors of shape (1, C, C). Every
+    random number comes from ``rng`` (unused, and may be None, with neither augmentation nor crop).
+    """
+    if augment is not None:
+        image, mask = augment_pair(image, mask, rng, augment)
+    side = image.shape[0]
+    if crop_size is not None and crop_size < side:
+        top, left = rng.integers(0, side - crop_size + 1, size=2)
+        window = (slice(top, top + crop_size), slice(left, left + crop_size))
+        image, mask = image[window], mask[window]
+    image = normalize(image, mean, std)
+    return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
 
 
 class SegmentationDataset(Dataset):
@@ -443,14 +470,7 @@ class SegmentationDataset(Dataset):
         image = resize_to_square(to_unit_float(image), self.input_size)
         mask = resize_mask(mask, self.input_size)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        if self.augment is not None:
-            image, mask = augment_pair(image, mask, rng, self.augment)
-        if self.crop_size is not None and self.crop_size < self.input_size:
-            top, left = rng.integers(0, self.input_size - self.crop_size + 1, size=2)
-            window = (slice(top, top + self.crop_size), slice(left, left + self.crop_size))
-            image, mask = image[window], mask[window]
-        image = normalize(image, self.mean, self.std)
-        return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std)
 
 
 # --------------------------------------------------------------------------- splits

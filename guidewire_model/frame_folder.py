@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .dataset import DatasetError
+from .dataset import DatasetError, read_image
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -215,14 +215,7 @@ def scan_folder(folder: str | os.PathLike, prefixes: FolderPrefixes = FolderPref
 
 
 def _decode(path: Path) -> np.ndarray:
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise FolderError(f"{path}: cannot read the file ({exc})") from exc
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if image is None:
-        raise FolderError(f"{path}: corrupt or unreadable image; re-export it as an 8- or 16-bit PNG")
-    return image
+    return read_image(path, FolderError, "re-export it as an 8- or 16-bit PNG")
 
 
 def _gray(image: np.ndarray, path: Path) -> np.ndarray:

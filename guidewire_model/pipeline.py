@@ -175,6 +175,12 @@ def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
     return prob[rows, cols].astype(np.float32)
 
 
+def _field(image: np.ndarray, s: PostprocessSettings) -> FieldOfView:
+    """The frame's valid field of view under the margins and text rule of ``s``."""
+    return estimate_field(image, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
+                          detect_text=s.detect_burned_in_text)
+
+
 class GuidewirePipeline:
     """Segment and trace guidewires frame by frame with one backend.
 
@@ -279,8 +285,7 @@ class GuidewirePipeline:
         maps = [restore_size(p[0], img.shape) for p, img in zip(prob, images)]
         if field_of_view and s.field_of_view:
             for img, p in zip(images, maps):
-                estimate_field(img, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
-                               detect_text=s.detect_burned_in_text).apply(p)
+                _field(img, s).apply(p)
         return maps
 
     def process(self, image: np.ndarray) -> FrameResult:
@@ -307,8 +312,7 @@ class GuidewirePipeline:
         prob = restore_size(prob_small, image.shape)
         fov = None
         if s.field_of_view:
-            fov = estimate_field(image, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
-                                 detect_text=s.detect_burned_in_text)
+            fov = _field(image, s)
             fov.apply(prob)
         mask = binarize(prob, self.threshold)
         lines = extract_centrelines(mask, prob, max_wires=max_wires, min_length_px=s.min_wire_length_px,

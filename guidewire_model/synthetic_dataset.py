@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import augment_pair
 from .config import AugmentConfig, SyntheticDataConfig
-from .preprocess import normalize, to_unit_float
+from .dataset import training_sample
+from .preprocess import to_unit_float
 from .synthetic.config import SyntheticConfig
 from .synthetic.generator import SyntheticFrame, generate_sequence
 
@@ -43,12 +43,6 @@ def scene_seed(seed: int, epoch: int, scene: int) -> int:
     """
     state = np.random.SeedSequence([int(seed), int(epoch), int(scene), 0x5EED]).generate_state(1)[0]
     return int(_TRAIN_SEED_OFFSET + (int(state) % _TRAIN_SEED_OFFSET))
-
-
-def _to_tensors(image: np.ndarray, mask: np.ndarray, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
-    image = normalize(image, mean, std)
-    return (torch.from_numpy(np.ascontiguousarray(image)[None]),
-            torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)[None]))
 
 
 class SyntheticTrainSet(Dataset):
@@ -127,13 +121,7 @@ class SyntheticTrainSet(Dataset):
         image = to_unit_float(frame.image)
         mask = frame.mask.astype(np.uint8)
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 0xC0])
-        if self.augment is not None:
-            image, mask = augment_pair(image, mask, rng, self.augment)
-        if self.crop_size is not None and self.crop_size < self.input_size:
-            top, left = rng.integers(0, self.input_size - self.crop_size + 1, size=2)
-            window = (slice(top, top + self.crop_size), slice(left, left + self.crop_size))
-            image, mask = image[window], mask[window]
-        return _to_tensors(image, mask, self.mean, self.std)
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std)
 
 
 class SyntheticValidationSet(Dataset):
@@ -168,4 +156,4 @@ class SyntheticValidationSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.frames[int(index)]
-        return _to_tensors(image, mask, self.mean, self.std)
+        return training_sample(image, mask, None, None, None, self.mean, self.std)

@@ -73,9 +73,8 @@ def cvat_xml(path: Path, images: list[dict]) -> Path:
     return path
 
 
-def cvat_rle(patch: np.ndarray) -> list[int]:
-    """CVAT's mask RLE of a boolean patch: row-major runs, background first."""
-    flat = patch.astype(bool).ravel()
+def _runs(flat: np.ndarray) -> list[int]:
+    """Lengths of alternating runs of a flat boolean array, background first (both RLEs)."""
     counts, value, run = [], False, 0
     for v in flat:
         if v == value:
@@ -87,17 +86,14 @@ def cvat_rle(patch: np.ndarray) -> list[int]:
     return counts
 
 
+def cvat_rle(patch: np.ndarray) -> list[int]:
+    """CVAT's mask RLE of a boolean patch: row-major runs, background first."""
+    return _runs(patch.astype(bool).ravel())
+
+
 def coco_rle_string(mask: np.ndarray) -> str:
     """COCO's compressed RLE string of a mask (column-major runs; pycocotools' rleToString)."""
-    flat = mask.astype(bool).T.ravel()
-    counts, value, run = [], False, 0
-    for v in flat:
-        if v == value:
-            run += 1
-        else:
-            counts.append(run)
-            value, run = v, 1
-    counts.append(run)
+    counts = _runs(mask.astype(bool).T.ravel())
     out = []
     for i, x in enumerate(counts):
         if i > 2:
