@@ -129,12 +129,16 @@ class Probe(Node):
         with self._cond:
             return self.diagnostics[-1].status[0] if self.diagnostics else None
 
-    def wait_for_status(self, predicate, timeout: float = 10.0):
-        """Wait for a DiagnosticStatus satisfying ``predicate``; return it (None on timeout)."""
+    def wait_for_status(self, predicate, timeout: float = 10.0, since: int = 0):
+        """Wait for a DiagnosticStatus satisfying ``predicate``; return it (None on timeout).
+
+        ``since`` skips the first ``since`` diagnostics received, so a caller can ask for a status
+        published after an event it caused.
+        """
         found = []
 
         def check():
-            for d in reversed(self.diagnostics):
+            for d in reversed(self.diagnostics[since:]):
                 if predicate(d.status[0]):
                     found.append(d.status[0])
                     return True
