@@ -44,7 +44,9 @@ setup(
         "pylibjpeg-openjpeg>=2.3",
     ],
     extras_require={
-        "tensorrt": ["tensorrt-cu12>=10", "cuda-python>=12"],
+        # TensorRT 10.3 (JetPack 6) .. 11.x, CUDA 12 wheels; strongly typed builds work on both (docs/tensorrt.md).
+        # On a Jetson, TensorRT comes with JetPack (apt python3-libnvinfer), not from this extra.
+        "tensorrt": ["tensorrt-cu12>=10.3,<12", "cuda-python>=12.3,<13"],
         "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6"],
     },
     entry_points={
