@@ -508,9 +508,20 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
 
     start_epoch, best_f1, best_epoch, history = 0, -1.0, 0, []
+    initial_val = None
     if payload is None and cfg.init_from:
         _init_weights(model, cfg)
+        # Fine-tuning is judged against where it started: the validation scores of the weights it
+        # was given, on this run's own validation frames, before any step.
+        _broadcast_buffers(model)
+        counts, sweep, tol, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        initial_val = _validation_record(counts, sweep, tol)
+        if main_rank:
+            log.info("initial weights from %s: val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f (F1@2 %.4f) at %.3f",
+                     cfg.init_from, counts.precision, counts.recall, counts.f1,
+                     initial_val["val_best_threshold_f1"], tol.f1, initial_val["val_best_threshold"])
     if payload is not None:
+        initial_val = payload.get("initial_val")
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -567,8 +578,9 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         _broadcast_buffers(model)
         val_counts, sweep, val_tol, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device,
                                                         use_amp)
-        best_t, swept_f1 = sweep.best()
-        lr = optimizer.param_groups[0]["lr"]
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
+                  **_validation_record(val_counts, sweep, val_tol)}
+        swept_f1 = record["val_best_threshold_f1"]
         # Model selection and the plateau schedule follow the F1 at the best threshold, which does
         # not depend on how the loss's alpha calibrates the probabilities; the threshold that
         # reaches it is kept with the record (guidewire-export --threshold stores one in the model).
@@ -576,10 +588,6 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         improved = swept_f1 > best_f1
         if improved:
             best_f1, best_epoch = swept_f1, epoch + 1
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "val_precision": val_counts.precision,
-                  "val_recall": val_counts.recall, "val_f1": val_counts.f1, "val_best_threshold": best_t,
-                  "val_best_threshold_f1": swept_f1, "val_f1_at_2": val_tol.f1,
-                  "val_precision_at_2": val_tol.precision, "val_recall_at_2": val_tol.recall}
         history.append(record)
 
         if main_rank:
@@ -593,6 +601,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
                 "best_f1": best_f1,
                 "best_epoch": best_epoch,
                 "history": history,
+                "initial_val": initial_val,
                 "rng": _rng_state(),
                 "config": to_dict(cfg),
                 **({"split": json.loads(split.to_json())} if split is not None else {}),
@@ -618,6 +627,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         "world_size": world,
         "device": device.type,
         "history": history,
+        "initial_val": initial_val,
         "output_dir": str(out),
         "seconds": time.perf_counter() - started,
     }
@@ -626,8 +636,20 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         writer.close()
         log.info("done: %d epochs, best val best-threshold F1 %.4f (epoch %d), final val P %.4f R %.4f F1 %.4f -> %s",
                  len(history), best_f1, best_epoch, val_counts.precision, val_counts.recall, val_counts.f1, out)
+        if initial_val is not None and best_f1 <= initial_val["val_best_threshold_f1"]:
+            log.warning("no epoch beat the initial weights on validation (best-threshold F1 %.4f <= %.4f): "
+                        "keep using %s, or fine-tune with a lower optim.lr", best_f1,
+                        initial_val["val_best_threshold_f1"], cfg.init_from)
     dist_utils.barrier()
     return summary
+
+
+def _validation_record(counts, sweep, tolerance) -> dict[str, float]:
+    """One validation's scores as the history keeps them (strict at the fixed threshold, best threshold, F1@2)."""
+    best_t, swept_f1 = sweep.best()
+    return {"val_precision": counts.precision, "val_recall": counts.recall, "val_f1": counts.f1,
+            "val_best_threshold": best_t, "val_best_threshold_f1": swept_f1, "val_f1_at_2": tolerance.f1,
+            "val_precision_at_2": tolerance.precision, "val_recall_at_2": tolerance.recall}
 
 
 def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: bool) -> None:
@@ -698,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         dist_utils.shutdown()
     if main_rank:
-        print(json.dumps({k: summary[k] for k in ("epochs_run", "best_val_f1", "final_val", "output_dir")}))
+        print(json.dumps({k: summary[k] for k in ("epochs_run", "best_val_f1", "initial_val", "final_val", "output_dir")}))
     return 0
 
 

@@ -259,3 +259,25 @@ def test_settings_added_after_a_run_started_do_not_block_its_resume() -> None:
     # A setting the old run lacks but the new config changes from its default does block it.
     new["optim"]["optimizer"] = "adam"
     assert config_differences(old, new) == ["optim.optimizer"]
+
+
+def test_fine_tuning_measurably_improves_validation_f1_on_a_small_set(easy_data: Path, tmp_path: Path) -> None:
+    # A model trained briefly on one kind of scene (hard preset, every orientation) is fine-tuned on a
+    # small set of another (easy preset, the module's data set): the run scores the weights it was
+    # given on its own validation frames first, and fine-tuning must beat that clearly.
+    torch.set_num_threads(1)
+    other = tmp_path / "other"
+    write_dataset(other, 3, 4, SyntheticConfig.preset("hard", size=128, wire_width=(5.0, 7.0),
+                                                     rotation_probability=1.0), seed=11, progress=False)
+    source = load_train_config(DEMO, {"data.root": str(other), "output_dir": str(tmp_path / "source"),
+                                      "optim.epochs": 2})
+    train(source)
+    tuned = load_train_config(DEMO, {"data.root": str(easy_data), "output_dir": str(tmp_path / "tuned"),
+                                     "optim.epochs": 8, "init_from": str(tmp_path / "source" / "best.pt")})
+    summary = train(tuned)
+    before = summary["initial_val"]
+    assert before is not None and set(before) >= {"val_f1", "val_best_threshold_f1", "val_f1_at_2"}
+    assert summary["best_val_f1"] > before["val_best_threshold_f1"] + 0.1, (before, summary["history"])
+    # The starting point survives a resume (it is kept in the checkpoint) and is in the log.
+    assert load_checkpoint(tmp_path / "tuned" / "last.pt")["initial_val"] == before
+    assert "initial weights from" in (tmp_path / "tuned" / "train.log").read_text()
