@@ -8,6 +8,33 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
+# What the node needs on a robot computer: numpy, OpenCV, ONNX Runtime (and onnx
+# to read a model's metadata), scipy/scikit-image for the centrelines, PyYAML for the parameters.
+# No PyTorch: with ONNX Runtime or TensorRT the node never imports it (test_node_torch_free.py).
+RUNTIME = [
+    "numpy>=1.24",
+    "opencv-python-headless>=4.8",
+    "pyyaml>=6",
+    "tqdm>=4.60",
+    "onnx>=1.15",
+    "onnxruntime>=1.17",
+    "scikit-image>=0.22",
+    "scipy>=1.10",
+]
+# Training, checkpoints (.pt, the torch backend) and ONNX export.
+TRAIN = ["torch>=2.2", "tensorboard>=2.14"]
+# Evaluation reports, bags, the soak and node benchmarks, and DICOM import (pylibjpeg-libjpeg decodes
+# JPEG baseline/extended/lossless and JPEG-LS, -openjpeg JPEG 2000).
+TOOLS = [
+    "matplotlib>=3.7",
+    "rosbags>=0.10",
+    "psutil>=5.9",
+    "pydicom>=3.0",
+    "pylibjpeg>=2.0",
+    "pylibjpeg-libjpeg>=2.1",
+    "pylibjpeg-openjpeg>=2.3",
+]
+
 setup(
     name="guidewire-seg",
     version="0.1.0",
@@ -16,37 +43,25 @@ setup(
     # guidewire_seg_ros comes along for guidewire-eval-bag, whose offline mode needs no ROS; its node
     # and live modes import rclpy only when run, on a machine with a ROS 2 install.
     packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros"]),
-    # The shipped YAML configs land where guidewire_model.config.config_dir() looks for them.
+    # The shipped YAML configs land where guidewire_model.shipped_files.config_dir() looks for them.
     data_files=[
         ("share/guidewire_seg/config", glob("config/*.yaml") + glob("config/*.xml")),
         # Bags carry our message type; the bag tools register it from these definitions.
         ("share/guidewire_seg/msg", glob("msg/*.msg")),
+        # The shipped default model, where shipped_files.shipped_models_dir() looks for it.
+        ("share/guidewire_seg/models", glob("models/*.onnx")),
     ],
-    install_requires=[
-        "numpy>=1.24",
-        "opencv-python-headless>=4.8",
-        "pyyaml>=6",
-        "tqdm>=4.60",
-        "torch>=2.2",
-        "onnx>=1.15",
-        "onnxruntime>=1.17",
-        "scikit-image>=0.22",
-        "scipy>=1.10",
-        "matplotlib>=3.7",
-        "tensorboard>=2.14",
-        "rosbags>=0.10",
-        "psutil>=5.9",
-        # DICOM runs (guidewire-import dicom, guidewire-segment) and their compressed transfer syntaxes:
-        # pylibjpeg-libjpeg decodes JPEG baseline/extended/lossless and JPEG-LS, -openjpeg JPEG 2000.
-        "pydicom>=3.0",
-        "pylibjpeg>=2.0",
-        "pylibjpeg-libjpeg>=2.1",
-        "pylibjpeg-openjpeg>=2.3",
-    ],
+    # `pip install .` is the runtime; `.[runtime]` says so explicitly (deployment scripts), `.[train]`
+    # adds PyTorch for training and checkpoints, `.[tools]` the evaluation and import tools, `.[all]` both.
+    install_requires=RUNTIME,
     extras_require={
-        # TensorRT 10.3 (JetPack 6) .. 11.x, CUDA 12 wheels; strongly typed builds work on both (docs/tensorrt.md).
-        # On a Jetson, TensorRT comes with JetPack (apt python3-libnvinfer), not from this extra.
-        "tensorrt": ["tensorrt-cu12>=10.3,<12", "cuda-python>=12.3,<13"],
+        "runtime": RUNTIME,
+        "train": TRAIN,
+        "tools": TOOLS,
+        "all": TRAIN + TOOLS,
+        # TensorRT 10 (JetPack) and 11 (desktop) are the majors the engine code is written for; a later
+        # major is untried and may remove APIs again (11 removed BuilderFlag.FP16), so it is not allowed.
+        "tensorrt": ["tensorrt-cu12>=10,<12", "cuda-python>=12"],
         "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6"],
     },
     entry_points={

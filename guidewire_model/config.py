@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +20,9 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, TypeVar
 
 import yaml
+
+# Re-exported: the shipped-file lookup lives in a module the runtime can import without this one.
+from .shipped_files import config_dir, shipped_models_dir  # noqa: F401
 
 __all__ = [
     "AugmentConfig",
@@ -250,34 +252,6 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def config_dir() -> Path:
-    """Folder holding the shipped YAML files.
-
-    Looked up in order: ``$GUIDEWIRE_CONFIG_DIR``; ``config/`` beside the package in a source
-    checkout; ``<prefix>/share/guidewire_seg/config`` as installed by pip or colcon.
-    """
-    env = os.environ.get("GUIDEWIRE_CONFIG_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parent.parent / "config")
-    candidates.append(Path(sys.prefix) / "share" / "guidewire_seg" / "config")
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / "guidewire_seg" / "config")
-    for cand in candidates:
-        if (cand / "train_paper.yaml").is_file():
-            return cand
-    raise ConfigError(
-        "cannot find the shipped config folder (looked in: "
-        + ", ".join(str(c) for c in candidates)
-        + "); set GUIDEWIRE_CONFIG_DIR to the repository's config/ folder"
-    )
-
-
-def shipped_models_dir() -> Path:
-    """Folder of the shipped model files (``models/`` beside :func:`config_dir`)."""
-    return config_dir().parent / "models"
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:

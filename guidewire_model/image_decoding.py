@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "ENCODINGS",
+    "MAX_NON_FINITE_SHARE",
     "ImageFormatError",
     "bgr_image_fields",
     "decode_gray",
@@ -35,6 +36,11 @@ ENCODINGS: dict[str, tuple[int, np.dtype]] = {
     "rgba8": (4, np.dtype(np.uint8)),
     "bgra8": (4, np.dtype(np.uint8)),
 }
+
+#: Float frames with a larger share of NaN or infinite pixels are refused (kind ``non_finite``): such a
+#: frame is a failed acquisition or a broken processing chain, not an image of the patient. Below it,
+#: the few bad pixels (a detector's dead pixels, a lost line) are replaced by the frame's median.
+MAX_NON_FINITE_SHARE = 0.01
 
 _TO_GRAY = {
     "rgb8": cv2.COLOR_RGB2GRAY,
@@ -75,13 +81,17 @@ def decode_gray(encoding: str, height: int, width: int, step: int, is_bigendian:
     -------
     ndarray, shape (height, width)
         uint8 for 8-bit encodings (colour is converted with ITU-R BT.601 luma), uint16 for 16-bit,
-        float32 for ``32FC1`` (values as sent: NaN/Inf are left to preprocessing, which zeroes them).
+        float32 for ``32FC1``: finite values as sent; NaN and +-Inf pixels, when they are at most
+        :data:`MAX_NON_FINITE_SHARE` of the frame, replaced by the median of the finite ones (a
+        neutral grey: zero would draw a dark, wire-like line through a lost detector row).
         Native byte order, C-contiguous, never a view of ``data``.
 
     Raises
     ------
     ImageFormatError
-        With ``kind`` one of ``encoding``, ``size``, ``too_large``, ``step``, ``data_length``.
+        With ``kind`` one of ``encoding``, ``size``, ``too_large``, ``step``, ``data_length``, or
+        ``non_finite`` for a float frame with more NaN/Inf pixels than :data:`MAX_NON_FINITE_SHARE`
+        (an all-NaN or all-Inf frame among them).
     """
     encoding = str(encoding)
     if encoding not in ENCODINGS:
@@ -114,7 +124,22 @@ def decode_gray(encoding: str, height: int, width: int, step: int, is_bigendian:
     if channels > 1:
         return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_GRAY[encoding])
     # astype to the native dtype copies, which also detaches the array from the message buffer.
-    return pixels.astype(dtype.newbyteorder("="), copy=True)
+    out = pixels.astype(dtype.newbyteorder("="), copy=True)
+    return _repair_non_finite(out) if out.dtype.kind == "f" else out
+
+
+def _repair_non_finite(image: np.ndarray) -> np.ndarray:
+    """Replace a few NaN/Inf pixels by the median of the rest, in place; refuse a frame with many."""
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    bad = image.size - int(np.count_nonzero(finite))
+    if bad > MAX_NON_FINITE_SHARE * image.size:
+        raise ImageFormatError(
+            "non_finite", f"{bad} of {image.size} pixels ({bad / image.size:.1%}) are NaN or infinite; a float "
+            f"frame is served only when at most {MAX_NON_FINITE_SHARE:.0%} are (check the source's float output)")
+    image[~finite] = np.median(image[finite])
+    return image
 
 
 def gray_image_fields(image: np.ndarray) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,17 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image, PointCloud2
 
+# The runtime only: nothing here (or below it) imports torch or the training configuration, so a
+# node serving an ONNX model runs on a computer without PyTorch (test_node_torch_free.py checks it).
 from guidewire_seg.msg import GuidewireArray
-from guidewire_model.backends import create_backend
+from guidewire_model.backends import create_backend, resolve_device
 from guidewire_model.backends.fault_injection import FAULT_ENV, FaultInjectingBackend
-from guidewire_model.config import ConfigError, shipped_models_dir
 from guidewire_model.pipeline import FrameResult, GuidewirePipeline
 from guidewire_model.rolling_stats import RateMeter, RollingPercentiles
+from guidewire_model.shipped_files import shipped_models_dir
 from guidewire_model.wire_overlay import render_overlay
 
 from .frame_slot import FrameSlot
@@ -50,6 +54,8 @@ from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_ima
 from .parameters import (NODE_NAME, POSTPROCESS_PARAMETERS, NodeParameters, ParameterError, declare_parameters,
                          postprocess_kwargs, validate)
 from .pointcloud import centrelines_to_cloud
+from .publish_faults import PUBLISH_FAULT_ENV, FaultyPublisher, parse_failing_calls
+from .topic_diagnostics import FrequencyBounds, TopicDiagnostic
 
 __all__ = ["GuidewireSegNode", "main"]
 
@@ -64,20 +70,12 @@ def resolve_model_path(params: NodeParameters) -> Path:
     return shipped_models_dir() / "default.onnx"
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class GuidewireSegNode(Node):
     """Segments guidewires in every frame it can keep up with and publishes masks and centrelines.
 
     Raises (at construction, so the process exits non-zero before serving)
     ----------------------------------------------------------------------
-    ParameterError, ConfigError, ModelFileError, CheckpointError, BackendError
+    ParameterError, ModelFileError, CheckpointError, BackendError, ShippedFilesError
         On a bad parameter or model file; the message names it and the fix.
     """
 
@@ -103,7 +101,7 @@ class GuidewireSegNode(Node):
         self.model_path = model_path
         self.device = device
         backend.warmup()
-        self.max_age_ms = self.params.max_age_ms or self._measured_max_age_ms()
+        self.max_age_ms = self.params.max_age_ms or self._measure_max_age_ms()
         if os.environ.get(FAULT_ENV):
             self.pipeline.backend = FaultInjectingBackend(backend, int(os.environ[FAULT_ENV]))
             self.get_logger().warning(f"{FAULT_ENV} is set: the backend will fail after "
@@ -125,6 +123,18 @@ class GuidewireSegNode(Node):
         self._cloud_pub = self.create_publisher(PointCloud2, "~/centreline_points", pub_qos)
         self._overlay_pub = self.create_publisher(Image, "~/overlay", pub_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        if os.environ.get(PUBLISH_FAULT_ENV):
+            self._lines_pub = FaultyPublisher(self._lines_pub, parse_failing_calls(os.environ[PUBLISH_FAULT_ENV]))
+            self.get_logger().warning(f"{PUBLISH_FAULT_ENV} is set: ~/centrelines publish calls "
+                                      f"{sorted(self._lines_pub.failing_calls)} will raise (test mode)")
+        # One frequency + stamp-age status per output topic, as diagnostic_updater's TopicDiagnostic.
+        bounds = FrequencyBounds(min_hz=self.params.diagnostics_min_hz, max_hz=self.params.diagnostics_max_hz,
+                                 max_stamp_age_s=self.params.diagnostics_max_stamp_age_s)
+        self._topic_diagnostics = {
+            key: TopicDiagnostic(pub.topic_name, self.get_name(), bounds, self._now_s)
+            for key, pub in (("mask", self._mask_pub), ("centrelines", self._lines_pub),
+                             ("centreline_points", self._cloud_pub), ("overlay", self._overlay_pub))}
+        self._hardware_id = f"{os.uname().nodename}:{device}"
 
         self._slot = FrameSlot()
         self._latency_ms = RollingPercentiles(window=1000)
@@ -137,6 +147,7 @@ class GuidewireSegNode(Node):
         self._counts: Counter[str] = Counter()
         self._bad_kinds: Counter[str] = Counter()
         self._last_bad_log: dict[str, float] = {}
+        self._faults_logged: dict[tuple[str, str], float] = {}
         self._started = time.monotonic()
         self._last_input: float | None = None
         self._last_output: float | None = None
@@ -144,6 +155,8 @@ class GuidewireSegNode(Node):
         self._fallback_reason: str | None = None
         self._halt_reason: str | None = None
         self._consecutive_failures = 0
+        # Set by a live `max_age_ms: 0`; the worker re-measures, as it is the pipeline's only user.
+        self._remeasure = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
 
@@ -154,6 +167,9 @@ class GuidewireSegNode(Node):
                                  event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         self._worker.start()
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ input side
 
@@ -169,62 +185,91 @@ class GuidewireSegNode(Node):
 
     def _work(self) -> None:
         while not self._stop.is_set():
+            if self._remeasure.is_set():
+                self._remeasure.clear()
+                self._remeasure_max_age()
             item = self._slot.take(timeout=0.1)
             if item is None:
                 continue
-            msg, received = item
-            taken = time.monotonic()
             try:
-                image = image_to_gray(msg, max_pixels=self.params.max_input_pixels)
-            except ImageFormatError as exc:
-                self._note_bad_frame(exc.kind, str(exc))
-                continue
-            if self._halt_reason is not None:
-                self._counts["not_served"] += 1
-                continue
-            decoded = time.monotonic()
-            try:
-                result = self.pipeline.process(image)
-            except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
-                self._counts["failed"] += 1
-                self._handle_backend_failure(exc)
-                continue
-            self._consecutive_failures = 0
-            processed = time.monotonic()
-            age_ms = (processed - received) * 1e3
-            if age_ms > self.max_age_ms:
-                # Late is worse than missing for a controller: it would act on where the wire was.
-                self._counts["expired"] += 1
-                self.get_logger().warning(
-                    f"dropping a result {age_ms:.0f} ms after its frame arrived (max_age_ms {self.max_age_ms:.0f})",
-                    throttle_duration_sec=10.0)
-                continue
-            self._publish(msg, image, result)
-            self._last_output = time.monotonic()
-            self._queue_ms.add((taken - received) * 1e3)
-            self._pipeline_ms.add((processed - decoded) * 1e3)
-            self._own_ms.add(((decoded - taken) + (self._last_output - processed)) * 1e3)
-            self._last_result_age_ms = (self._last_output - received) * 1e3
-            self._latency_ms.add(self._last_result_age_ms)
-            self._published.tick()
-            self._counts["published"] += 1
+                self._serve(*item)
+            except Exception as exc:  # noqa: BLE001 - whatever a frame does, the worker serves the next
+                self._note_fault("internal_error", exc)
 
-    def _measured_max_age_ms(self) -> float:
+    def _serve(self, msg: Image, received: float) -> None:
+        """Decode, process and publish one frame, counting it under exactly one outcome."""
+        taken = time.monotonic()
+        try:
+            image = image_to_gray(msg, max_pixels=self.params.max_input_pixels)
+        except ImageFormatError as exc:
+            self._note_bad_frame(exc.kind, str(exc))
+            return
+        if self._halt_reason is not None:
+            self._counts["not_served"] += 1
+            return
+        decoded = time.monotonic()
+        try:
+            result = self.pipeline.process(image)
+        except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
+            self._counts["failed"] += 1
+            self._handle_backend_failure(exc)
+            return
+        self._consecutive_failures = 0
+        processed = time.monotonic()
+        age_ms = (processed - received) * 1e3
+        if age_ms > self.max_age_ms:
+            # Late is worse than missing for a controller: it would act on where the wire was.
+            self._counts["expired"] += 1
+            self.get_logger().warning(
+                f"dropping a result {age_ms:.0f} ms after its frame arrived (max_age_ms {self.max_age_ms:.0f})",
+                throttle_duration_sec=10.0)
+            return
+        try:
+            self._publish(msg, image, result)
+        except Exception as exc:  # noqa: BLE001 - a failed publish loses this frame, not the node
+            self._note_fault("publish_failed", exc)
+            return
+        self._last_output = time.monotonic()
+        self._queue_ms.add((taken - received) * 1e3)
+        self._pipeline_ms.add((processed - decoded) * 1e3)
+        self._own_ms.add(((decoded - taken) + (self._last_output - processed)) * 1e3)
+        self._last_result_age_ms = (self._last_output - received) * 1e3
+        self._latency_ms.add(self._last_result_age_ms)
+        self._published.tick()
+        self._counts["published"] += 1
+
+    def _measure_max_age_ms(self) -> float:
         """Freshness limit sized to this model on this machine: 4x a warm frame, at least 250 ms.
 
         A blank frame costs no tracing, and a keep-latest frame may wait for the one in progress, so
         the measured time is scaled up generously; 250 ms is about two frame periods at 7.5 fps, the
-        slowest fluoroscopy rate.
+        slowest fluoroscopy rate. Tracking is off while measuring, so the wires tracked in a running
+        sequence keep their ids.
         """
         s = self.pipeline.backend.info.input_size
         blank = np.zeros((s, s), np.uint8)
         times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            self.pipeline.process(blank)
-            times.append((time.perf_counter() - t0) * 1e3)
-        self.pipeline.reset()
+        track, self.pipeline.track = self.pipeline.track, False
+        try:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                self.pipeline.process(blank)
+                times.append((time.perf_counter() - t0) * 1e3)
+        finally:
+            self.pipeline.track = track
         return max(250.0, 4.0 * max(times))
+
+    def _remeasure_max_age(self) -> None:
+        """Apply a live ``max_age_ms: 0`` (on the worker thread, between frames)."""
+        try:
+            measured = self._measure_max_age_ms()
+        except Exception as exc:  # noqa: BLE001 - a failing backend is the frame path's to handle
+            self.get_logger().error(f"max_age_ms: 0 could not be re-measured ({type(exc).__name__}: {exc}); "
+                                    f"keeping {self.max_age_ms:.0f} ms")
+            return
+        if self.params.max_age_ms == 0:  # unless a value was set while measuring
+            self.max_age_ms = measured
+            self.get_logger().info(f"max_age_ms re-measured: results older than {measured:.0f} ms are dropped")
 
     def _handle_backend_failure(self, exc: Exception) -> None:
         """Apply ``on_backend_failure``: switch to a CPU backend once, or stop serving; never hang."""
@@ -241,6 +286,8 @@ class GuidewireSegNode(Node):
                            f"({type(fb_exc).__name__}: {fb_exc})")
                 return
             self.pipeline.backend = fallback
+            self.device = "cpu"
+            self._hardware_id = f"{os.uname().nodename}:cpu"
             self._fallback_reason = f"{failed.name} failed ({text}); serving from {kind}/cpu"
             self.get_logger().error(f"inference backend failed: {text}; falling back to {kind} on the CPU")
             try:
@@ -268,20 +315,50 @@ class GuidewireSegNode(Node):
             self.get_logger().warning(
                 f"skipping malformed image ({kind}, {self._bad_kinds[kind]} so far): {text}")
 
+    def _note_fault(self, counter: str, exc: Exception) -> None:
+        """Count a frame lost to an exception outside inference; the first of each kind is logged with its
+        traceback (what a developer needs), later ones as one line at most every 10 s."""
+        self._counts[counter] += 1
+        key = (counter, type(exc).__name__)
+        now = time.monotonic()
+        last = self._faults_logged.get(key)
+        if last is None:
+            self._faults_logged[key] = now
+            self.get_logger().error(f"frame lost ({counter}, {self._counts[counter]} so far): "
+                                    f"{type(exc).__name__}: {exc}; serving the next frame\n"
+                                    f"{''.join(traceback.format_exception(exc))}")
+        elif now - last >= 10.0:
+            self._faults_logged[key] = now
+            self.get_logger().error(f"frame lost ({counter}, {self._counts[counter]} so far): "
+                                    f"{type(exc).__name__}: {exc}")
+
     # ------------------------------------------------------------------ output side
 
     def _publish(self, msg: Image, image, result: FrameResult) -> None:
         header = msg.header
-        mask_msg = Image(header=header, **gray_to_image_fields(result.mask * 255))
-        self._mask_pub.publish(mask_msg)
+        stamp_s = Time.from_msg(header.stamp).nanoseconds * 1e-9
+        topics = self._topic_diagnostics
+        self._mask_pub.publish(Image(header=header, **gray_to_image_fields(result.mask * 255)))
+        topics["mask"].tick(stamp_s)
         self._lines_pub.publish(wires_to_msg(header, image.shape[1], image.shape[0], result.wires))
+        topics["centrelines"].tick(stamp_s)
         self._cloud_pub.publish(centrelines_to_cloud(header, result.wires))
+        topics["centreline_points"].tick(stamp_s)
         if self.params.publish_overlay:
             overlay = render_overlay(image, result.mask, result.wires)
             self._overlay_pub.publish(Image(header=header, **bgr_to_image_fields(overlay[..., ::-1])))
+            topics["overlay"].tick(stamp_s)
 
     def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name=f"{self.get_name()}: guidewire segmentation", hardware_id=self.model_path.name)
+        # The topic statuses first and the node's own status last: readers that keep the last status
+        # whose name starts with the node's name (node_bench) keep reading the node's.
+        statuses = [d.status(self._hardware_id) for key, d in self._topic_diagnostics.items()
+                    if key != "overlay" or self.params.publish_overlay]
+        statuses.append(self._node_status())
+        self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=statuses))
+
+    def _node_status(self) -> DiagnosticStatus:
+        status = DiagnosticStatus(name=f"{self.get_name()}: guidewire segmentation", hardware_id=self._hardware_id)
         fps = self._published.rate()
         values = {
             "fps": f"{fps:.2f}",
@@ -295,8 +372,12 @@ class GuidewireSegNode(Node):
             "frames_dropped": str(self._counts["dropped"]),
             "frames_malformed": str(self._counts["malformed"]),
             "frames_failed": str(self._counts["failed"]),
+            "frames_publish_failed": str(self._counts["publish_failed"]),
+            "frames_internal_error": str(self._counts["internal_error"]),
             "backend": self.pipeline.backend.name,
             "model": str(self.model_path),
+            "threshold": f"{self.pipeline.threshold:.4f}",
+            "max_wires": str(self.pipeline.max_wires),
         }
         values.update({f"malformed_{k}": str(v) for k, v in sorted(self._bad_kinds.items())})
         now = time.monotonic()
@@ -313,7 +394,7 @@ class GuidewireSegNode(Node):
         })
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         status.level, status.message = self._health(since_input, since_output)
-        self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=[status]))
+        return status
 
     def _health(self, since_input: float, since_output: float) -> tuple[bytes, str]:
         """Diagnostic level and the reason, worst first."""
@@ -325,7 +406,8 @@ class GuidewireSegNode(Node):
         if since_output > p.stale_s:
             return DiagnosticStatus.STALE, (f"no result published for {since_output:.1f} s although images arrive "
                                             f"(malformed {self._counts['malformed']}, expired "
-                                            f"{self._counts['expired']}, failed {self._counts['failed']})")
+                                            f"{self._counts['expired']}, failed {self._counts['failed']}, "
+                                            f"publish failed {self._counts['publish_failed']})")
         if since_input > p.stale_warn_s:
             return DiagnosticStatus.WARN, f"no image received for {since_input:.1f} s"
         if since_output > p.stale_warn_s:
@@ -337,21 +419,30 @@ class GuidewireSegNode(Node):
     # ------------------------------------------------------------------ parameters and lifetime
 
     def _on_set_parameters(self, changes) -> SetParametersResult:
+        """Apply live parameter changes, all or none: each changed name takes effect from the next frame."""
         updated = {f: getattr(self.params, f) for f in self.params.__dataclass_fields__}
         for p in changes:
             if p.name not in RUNTIME_PARAMETERS:
                 return SetParametersResult(successful=False, reason=f"'{p.name}' can only be set at start")
             updated[p.name] = p.value
         try:
-            self.params = validate(updated, source=f"node '{self.get_name()}'")
-        except ParameterError as exc:
+            params = validate(updated, source=f"node '{self.get_name()}'")
+            self.pipeline.configure(**postprocess_kwargs(params))
+        except (ParameterError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if self.params.threshold >= 0:
-            self.pipeline.threshold = self.params.threshold
-        if self.params.max_age_ms:
-            self.max_age_ms = self.params.max_age_ms
-        self.pipeline.max_wires = self.params.max_wires
-        self.pipeline.configure(**postprocess_kwargs(self.params))
+        self.params = params
+        changed = {p.name for p in changes}
+        if "threshold" in changed:
+            # Negative = the model's own threshold, as at start.
+            self.pipeline.threshold = (params.threshold if params.threshold >= 0
+                                       else self.pipeline.backend.info.threshold)
+        if "max_age_ms" in changed:
+            if params.max_age_ms:
+                self.max_age_ms = params.max_age_ms
+            else:
+                self._remeasure.set()  # 0 = sized to the model's measured speed, as at start
+        if "max_wires" in changed:
+            self.pipeline.max_wires = params.max_wires
         return SetParametersResult(successful=True)
 
     def stop(self) -> None:
@@ -382,8 +473,8 @@ def main(args: list[str] | None = None) -> int:
     logger = rclpy.logging.get_logger(NODE_NAME)
     try:
         node = GuidewireSegNode()
-    except (ParameterError, ConfigError, ValueError, RuntimeError, OSError) as exc:
-        # ModelFileError, CheckpointError and BackendError subclass ValueError/RuntimeError.
+    except (ParameterError, ValueError, RuntimeError, OSError) as exc:
+        # ModelFileError, CheckpointError, ShippedFilesError and BackendError subclass ValueError/RuntimeError.
         logger.fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from guidewire_model.config import config_dir
+from guidewire_model.shipped_files import config_dir
 from guidewire_model.pipeline import PostprocessSettings
 
 __all__ = [
@@ -90,6 +90,14 @@ class NodeParameters:
     max_input_pixels: int = field(metadata=_p(
         "frames with more pixels are refused before decoding", lo=1, hi=268435456))
     diagnostics_period_s: float = field(metadata=_p("period of /diagnostics updates [s]", lo=0.05, hi=60.0))
+    diagnostics_min_hz: float = field(metadata=_p(
+        "each output topic's status goes WARN below this rate (less 10 %, as diagnostic_updater) [Hz]",
+        lo=0.0, hi=1000.0))
+    diagnostics_max_hz: float = field(metadata=_p(
+        "and above this rate (plus 10 %) [Hz]", lo=0.0, hi=1000.0))
+    diagnostics_max_stamp_age_s: float = field(metadata=_p(
+        "each output topic's status goes ERROR when a published message's stamp is older than this on the "
+        "node's clock (a late or unsynchronised image source) [s]", lo=0.001, hi=3600.0))
     max_age_ms: float = field(metadata=_p(
         "a result ready later than this after its frame arrived is dropped, never published late [ms]; "
         "0 = sized to the model's measured speed at start", lo=0.0, hi=60000.0, read_only=False))
@@ -166,6 +174,9 @@ def validate(values: Mapping[str, Any], source: str = "parameters") -> NodeParam
             raise ParameterError(f"{source}: parameter '{f.name}' is {value}; allowed range [{lo}, {hi}]")
         kwargs[f.name] = value
     params = NodeParameters(**kwargs)
+    if params.diagnostics_max_hz < params.diagnostics_min_hz:
+        raise ParameterError(f"{source}: parameter 'diagnostics_max_hz' ({params.diagnostics_max_hz}) must be >= "
+                             f"'diagnostics_min_hz' ({params.diagnostics_min_hz})")
     if params.stale_s < params.stale_warn_s:
         raise ParameterError(f"{source}: parameter 'stale_s' ({params.stale_s}) must be >= 'stale_warn_s' "
                              f"({params.stale_warn_s})")

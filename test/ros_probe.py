@@ -21,6 +21,18 @@ from guidewire_seg.msg import GuidewireArray
 from guidewire_seg_ros.spinning import BackgroundSpinner
 
 REPO = Path(__file__).resolve().parent.parent
+#: The node's own status in each DiagnosticArray is named "<node>: guidewire segmentation"; the others
+#: are its per-topic statuses ("<node>: <topic> topic status").
+NODE_STATUS_SUFFIX = ": guidewire segmentation"
+
+
+def node_status(array: DiagnosticArray):
+    """The node's own DiagnosticStatus in a DiagnosticArray (None when absent)."""
+    return next((s for s in array.status if s.name.endswith(NODE_STATUS_SUFFIX)), None)
+
+
+def status_values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
 
 
 def start_node(ros_params: dict, image_topic: str, log_path: Path, extra_args: list[str] = (),
@@ -125,12 +137,12 @@ class Probe(Node):
         return key
 
     def latest_status(self):
-        """The node's most recent DiagnosticStatus (None before the first)."""
+        """The node's most recent own DiagnosticStatus (None before the first)."""
         with self._cond:
-            return self.diagnostics[-1].status[0] if self.diagnostics else None
+            return node_status(self.diagnostics[-1]) if self.diagnostics else None
 
     def wait_for_status(self, predicate, timeout: float = 10.0, since: int = 0):
-        """Wait for a DiagnosticStatus satisfying ``predicate``; return it (None on timeout).
+        """Wait for the node's own DiagnosticStatus satisfying ``predicate``; return it (None on timeout).
 
         ``since`` skips the first ``since`` diagnostics received, so a caller can ask for a status
         published after an event it caused.
@@ -139,8 +151,9 @@ class Probe(Node):
 
         def check():
             for d in reversed(self.diagnostics[since:]):
-                if predicate(d.status[0]):
-                    found.append(d.status[0])
+                status = node_status(d)
+                if status is not None and predicate(status):
+                    found.append(status)
                     return True
             return False
 

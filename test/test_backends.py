@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,77 @@ def test_auto_picks_onnxruntime_here(model_files, caplog):
 def test_tensorrt_unavailable_is_a_clear_error(model_files):
     with pytest.raises(BackendError, match="tensorrt|CUDA"):
         create_backend("tensorrt", model_files[1], device="cuda")
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_onnx_backends_never_import_torch(model_files):
+    """Choosing and running an ONNX model (auto on cpu and cuda: the GPU probe included) leaves torch
+    unimported; the control shows the check sees an import that does happen."""
+    code = f"""
+import sys
+from guidewire_model.backends import create_backend, resolve_device
+import numpy as np
+for device in ("cpu", "cuda", resolve_device("auto")):
+    with create_backend("auto", {str(model_files[1])!r}, device=device) as b:
+        b.infer(np.zeros((1, 1, {SIZE}, {SIZE}), np.float32))
+print("torch" in sys.modules, "onnxruntime" in sys.modules)
+"""
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["False", "True"], result.stdout
+
+
+def test_checkpoint_without_torch_is_a_clear_error_naming_the_file_and_the_fix(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    code = f"""
+import sys
+sys.modules["torch"] = None  # as on a robot computer installed with .[runtime]: import torch fails
+from guidewire_model.backends import BackendError, create_backend
+try:
+    create_backend("auto", {str(ckpt)!r})
+except BackendError as exc:
+    print("ERROR:", exc)
+"""
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "ERROR:" in text and str(ckpt) in text and "PyTorch is not installed" in text
+    assert "pip install .[train]" in text and "guidewire-export --checkpoint" in text
+
+
+class _FakeDriver:
+    def __init__(self, init_status: int, count: int) -> None:
+        self.init_status, self.count = init_status, count
+
+    def cuInit(self, flags):  # noqa: N802 - the CUDA driver API's name
+        return self.init_status
+
+    def cuDeviceGetCount(self, ref):  # noqa: N802
+        ref._obj.value = self.count
+        return 0
+
+
+@pytest.mark.parametrize("driver, expected", [(None, 0), (_FakeDriver(0, 2), 2), (_FakeDriver(100, 1), 0)])
+def test_gpu_probe_asks_the_cuda_driver(monkeypatch, driver, expected):
+    from guidewire_model.backends import gpu_probe, resolve_device
+
+    def fake_cdll(name):
+        if driver is None:
+            raise OSError(f"{name}: cannot open shared object file")
+        return driver
+
+    monkeypatch.setattr(gpu_probe.ctypes, "CDLL", fake_cdll)
+    gpu_probe.cuda_device_count.cache_clear()
+    try:
+        assert gpu_probe.cuda_device_count() == expected
+        assert resolve_device("auto") == ("cuda" if expected else "cpu")
+        assert resolve_device("cpu") == "cpu"
+    finally:
+        gpu_probe.cuda_device_count.cache_clear()
 
 
 # --------------------------------------------------------------------------- running

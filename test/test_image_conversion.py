@@ -46,12 +46,41 @@ def test_16bit_gray_both_byte_orders(encoding, pad, bigendian):
 
 
 @pytest.mark.parametrize("bigendian", [False, True])
-def test_32fc1_keeps_values_including_nan(bigendian):
-    a = RNG.random((H, W), dtype=np.float32)
-    a[0, 0], a[1, 1] = np.nan, np.inf
+def test_32fc1_keeps_finite_values_and_replaces_a_few_non_finite_pixels_by_the_median(bigendian):
+    a = RNG.random((40, 50), dtype=np.float32)  # 2000 pixels: 3 bad ones are 0.15 %, under the 1 % bound
+    bad = [(0, 0), (1, 1), (39, 49)]
+    for (r, c), value in zip(bad, (np.nan, np.inf, -np.inf)):
+        a[r, c] = value
     out = image_to_gray(_msg(a, "32FC1", pad=4, bigendian=bigendian))
-    assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, a)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    finite = np.isfinite(a)
+    np.testing.assert_array_equal(out[finite], a[finite])
+    median = np.median(a[finite])
+    for r, c in bad:
+        assert out[r, c] == median
+
+
+@pytest.mark.parametrize("fill", ["nan", "inf", "-inf", "nan_and_inf"])
+def test_32fc1_frames_mostly_non_finite_are_refused(fill):
+    a = np.full((H, W), float(fill.split("_")[0]), np.float32)
+    if fill == "nan_and_inf":
+        a[::2] = np.inf
+    with pytest.raises(ImageFormatError) as err:
+        image_to_gray(_msg(a, "32FC1"))
+    assert err.value.kind == "non_finite" and "NaN or infinite" in str(err.value)
+
+
+def test_non_finite_bound_is_the_stated_share():
+    from guidewire_model.image_decoding import MAX_NON_FINITE_SHARE
+
+    a = RNG.random((100, 100), dtype=np.float32)
+    allowed = int(MAX_NON_FINITE_SHARE * a.size)  # exactly at the bound: repaired
+    a.reshape(-1)[:allowed] = np.nan
+    assert np.isfinite(image_to_gray(_msg(a, "32FC1"))).all()
+    a.reshape(-1)[allowed] = np.inf  # one more: refused
+    with pytest.raises(ImageFormatError) as err:
+        image_to_gray(_msg(a, "32FC1"))
+    assert err.value.kind == "non_finite"
 
 
 @pytest.mark.parametrize("encoding, code, channels", [

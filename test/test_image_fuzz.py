@@ -38,22 +38,35 @@ def test_any_frame_decodes_or_is_refused_cleanly(msg):
     try:
         out = image_to_gray(msg, max_pixels=MAX_PIXELS)
     except ImageFormatError as exc:
-        assert exc.kind in {"encoding", "size", "too_large", "step", "data_length"}
+        assert exc.kind in {"encoding", "size", "too_large", "step", "data_length", "non_finite"}
         return
     assert out.shape == (msg.height, msg.width)
+    assert out.dtype != np.float32 or np.isfinite(out).all()
     assert out.dtype in (np.uint8, np.uint16, np.float32) and out.dtype.isnative
     assert msg.height * msg.width <= MAX_PIXELS
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(1, 64), st.integers(1, 64), st.booleans())
-def test_nan_and_inf_survive_decoding_and_preprocessing(h, w, bigendian):
+@given(st.integers(1, 64), st.integers(1, 64), st.booleans(), st.floats(0.0, 1.0))
+def test_float_frames_are_refused_above_the_non_finite_bound_and_finite_below(h, w, bigendian, share):
+    """NaN/Inf frames are never served as they are: above the bound refused (the node counts and skips
+    them), at or below it repaired to finite values that preprocessing takes as any frame."""
+    from guidewire_model.image_decoding import MAX_NON_FINITE_SHARE
     from guidewire_model.preprocess import prepare_input
 
-    values = np.full((h, w), np.nan, dtype=np.float32)
-    values[::2] = np.inf
+    values = np.random.default_rng(h * 100 + w).random((h, w), dtype=np.float32)
+    n_bad = int(round(share * h * w))
+    values.reshape(-1)[:n_bad] = np.array([np.nan, np.inf, -np.inf], np.float32)[np.arange(n_bad) % 3]
     raw = values.astype(">f4" if bigendian else "<f4").tobytes()
     msg = Image(height=h, width=w, encoding="32FC1", is_bigendian=bigendian, step=4 * w, data=raw)
+    if n_bad > MAX_NON_FINITE_SHARE * h * w:
+        try:
+            image_to_gray(msg)
+        except ImageFormatError as exc:
+            assert exc.kind == "non_finite"
+        else:
+            raise AssertionError(f"{n_bad} of {h * w} non-finite pixels were not refused")
+        return
     image = image_to_gray(msg)
-    x = prepare_input(image, 64, 0.449, 0.226)
-    assert np.isfinite(x).all()
+    assert np.isfinite(image).all()
+    assert np.isfinite(prepare_input(image, 64, 0.449, 0.226)).all()

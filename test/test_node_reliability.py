@@ -14,7 +14,7 @@ from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 
 from tiny_model import export_tiny_model
-from ros_probe import Probe, ensure_rclpy, start_node, stop_node
+from ros_probe import Probe, ensure_rclpy, node_status, start_node, stop_node
 
 pytestmark = pytest.mark.ros
 
@@ -107,7 +107,7 @@ def test_diagnostics_go_warn_then_stale_without_input(tiny_model, tmp_path, fram
         assert 0.5 <= float(_values(warn)["seconds_since_last_input"]) <= 4.0
         # Every status published agrees with the input age it reports.
         for array in list(probe.diagnostics):
-            status = array.status[0]
+            status = node_status(array)
             age = float(_values(status)["seconds_since_last_input"])
             expected = (DiagnosticStatus.STALE if age > 4.0 else
                         DiagnosticStatus.WARN if age > 0.5 else DiagnosticStatus.OK)

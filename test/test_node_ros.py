@@ -9,9 +9,10 @@ import signal
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
-from guidewire_model.config import shipped_models_dir
+from guidewire_model.shipped_files import shipped_models_dir
 from guidewire_model.centreline_metrics import closest_point_distances
 from guidewire_model.metrics import pixel_counts
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
@@ -20,7 +21,7 @@ from guidewire_seg_ros.messages import msg_to_wires
 from guidewire_seg_ros.pointcloud import cloud_to_array
 
 from tiny_model import export_tiny_model
-from ros_probe import Probe, ensure_rclpy, start_node, stop_node
+from ros_probe import Probe, ensure_rclpy, node_status, start_node, status_values, stop_node
 
 pytestmark = pytest.mark.ros
 
@@ -37,8 +38,11 @@ def tiny_model(tmp_path_factory):
 def running_node(tiny_model, tmp_path_factory):
     ensure_rclpy()
     log = tmp_path_factory.mktemp("node") / "node.log"
-    proc = start_node({"model_path": tiny_model, "qos_reliability": "reliable", "qos_depth": 5},
-                      "/t/image", log)
+    # Per-topic rate bounds no probe sending frame by frame can meet (so the WARN path shows), and a
+    # stamp age wide enough for a loaded machine (the probe's own 1970s stamps still exceed it).
+    proc = start_node({"model_path": tiny_model, "qos_reliability": "reliable", "qos_depth": 5,
+                       "diagnostics_period_s": 0.25, "diagnostics_min_hz": 100.0, "diagnostics_max_hz": 200.0,
+                       "diagnostics_max_stamp_age_s": 60.0}, "/t/image", log)
     probe = Probe("/t/image")
     probe.wait_for_node(proc)
     yield proc, probe, log
@@ -109,7 +113,12 @@ def test_point_cloud_matches_the_centrelines(running_node):
         assert mine["index"].tolist() == list(range(len(wire.points)))
 
 
-def test_malformed_frames_are_skipped_and_the_next_good_frame_is_served(running_node):
+def _float_frame(value: float) -> Image:
+    return Image(**{**gray_to_image_fields(np.zeros((16, 16), np.uint8)), "encoding": "32FC1", "step": 64,
+                    "data": np.full((16, 16), value, np.float32).tobytes()})
+
+
+def test_malformed_frames_are_skipped_counted_and_the_next_good_frame_is_served(running_node):
     proc, probe, log = running_node
     good = Image(**gray_to_image_fields(_frame().image))
     bad = [
@@ -117,18 +126,36 @@ def test_malformed_frames_are_skipped_and_the_next_good_frame_is_served(running_
         ("data_length", Image(height=4, width=4, encoding="mono8", step=4, data=bytes(3))),
         ("step", Image(height=4, width=4, encoding="mono16", step=4, data=bytes(16))),
         ("size", Image(height=0, width=0, encoding="mono8", step=0, data=b"")),
+        # Float frames of NaN or +Inf: refused, never served as a (meaningless) mask.
+        ("non_finite", _float_frame(np.nan)),
+        ("non_finite", _float_frame(np.inf)),
     ]
-    for kind, msg in bad:
+    before = _malformed(probe)
+    sent = []
+    for i, (kind, msg) in enumerate(bad, start=1):
         # One at a time: the keep-latest slot would otherwise (rightly) drop all but the last.
         msg.header = probe.next_header()
+        sent.append(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
         probe.image_pub.publish(msg)
-        assert _wait_for_text(log, f"skipping malformed image ({kind}"), log.read_text()
+        assert probe.wait_until(lambda: _malformed(probe)["frames_malformed"] >= before["frames_malformed"] + i,
+                                timeout=20.0), (kind, _malformed(probe), log.read_text())
+        assert f"skipping malformed image ({kind}" in log.read_text()
     probe.send_and_wait(good)
     assert proc.poll() is None
-    assert probe.wait_until(lambda: any(
-        kv.key == "frames_malformed" and int(kv.value) >= 4
-        for d in probe.diagnostics for s in d.status for kv in s.values), timeout=5.0)
+    after = _malformed(probe)
+    assert after["malformed_non_finite"] - before["malformed_non_finite"] == 2
+    for kind in ("encoding", "data_length", "step", "size"):
+        assert after[f"malformed_{kind}"] - before[f"malformed_{kind}"] == 1, kind
+    assert not any(key in probe.masks or key in probe.lines for key in sent)
     assert "Traceback" not in log.read_text()
+
+
+def _malformed(probe: Probe) -> dict[str, int]:
+    """The latest malformed counters of the node (0 for a kind not seen yet)."""
+    status = probe.latest_status()
+    values = status_values(status) if status is not None else {}
+    keys = ["frames_malformed"] + [f"malformed_{k}" for k in ("encoding", "data_length", "step", "size", "non_finite")]
+    return {k: int(values.get(k, 0)) for k in keys}
 
 
 def _wait_for_text(path, text: str, timeout: float = 10.0) -> bool:
@@ -148,10 +175,11 @@ def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
         probe.send_and_wait(Image(**gray_to_image_fields(_frame().image)))
     probe.diagnostics.clear()
     assert probe.wait_until(lambda: len(probe.diagnostics) >= 2, timeout=5.0)
-    status = probe.diagnostics[-1].status[0]
-    keys = {kv.key: kv.value for kv in status.values}
+    status = node_status(probe.diagnostics[-1])
+    assert status.name == "guidewire_seg: guidewire segmentation" and status.hardware_id
+    keys = status_values(status)
     for key in ("fps", "latency_p50_ms", "latency_p99_ms", "frames_dropped", "frames_received",
-                "frames_lost_in_transport", "backend", "model"):
+                "frames_lost_in_transport", "frames_publish_failed", "backend", "model", "threshold"):
         assert key in keys
     assert keys["backend"] == "onnxruntime"
     assert int(keys["frames_published"]) >= 1
@@ -159,6 +187,74 @@ def test_diagnostics_report_rate_latency_drops_and_backend(running_node):
     pipeline, own, queue = (float(keys[k]) for k in ("pipeline_ms_p50", "node_own_ms_p50", "queue_ms_p50"))
     assert pipeline > 0 and own > 0 and queue >= 0
     assert pipeline + own <= float(keys["latency_p99_ms"]) + 1e-6
+
+
+TOPIC_KEYS = ["Events in window", "Events since startup", "Duration of window (s)", "Actual frequency (Hz)",
+              "Minimum acceptable frequency (Hz)", "Maximum acceptable frequency (Hz)",
+              "Earliest timestamp delay:", "Latest timestamp delay:", "Earliest acceptable timestamp delay:",
+              "Latest acceptable timestamp delay:", "Late diagnostic update count:",
+              "Early diagnostic update count:", "Zero seen diagnostic update count:"]
+
+
+def test_each_output_topic_has_a_diagnostic_updater_topic_status(running_node):
+    """Per output topic a status named and laid out as diagnostic_updater's TopicDiagnostic writes it: the
+    published frames counted, the rate bounds given, and the stamp age judged on the node's clock."""
+    _, probe, _ = running_node
+    names = {topic: f"guidewire_seg: /guidewire_seg/{topic} topic status"
+             for topic in ("mask", "centrelines", "centreline_points")}
+
+    def topic_status(array, topic):
+        return next((s for s in array.status if s.name == names[topic]), None)
+
+    # A frame stamped with the probe's own 1970s stamps: 50+ years old on the node's clock.
+    since = len(probe.diagnostics)
+    probe.send_and_wait(Image(**gray_to_image_fields(_frame().image)))
+    old = "Timestamps too far in past seen."
+    assert probe.wait_until(lambda: any(
+        (st := topic_status(d, "centrelines")) is not None and old in st.message
+        for d in probe.diagnostics[since:]), timeout=20.0)
+    array = probe.diagnostics[-1]
+    assert node_status(array) is not None and node_status(array) is array.status[-1]
+    for topic in names:
+        st = topic_status(array, topic)
+        assert st is not None and st.hardware_id == node_status(array).hardware_id != ""
+        values = status_values(st)
+        assert list(values) == TOPIC_KEYS, topic
+        assert float(values["Minimum acceptable frequency (Hz)"]) == pytest.approx(90.0)  # 100 Hz - 10 %
+        assert float(values["Maximum acceptable frequency (Hz)"]) == pytest.approx(220.0)
+        assert float(values["Latest acceptable timestamp delay:"]) == pytest.approx(60.0)
+        assert int(values["Events since startup"]) >= 1
+        assert int(values["Late diagnostic update count:"]) >= 1  # the old stamp was judged too old
+    # The overlay is off: no status for a topic that is not published.
+    assert not any("/overlay topic status" in st.name for st in array.status)
+
+    # A frame stamped now (the probe and the node share this host's clock) is judged reasonable. First
+    # wait until an update saw no frame at all, so the next one with a frame holds only this frame.
+    mark = len(probe.diagnostics)
+    assert probe.wait_until(lambda: any(
+        "No data since last update." in topic_status(d, "centrelines").message
+        for d in probe.diagnostics[mark:]), timeout=20.0)
+    mark = len(probe.diagnostics)
+    msg = Image(**gray_to_image_fields(_frame().image))
+    msg.header = probe.next_header()
+    msg.header.stamp = probe.get_clock().now().to_msg()
+    probe.image_pub.publish(msg)
+
+    def first_update_with_the_frame():
+        # The stamp window restarts at every update; the first one not saying "No data" holds the frame.
+        for d in probe.diagnostics[mark:]:
+            st = topic_status(d, "centrelines")
+            if st is not None and "No data since last update." not in st.message:
+                return st
+        return None
+
+    assert probe.wait_until(lambda: first_update_with_the_frame() is not None, timeout=20.0)
+    fresh = first_update_with_the_frame()
+    values = status_values(fresh)
+    assert 0.0 <= float(values["Latest timestamp delay:"]) <= 60.0, values
+    assert old not in fresh.message
+    # Sent one at a time, the frames never reach 90 Hz: the frequency part warns, as the bounds say.
+    assert fresh.message == "Frequency too low." and fresh.level == DiagnosticStatus.WARN
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

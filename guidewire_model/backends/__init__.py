@@ -3,6 +3,10 @@
 * ``onnxruntime``: an exported ``.onnx`` on the CPU (or CUDA with onnxruntime-gpu);
 * ``torch``: a training checkpoint ``.pt`` in PyTorch eager mode (the reference);
 * ``tensorrt``: an exported ``.onnx`` compiled to a cached TensorRT engine on an NVIDIA GPU.
+
+Importing this package, and creating an ONNX Runtime or TensorRT backend, never imports PyTorch:
+a robot computer runs the node without it (``pip install .[runtime]``). Only the ``torch`` backend,
+which runs training checkpoints, needs it (``pip install .[train]``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import os
 from pathlib import Path
 
 from .base import Backend, BackendError, default_threads
+from .gpu_probe import cuda_device_count
 
-__all__ = ["Backend", "BackendError", "choose_backend", "create_backend", "default_threads"]
+__all__ = ["Backend", "BackendError", "choose_backend", "create_backend", "default_threads", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,16 @@ def choose_backend(kind: str, model_path: str | os.PathLike, device: str, cuda_a
     return "tensorrt", "a CUDA GPU and the tensorrt module are present"
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when the CUDA driver reports a GPU, else ``"cpu"``; other values unchanged.
+
+    Asks the driver (:func:`~guidewire_model.backends.gpu_probe.cuda_device_count`), not PyTorch.
+    """
+    if device != "auto":
+        return device
+    return "cuda" if cuda_device_count() > 0 else "cpu"
+
+
 def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu", fp16: bool = False,
                    engine_cache_dir: str | os.PathLike | None = None, threads: int | None = None) -> Backend:
     """Create an inference backend for a model file.
@@ -80,14 +95,15 @@ def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu"
     ModelFileError, checkpoint.CheckpointError
         If the model file is missing or invalid (named in the message).
     BackendError
-        If the requested runtime or GPU is not available.
+        If the requested runtime or GPU is not available, or a checkpoint is given where PyTorch is
+        not installed (the message names the file and both fixes).
     """
-    import torch
-
+    # The GPU is only asked about when the answer matters, and never through torch.
+    probe = kind == "auto" and device == "cuda" and Path(model_path).suffix not in CHECKPOINT_SUFFIXES
     chosen, reason = choose_backend(
         kind, model_path, device,
-        cuda_available=torch.cuda.is_available(),
-        tensorrt_available=importlib.util.find_spec("tensorrt") is not None,
+        cuda_available=probe and cuda_device_count() > 0,
+        tensorrt_available=probe and importlib.util.find_spec("tensorrt") is not None,
     )
     log.info("inference backend: %s (%s) for %s", chosen, reason, model_path)
     if chosen == "onnxruntime":
@@ -95,8 +111,16 @@ def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu"
 
         return OnnxRuntimeBackend(model_path, device=device, threads=threads)
     if chosen == "torch":
-        from .torch_backend import TorchBackend
-
+        try:
+            from .torch_backend import TorchBackend
+        except ModuleNotFoundError as exc:
+            if exc.name != "torch":
+                raise
+            raise BackendError(
+                f"{model_path}: a training checkpoint runs only on the torch backend, and PyTorch is not "
+                "installed here. Install it (pip install .[train]) or export the checkpoint to ONNX "
+                f"(guidewire-export --checkpoint {model_path} --out model.onnx) and use the .onnx file "
+                "with the onnxruntime or tensorrt backend") from None
         return TorchBackend.from_checkpoint(model_path, device=device, fp16=fp16, threads=threads)
     from .tensorrt_backend import TensorRTBackend
 
