@@ -41,8 +41,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .centreline_metrics import CentrelineScores, match_wires, wires_cross
-from .metrics import AccuracyCounts, ThresholdSweep, accuracy_counts
+from .bag_report import headline_text, write_report
+from .centreline_metrics import CentrelineScores, wires_cross
+from .frame_record import FrameRecord, frame_accuracy, frame_badness, headline_latency_key
+from .metrics import AccuracyCounts, ThresholdSweep
 
 __all__ = [
     "Evaluation",
@@ -56,89 +58,6 @@ __all__ = [
 ]
 
 LATENCY_STAGES = ("preprocess", "inference", "postprocess", "total")
-
-
-@dataclass
-class FrameRecord:
-    """Everything known about one frame, for the metrics and the report. No ROS types.
-
-    Attributes
-    ----------
-    stamp_ns : int
-        ``header.stamp`` of the input image [ns since the epoch]. Orders the frames in plots.
-    image : ndarray (H, W) or None
-        The input frame (uint8, uint16 or float32), as decoded; needed only to draw overlays.
-    probability : ndarray (H, W) float32 in [0, 1], or None
-        The probability map at the input's size. Only offline runs have it (the node does not
-        publish it); without it there is no precision-recall curve, everything else works.
-    mask : ndarray (H, W) uint8 {0, 1} (or bool), or None
-        The predicted mask at the input's size. None = no result for this frame (dropped).
-    wires : list or None
-        Predicted wires: items with ``wire_id`` and ``points`` ((N, 2) x/y px, proximal -> distal),
-        e.g. pipeline ``WireResult`` or ``guidewire_seg_ros.messages.DecodedWire``.
-    gt_mask : ndarray (H, W) {0, 1} or None
-        Ground-truth mask; None when this frame has none (no pixel metrics for it).
-    gt_wires : list of layout.WireAnnotation or None
-        Ground-truth centrelines; None when this frame has none (no centreline metrics for it).
-    latency_ms : dict of str to float
-        Milliseconds per stage for this frame. Offline: ``preprocess``, ``inference``,
-        ``postprocess``, ``total`` (the pipeline's :class:`~guidewire_model.pipeline.StageTimings`).
-        Live: at least ``end_to_end`` (input stamp -> result received); stages where known. Every
-        key present is summarised; ``end_to_end`` (else ``total``) is the headline latency.
-    sequence : str
-        Name of the sequence (bag) the frame belongs to; a change of name starts a new sequence
-        (wire identities restart).
-    frame_id : str
-        ``header.frame_id`` of the input, copied to the results bag.
-    log_time_ns : int or None
-        Bag log time of the input (results are logged at the same time); None = the stamp.
-    """
-
-    stamp_ns: int
-    image: np.ndarray | None = None
-    probability: np.ndarray | None = None
-    mask: np.ndarray | None = None
-    wires: list | None = None
-    gt_mask: np.ndarray | None = None
-    gt_wires: list | None = None
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    sequence: str = ""
-    frame_id: str = ""
-    log_time_ns: int | None = None
-
-
-def _headline_latency_key(keys: Iterable[str]) -> str | None:
-    keys = set(keys)
-    return "end_to_end" if "end_to_end" in keys else "total" if "total" in keys else None
-
-
-def _frame_accuracy(record: FrameRecord) -> AccuracyCounts:
-    return accuracy_counts(np.asarray(record.mask).astype(bool), np.asarray(record.gt_mask).astype(bool))
-
-
-def frame_badness(record: FrameRecord, gate_px: float = 10.0,
-                  counts: AccuracyCounts | None = None) -> tuple[int, float, str]:
-    """How bad a frame looks, for choosing the report's overlays: larger is worse.
-
-    Returns ``(level, value, caption)``: level 2 ranks by 1 - strict pixel F1 (frames with a mask
-    and ground-truth mask; the caption adds F1@2), level 1 by the centreline error (mean matched
-    distance plus ``gate_px`` per missed or extra wire; frames with ground-truth centrelines), level
-    0 by latency (no ground truth: the slowest frames). Frames of a higher level always rank above
-    lower ones. ``counts``: the frame's accuracy counts where the caller has them already.
-    """
-    if record.mask is not None and record.gt_mask is not None:
-        counts = counts if counts is not None else _frame_accuracy(record)
-        c, t = counts.pixel, counts.tolerance
-        return 2, 1.0 - c.f1, (f"F1 {c.f1:.3f} (P {c.precision:.3f}, R {c.recall:.3f}), "
-                               f"F1@{counts.tolerance_px:g} {t.f1:.3f}")
-    if record.wires is not None and record.gt_wires is not None:
-        matches = match_wires(list(record.wires), list(record.gt_wires), gate_px)
-        unmatched = len(record.gt_wires) - len(matches) + max(len(record.wires) - len(matches), 0)
-        mean = float(np.mean([d for _, _, d in matches])) if matches else 0.0
-        return 1, mean + gate_px * unmatched, f"centreline {mean:.2f} px, {unmatched} missed/extra wire(s)"
-    key = _headline_latency_key(record.latency_ms)
-    value = float(record.latency_ms.get(key, 0.0)) if key else 0.0
-    return 0, value, f"{key or 'latency'} {value:.1f} ms"
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -218,7 +137,7 @@ class Evaluation:
         if record.mask is None:
             self.frames_without_result += 1
         if record.gt_mask is not None and record.mask is not None:
-            counts = _frame_accuracy(record)
+            counts = frame_accuracy(record)
             self.counts = self.counts + counts
             seq.counts = seq.counts + counts
             seq.mask_frames += 1
@@ -267,7 +186,7 @@ class Evaluation:
             "wall_time_s": wall_time_s,
             "throughput_fps": (self.frames / wall_time_s) if wall_time_s else None,
             "latency_ms": {k: _percentiles(v) for k, v in self.latency.items()},
-            "headline_latency": _headline_latency_key(self.latency),
+            "headline_latency": headline_latency_key(self.latency),
         }
         mask_frames = sum(s.mask_frames for s in self.sequences.values())
         if mask_frames:
@@ -386,7 +305,8 @@ def evaluate_bag(bag: str | os.PathLike | Sequence[str | os.PathLike], model_pat
     -------
     dict
         The summary written to ``metrics.json`` (see :meth:`Evaluation.summary`), plus ``model``,
-        ``backend``, ``bags`` (per bag: path, frames, damage, problems, results bag) and ``files``.
+        ``backend``, ``bags`` (per bag: :meth:`guidewire_model.bags.FrameStream.info` -- path, frames
+        read and declared, frames lost, damage, problems -- and the results bag) and ``files``.
         A damaged bag is evaluated up to the damage and the damage reported; it does not raise.
 
     Raises
@@ -399,7 +319,6 @@ def evaluate_bag(bag: str | os.PathLike | Sequence[str | os.PathLike], model_pat
     from tqdm import tqdm
 
     from .backends import create_backend
-    from .bag_report import write_report
     from .bags import ResultsBagWriter, read_frames
     from .pipeline import GuidewirePipeline
 
@@ -438,11 +357,7 @@ def evaluate_bag(bag: str | os.PathLike | Sequence[str | os.PathLike], model_pat
                 bar.update()
         if stream.damage:
             print(f"warning: {stream.damage}", file=sys.stderr)
-        bags_info.append({"name": name, "path": str(stream.path), "frames": n,
-                          "expected_frames": stream.expected_frames, "damage": stream.damage,
-                          "problems": stream.all_problems,
-                          "problem_count": len(stream.all_problems) - len(stream.problems) + stream.problem_count,
-                          "results_bag": str(results_path)})
+        bags_info.append({"name": name, **stream.info(), "results_bag": str(results_path)})
     wall = time.perf_counter() - start
     summary = evaluation.summary(wall_time_s=wall, frames_dropped=0)
     summary.update({"mode": "offline", "model": str(model_path), "backend": type(model).__name__,
@@ -480,8 +395,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def headline(summary: dict[str, Any]) -> str:
     """One line of the figures that matter most (printed, and the report's first line)."""
-    from .bag_report import headline_text
-
     return headline_text(summary)
 
 

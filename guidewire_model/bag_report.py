@@ -7,7 +7,8 @@ negatives blue, predicted centrelines with their ids). The PNGs are written to `
 from the markdown) and embedded in the HTML, so the HTML file can be sent on its own.
 
 Input is the summary of :class:`guidewire_model.bag_eval.Evaluation` (offline or live) and a few
-:class:`~guidewire_model.bag_eval.FrameRecord` with images for the overlays.
+:class:`~guidewire_model.frame_record.FrameRecord` with images for the overlays. This module
+imports nothing of ``bag_eval`` (which imports it): the shared types live in :mod:`.frame_record`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .bag_eval import FrameRecord, frame_badness
+from .frame_record import FrameRecord, frame_badness
 from .overlay import error_overlay, write_png
 from .wire_overlay import draw_wires, render_overlay
 
@@ -72,12 +73,21 @@ def headline_text(summary: dict[str, Any]) -> str:
     return " | ".join(f"{k}: {v}" for k, v in _headline_items(summary))
 
 
+def _loss_text(bag: dict[str, Any]) -> str:
+    lost, expected = bag.get("lost_frames"), bag.get("expected_frames")
+    if lost is None or expected is None:
+        return "the number of frames lost is unknown (the bag does not declare its frame count)"
+    return f"{lost} of the {expected} frames the bag declares were not read"
+
+
 def _damage_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     for bag in summary.get("bags", []):
         if bag.get("damage"):
-            lines.append(f"{bag['name']}: DAMAGED, evaluated the {bag['frames']} frames read before the damage. "
-                         f"{bag['damage']}")
+            lines.append(f"{bag['name']}: DAMAGED, evaluated the {bag['frames']} frames read before the damage; "
+                         f"{_loss_text(bag)}. {bag['damage']}")
+        elif bag.get("lost_frames"):
+            lines.append(f"{bag['name']}: {_loss_text(bag)} (see the problems below)")
         problems = bag.get("problems", [])
         lines += [f"{bag['name']}: {p}" for p in problems]
         if bag.get("problem_count", 0) > len(problems):
@@ -263,7 +273,7 @@ def write_report(summary: dict[str, Any], frames: Sequence[FrameRecord], out_dir
         with ``bags`` (per bag: ``name``, ``frames``, ``damage``, ``problems``), ``model``, ``mode``.
     frames : sequence of FrameRecord
         Candidates for the overlays (those with an ``image``); the ``n_overlays`` worst by
-        :func:`~guidewire_model.bag_eval.frame_badness` are drawn. May be every frame of a run.
+        :func:`~guidewire_model.frame_record.frame_badness` are drawn. May be every frame of a run.
     out_dir : path-like
         Created if needed.
     n_overlays : int

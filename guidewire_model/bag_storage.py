@@ -3,13 +3,16 @@
 ``rosbags`` reads intact bags well but refuses a whole file when its end is missing: an MCAP file
 cut short (a recorder killed mid-run, a full disk, a copy interrupted) has no footer, and rosbags
 stops before the first message. Recordings of procedures are not repeatable, so this module reads
-storage files itself, in file order, and yields every message it can before the damage:
+storage files in file order and yields every message it can before (and, where the format allows,
+after) the damage:
 
-* **mcap** -- records are scanned from the start; chunks are read one by one (uncompressed, zstd or
-  lz4; CRCs checked when the writer stored one). A chunk that fails its CRC or cannot be
-  decompressed is skipped and noted in :attr:`Bag.problems`; reading goes on with the next record.
-  A record whose length runs past the end of the file stops the scan with :class:`BagDamaged`, after
-  the complete records of a partly written (uncompressed) chunk have been yielded.
+* **mcap** -- records are read with the ``mcap`` library's :class:`~mcap.stream_reader.StreamReader`,
+  chunks one by one (uncompressed, zstd or lz4; CRCs checked where the writer stored one), and the
+  records inside a chunk again one by one. A chunk that fails its CRC or cannot be decompressed is
+  skipped; a chunk with an unreadable record keeps the records before it; both are noted in
+  :attr:`Bag.problems` with the number of messages lost, and reading goes on with the next chunk.
+  A top-level record that cannot be read (a length running past the end of the file) stops the
+  scan with :class:`BagDamaged`, after the complete records of the chunk the file ends in.
 * **sqlite3** -- rows are read in insertion order; the first page SQLite cannot read stops the
   scan with :class:`BagDamaged`.
 
@@ -21,25 +24,29 @@ typed layer (deserialisation, frames) is :mod:`guidewire_model.bags`.
 
 from __future__ import annotations
 
-import mmap
+import io
 import os
 import shutil
 import sqlite3
 import struct
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import yaml
+from mcap.data_stream import ReadDataStream
+from mcap.exceptions import McapError, UnsupportedCompressionError
+from mcap.opcode import Opcode
+from mcap.reader import SeekingReader
+from mcap.records import Channel, Chunk, DataEnd, Footer, McapRecord, Message, MessageIndex, Schema
+from mcap.stream_reader import CRCValidationError, StreamReader, get_chunk_data_stream
+from mcap.summary import Summary
 
 __all__ = ["Bag", "BagDamaged", "BagError", "RawMessage", "TopicInfo"]
 
 _MCAP_MAGIC = b"\x89MCAP0\r\n"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 0x03, 0x04, 0x05, 0x06
-_OP_FOOTER, _OP_STATISTICS, _OP_DATA_END = 0x02, 0x0B, 0x0F
 
 
 class BagError(ValueError):
@@ -81,9 +88,14 @@ class RawMessage:
 
 # --------------------------------------------------------------------------------------- mcap
 
+# What the mcap library raises on bytes it cannot parse: its own errors (EndOfFile at a short read,
+# RecordLengthLimitExceeded at an impossible length), struct.error on a short field, ValueError on a
+# CRC mismatch or a bad UTF-8 string, OverflowError on a length no read can take.
+_PARSE_ERRORS = (McapError, ValueError, struct.error, OverflowError)
 
-class _Cut(Exception):
-    """Internal: the bytes end inside a record (carries the record's offset)."""
+
+class _ChunkCut(Exception):
+    """Internal: the records of a chunk end in damage ``offset`` bytes into its (decompressed) data."""
 
     def __init__(self, offset: int, reason: str) -> None:
         super().__init__(reason)
@@ -91,241 +103,250 @@ class _Cut(Exception):
         self.reason = reason
 
 
-class _Buf:
-    """Little-endian field reader over a bytes-like region [pos, end)."""
+@dataclass
+class _ChunkLoss:
+    """A chunk read only in part (or not at all), to be reported with how many messages it held."""
 
-    def __init__(self, data, pos: int = 0, end: int | None = None) -> None:
-        self.data, self.pos = data, pos
-        self.end = len(data) if end is None else end
+    offset: int
+    reason: str
+    read: int  # messages read from it before the damage
+    indexed: int = 0  # messages its message-index records list (written after the chunk)
 
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise _Cut(self.pos, f"field of {n} bytes runs past its record")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return bytes(out)
-
-    def u16(self) -> int:
-        return struct.unpack("<H", self.take(2))[0]
-
-    def u32(self) -> int:
-        return struct.unpack("<I", self.take(4))[0]
-
-    def u64(self) -> int:
-        return struct.unpack("<Q", self.take(8))[0]
-
-    def string(self) -> str:
-        return self.take(self.u32()).decode("utf-8", errors="replace")
+    def describe(self, path: Path) -> str:
+        if self.indexed:
+            lost = f"{self.indexed - self.read} of its {self.indexed} messages were lost"
+        else:
+            lost = f"{self.read} of its messages were read, the rest lost (no message index to count them)"
+        return f"{path}: the chunk at byte {self.offset} is damaged ({self.reason}); {lost}"
 
 
-def _decompress(data: bytes, compression: str) -> bytes:
-    if compression == "":
-        return data
-    if compression == "zstd":
-        try:
-            from compression import zstd  # Python >= 3.14
-        except ImportError:
-            from backports import zstd  # rosbags' own dependency
-        return zstd.decompress(data)
-    if compression == "lz4":
+def _chunk_data(chunk: Chunk, partial: bool) -> bytes:
+    """A chunk's records, decompressed; the CRC checked where the writer stored one.
+
+    A partial chunk (the file ends inside it) is decoded as far as its bytes go: zstd and lz4 are
+    streaming formats, so the start of a cut chunk still yields its first records.
+    """
+    if not partial:
+        stream, length = get_chunk_data_stream(chunk, validate_crc=True)
+        return stream.read(length)
+    if chunk.compression == "":
+        return chunk.data
+    if chunk.compression == "zstd":
+        import zstandard  # the mcap library's own dependency
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(chunk.data)
+    if chunk.compression == "lz4":
         import lz4.frame
 
-        return lz4.frame.decompress(data)
-    raise ValueError(f"unsupported chunk compression {compression!r}")
+        return lz4.frame.LZ4FrameDecompressor().decompress(chunk.data)
+    raise UnsupportedCompressionError(chunk.compression)
 
 
-def _index_record(op: int, body: _Buf, schemas: dict[int, str],
-                  channels: dict[int, tuple[str, str]]) -> tuple[str, str] | None:
-    """Read a schema or channel record into ``schemas`` / ``channels`` (the same records appear in
-    the data section and in the summary). Returns the ``(topic, type)`` of a CDR channel it added."""
-    if op == _OP_SCHEMA:
-        sid = body.u16()
-        schemas[sid] = body.string()
-        return None
-    cid, sid = body.u16(), body.u16()
-    topic, encoding = body.string(), body.string()
-    if encoding != "cdr":
-        return None
-    channels[cid] = (topic, schemas.get(sid, ""))
-    return channels[cid]
+def _chunk_records(data: bytes, partial: bool) -> Iterator[McapRecord]:
+    """The records inside a chunk's data, read with the mcap library's stream reader.
+
+    A chunk holds the same records as a file without its magic, so :class:`StreamReader` reads it
+    one record at a time: the records before a damaged one are kept. Raises :class:`_ChunkCut` at a
+    record it cannot read. For a ``partial`` chunk, a record cut by the end of the data is the
+    expected end (the caller reports the truncation), not damage.
+    """
+    buf = io.BytesIO(data)
+    records = StreamReader(buf, skip_magic=True, record_size_limit=len(data)).records
+    while True:
+        start = buf.tell()
+        try:
+            record = next(records)
+        except StopIteration:  # a footer record: only garbage puts one inside a chunk
+            return
+        except _PARSE_ERRORS as exc:
+            if start == len(data):
+                return
+            header = data[start:start + 9]
+            if len(header) < 9:
+                if partial:
+                    return
+                raise _ChunkCut(start, "the chunk ends inside a record header") from None
+            length = struct.unpack_from("<Q", header, 1)[0]
+            if start + 9 + length > len(data):
+                if partial:
+                    return
+                raise _ChunkCut(start, f"a record inside the chunk claims {length} bytes, past the chunk's end") \
+                    from None
+            raise _ChunkCut(start, f"unreadable record ({type(exc).__name__}: {exc})") from None
+        yield record
+
+
+def _record_events(record: McapRecord, schemas: dict[int, str],
+                   channels: dict[int, tuple[str, str]]) -> Iterator[tuple[str, object]]:
+    """("channel", (topic, msgtype)) for a new CDR channel, ("message", RawMessage) for its messages."""
+    if isinstance(record, Schema):
+        schemas[record.id] = record.name
+    elif isinstance(record, Channel):
+        if record.message_encoding == "cdr":
+            channels[record.id] = (record.topic, schemas.get(record.schema_id, ""))
+            yield "channel", channels[record.id]
+    elif isinstance(record, Message):
+        channel = channels.get(record.channel_id)
+        if channel is not None:
+            yield "message", RawMessage(channel[0], channel[1], record.log_time, bytes(record.data))
 
 
 class _McapFile:
-    """Tolerant sequential reader of one MCAP file (the ros2 profile)."""
+    """One MCAP file (the ros2 profile), read in file order with the ``mcap`` library's StreamReader.
+
+    Damage is handled record by record: a chunk that fails its CRC or cannot be decompressed is
+    skipped; a chunk with an unreadable record keeps the records before it; both are noted in
+    :attr:`problems` with the number of messages lost (from the message index written after each
+    chunk) and reading goes on with the next record. A top-level record that cannot be read ends
+    the file's data: :class:`BagDamaged`, after the complete records of a chunk the file ends in.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         with open(path, "rb") as f:
-            if f.read(8) != _MCAP_MAGIC:
+            if f.read(len(_MCAP_MAGIC)) != _MCAP_MAGIC:
                 raise BagError(f"{path}: not an MCAP file (its first bytes are not the MCAP magic)")
         self.problems: list[str] = []
 
-    def _map(self):
-        f = open(self.path, "rb")
+    def _summary(self) -> Summary | None:
+        """The summary section, or None when the file has none or it is unreadable (cut short)."""
         try:
-            return f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file cannot be mapped
-            f.close()
-            raise BagDamaged(self.path, 0, "the file is empty") from None
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                return SeekingReader(f, record_size_limit=size).get_summary()
+        except (*_PARSE_ERRORS, OSError):
+            return None
 
     def topics(self) -> dict[str, TopicInfo]:
         """Topics from the summary section; from a scan of the data when the summary is missing."""
-        f, mm = self._map()
-        try:
-            summary = self._summary_topics(mm)
-        finally:
-            mm.close()
-            f.close()
-        if summary is not None:
-            return summary
+        summary = self._summary()
+        if summary is not None and summary.channels:
+            counts = summary.statistics.channel_message_counts if summary.statistics is not None else None
+            out: dict[str, TopicInfo] = {}
+            for cid, channel in summary.channels.items():
+                if channel.message_encoding != "cdr":
+                    continue
+                schema = summary.schemas.get(channel.schema_id)
+                count = None if counts is None else counts.get(cid, 0)
+                prev = out.get(channel.topic)
+                if prev is not None:
+                    count = None if prev.count is None or count is None else prev.count + count
+                out[channel.topic] = TopicInfo(channel.topic, schema.name if schema else "", count)
+            return out
         seen: dict[str, TopicInfo] = {}
-        counts: dict[str, int] = {}
+        counts_seen: dict[str, int] = {}
+        problems: list[str] = []  # found again, and reported, when the messages are read
+        complete = True
         try:
-            for kind, item in self._scan(want=None):
+            for kind, item in self._scan(problems):
                 if kind == "channel":
                     seen.setdefault(item[0], TopicInfo(item[0], item[1]))
                 else:
-                    counts[item.topic] = counts.get(item.topic, 0) + 1
+                    counts_seen[item.topic] = counts_seen.get(item.topic, 0) + 1
         except BagDamaged:
-            pass  # the topics seen before the damage are what the file can offer
-        return {t: TopicInfo(t, info.msgtype, counts.get(t, 0)) for t, info in seen.items()}
-
-    def _summary_topics(self, mm) -> dict[str, TopicInfo] | None:
-        size = len(mm)
-        if size < 8 + 37 or mm[size - 8:] != _MCAP_MAGIC or mm[size - 37] != _OP_FOOTER:
-            return None
-        try:
-            footer = _Buf(mm, size - 37 + 9, size - 8)
-            summary_start = footer.u64()
-            if not 8 <= summary_start < size - 37:
-                return None
-            schemas: dict[int, str] = {}
-            channels: dict[int, tuple[str, str]] = {}
-            counts: dict[int, int] = {}
-            pos = summary_start
-            while pos < size - 37:
-                op = mm[pos]
-                (length,) = struct.unpack_from("<Q", mm, pos + 1)
-                body = _Buf(mm, pos + 9, pos + 9 + length)
-                if body.end > size - 37:
-                    return None
-                if op in (_OP_SCHEMA, _OP_CHANNEL):
-                    _index_record(op, body, schemas, channels)
-                elif op == _OP_STATISTICS:
-                    body.take(8 + 2 + 4 * 4 + 8 + 8)
-                    n = body.u32() // 10
-                    for _ in range(n):
-                        cid = body.u16()
-                        counts[cid] = body.u64()
-                pos = body.end
-        except (_Cut, struct.error):
-            return None
-        if not channels:
-            return None
-        out: dict[str, TopicInfo] = {}
-        for cid, (topic, msgtype) in channels.items():
-            prev = out.get(topic)
-            count = counts.get(cid) if cid in counts else None
-            if prev is not None and prev.count is not None and count is not None:
-                count += prev.count
-            out[topic] = TopicInfo(topic, msgtype, count)
-        return out
+            complete = False  # the topics seen before the damage are what the file can offer
+        # Messages counted in a damaged file are those that survived, not those recorded: unknown.
+        known = complete and not problems
+        return {t: TopicInfo(t, info.msgtype, counts_seen.get(t, 0) if known else None) for t, info in seen.items()}
 
     def messages(self, topics: set[str]) -> Iterator[RawMessage]:
-        for kind, item in self._scan(want=topics):
-            if kind == "message":
+        for kind, item in self._scan(self.problems):
+            if kind == "message" and item.topic in topics:
                 yield item
 
-    def _scan(self, want: set[str] | None) -> Iterator[tuple[str, object]]:
+    def _scan(self, problems: list[str]) -> Iterator[tuple[str, object]]:
         """Yield ("channel", (topic, msgtype)) and ("message", RawMessage) in file order."""
-        f, mm = self._map()
         schemas: dict[int, str] = {}
         channels: dict[int, tuple[str, str]] = {}
-        size = len(mm)
-        try:
-            pos = 8
-            while pos < size:
-                if size - pos < 9:
-                    raise BagDamaged(self.path, pos, "the file ends inside a record header (recording cut short?)")
-                op = mm[pos]
-                (length,) = struct.unpack_from("<Q", mm, pos + 1)
-                body_start, body_end = pos + 9, pos + 9 + length
-                if op in (_OP_DATA_END, _OP_FOOTER):
+        summary = self._summary()
+        if summary is not None:
+            # Channels are written inside the first chunk that uses them; with the summary's copy,
+            # messages after a lost chunk still find their topic.
+            schemas.update({sid: s.name for sid, s in summary.schemas.items()})
+            channels.update({cid: (c.topic, schemas.get(c.schema_id, "")) for cid, c in summary.channels.items()
+                             if c.message_encoding == "cdr"})
+        loss: _ChunkLoss | None = None
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            # No record is longer than the file: a corrupt length fails here instead of allocating.
+            records = StreamReader(f, emit_chunks=True, record_size_limit=size).records
+            start = previous = len(_MCAP_MAGIC)
+            while True:
+                previous, start = start, max(f.tell(), len(_MCAP_MAGIC))
+                try:
+                    record = next(records)
+                except StopIteration:
+                    return
+                except _PARSE_ERRORS as exc:
+                    if loss is not None:
+                        problems.append(loss.describe(self.path))
+                    read_already = start >= size and self._runs_past(f, previous, size)
+                    if read_already:
+                        # The reader took the rest of the file as the previous record's padding:
+                        # the damage is that record's length, not a missing data-end record.
+                        start = previous
+                    reason = yield from self._cut_short(f, start, size, exc, schemas, channels, not read_already)
+                    raise BagDamaged(self.path, start, reason) from None
+                if isinstance(record, MessageIndex):
+                    if loss is not None:
+                        loss.indexed += len(record.records)
+                    continue
+                if loss is not None:
+                    problems.append(loss.describe(self.path))
+                    loss = None
+                if isinstance(record, (DataEnd, Footer)):
                     return  # the data section ended cleanly
-                if body_end > size:
-                    if op == _OP_CHUNK:
-                        # A chunk being written when the recorder stopped: its complete messages count.
-                        yield from self._chunk(mm, pos, body_start, size, schemas, channels, want, partial=True)
-                    raise BagDamaged(self.path, pos, f"a record of {length} bytes runs past the end of the file "
-                                                     f"({size} bytes; recording cut short?)")
-                if op == _OP_CHUNK:
-                    yield from self._chunk(mm, pos, body_start, body_end, schemas, channels, want, partial=False)
+                if isinstance(record, Chunk):
+                    loss = yield from self._chunk(record, start, schemas, channels, partial=False)
                 else:
-                    yield from self._record(mm, op, pos, body_start, body_end, schemas, channels, want)
-                pos = body_end
-            raise BagDamaged(self.path, size, "the file ends without the MCAP data-end or footer record "
-                                              "(recording cut short?)")
-        except _Cut as cut:
-            raise BagDamaged(self.path, cut.offset, f"unreadable record ({cut.reason})") from None
-        finally:
-            mm.close()
-            f.close()
+                    yield from _record_events(record, schemas, channels)
 
-    def _record(self, data, op: int, pos: int, start: int, end: int, schemas: dict[int, str],
-                channels: dict[int, tuple[str, str]], want: set[str] | None) -> Iterator[tuple[str, object]]:
-        body = _Buf(data, start, end)
-        if op in (_OP_SCHEMA, _OP_CHANNEL):
-            added = _index_record(op, body, schemas, channels)
-            if added is not None:
-                yield "channel", added
-        elif op == _OP_MESSAGE:
-            cid = body.u16()
-            body.take(4)  # sequence
-            log_time = body.u64()
-            body.take(8)  # publish time
-            channel = channels.get(cid)
-            if channel is not None and (want is None or channel[0] in want):
-                yield "message", RawMessage(channel[0], channel[1], log_time, body.take(end - body.pos))
+    def _chunk(self, chunk: Chunk, offset: int, schemas: dict[int, str], channels: dict[int, tuple[str, str]],
+               partial: bool) -> Iterator[tuple[str, object]]:
+        """Events of one chunk's records; returns a :class:`_ChunkLoss` when it could not all be read."""
+        try:
+            data = _chunk_data(chunk, partial)
+        except CRCValidationError:
+            return _ChunkLoss(offset, "CRC mismatch, corrupt data", 0)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means this chunk is lost
+            return _ChunkLoss(offset, f"cannot decompress its {chunk.compression} data: {exc}", 0)
+        read = 0
+        try:
+            for record in _chunk_records(data, partial):
+                read += isinstance(record, Message)
+                yield from _record_events(record, schemas, channels)
+        except _ChunkCut as cut:
+            return _ChunkLoss(offset, f"{cut.reason}, at byte {cut.offset} of its {len(data)} bytes of records", read)
+        return None
 
-    def _chunk(self, mm, pos: int, start: int, end: int, schemas, channels, want, partial: bool
-               ) -> Iterator[tuple[str, object]]:
-        head = _Buf(mm, start, end)
-        head.take(16)  # message start / end time
-        head.take(8)  # uncompressed size: the decoders find it themselves
-        crc = head.u32()
-        compression = head.string()
-        records_len = head.u64()
-        records_start = head.pos
-        if partial:
-            if compression != "":
-                return  # a compressed stream cut short cannot be decoded
-            region, r_start, r_end = mm, records_start, end
-        else:
-            if records_start + records_len > end:
-                raise _Cut(pos, "chunk data runs past its record")
+    @staticmethod
+    def _runs_past(f, start: int, size: int) -> bool:
+        """Whether the record at ``start`` claims more bytes than the file has after it."""
+        f.seek(start)
+        header = f.read(9)
+        return len(header) == 9 and start + 9 + struct.unpack_from("<Q", header, 1)[0] > size
+
+    def _cut_short(self, f, start: int, size: int, exc: Exception, schemas: dict[int, str],
+                   channels: dict[int, tuple[str, str]], salvage: bool = True) -> Iterator[tuple[str, object]]:
+        """Why the record at ``start`` could not be read (returned); first, with ``salvage``, the
+        complete records of a chunk the file ends in (a recorder stopped while writing it)."""
+        if start >= size:
+            return "the file ends without the MCAP data-end or footer record (recording cut short?)"
+        f.seek(start)
+        header = f.read(9)
+        if len(header) < 9:
+            return "the file ends inside a record header (recording cut short?)"
+        opcode, length = struct.unpack("<BQ", header)
+        if start + 9 + length <= size:
+            return f"unreadable record ({type(exc).__name__}: {exc})"
+        if opcode == Opcode.CHUNK and salvage:
             try:
-                region = _decompress(mm[records_start:records_start + records_len], compression)
-            except Exception as exc:  # noqa: BLE001 - any decoder failure means this chunk is lost
-                self.problems.append(f"{self.path}: skipped the chunk at byte {pos}: cannot decompress ({exc})")
-                return
-            if crc and zlib.crc32(region) != crc:
-                self.problems.append(f"{self.path}: skipped the chunk at byte {pos}: CRC mismatch (corrupt data)")
-                return
-            r_start, r_end = 0, len(region)
-        p = r_start
-        while p < r_end:
-            if r_end - p < 9:
-                if partial:
-                    return
-                raise _Cut(pos, "chunk ends inside a record header")
-            op = region[p]
-            (length,) = struct.unpack_from("<Q", region, p + 1)
-            if p + 9 + length > r_end:
-                if partial:
-                    return
-                raise _Cut(pos, f"a record inside the chunk claims {length} bytes, past the chunk's end")
-            yield from self._record(region, op, p, p + 9, p + 9 + length, schemas, channels, want)
-            p += 9 + length
+                partial = Chunk.read(ReadDataStream(io.BytesIO(f.read(size - start - 9))))
+            except _PARSE_ERRORS:
+                partial = None  # the file ends inside the chunk's header
+            if partial is not None:
+                yield from self._chunk(partial, start, schemas, channels, partial=True)
+        return f"a record of {length} bytes runs past the end of the file ({size} bytes; recording cut short?)"
 
 
 # ------------------------------------------------------------------------------------ sqlite3

@@ -383,6 +383,11 @@ class FrameStream:
         Image messages the bag declares (None when it does not say).
     damage : str or None
         Why reading stopped before the end of the bag (truncated or corrupt storage), else None.
+    frames_read : int
+        Frames yielded so far.
+    lost_frames : int or None
+        Image messages the bag declares that were not read (damage, skipped chunks, undecodable
+        messages); None while iterating or when the bag does not declare its count.
     problems : list of str
         Non-fatal issues: skipped corrupt chunks, undecodable messages, images whose ground truth
         never arrived (at most ``max_problems`` listed; ``problem_count`` counts them all).
@@ -396,10 +401,12 @@ class FrameStream:
     max_pending: int
     _bag: Bag
     damage: str | None = None
+    frames_read: int = 0
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
     max_problems: int = 20
     _started: bool = False
+    _finished: bool = False
 
     def _problem(self, text: str) -> None:
         self.problem_count += 1
@@ -424,6 +431,7 @@ class FrameStream:
                 missing = [n for n, ok in (("mask", not want_mask or p.gt_mask is not None),
                                            ("centrelines", not want_wires or p.gt_wires is not None)) if not ok]
                 self._problem(f"image stamped {stamp} has no ground-truth {' or '.join(missing)}")
+            self.frames_read += 1
             return BagFrame(stamp, p.log_time_ns, p.frame_id, p.image, p.encoding, p.gt_mask, p.gt_wires)
 
         def ready() -> Iterator[BagFrame]:
@@ -478,6 +486,14 @@ class FrameStream:
         while pending:
             stamp, head = pending.popitem(last=False)
             yield emit(stamp, head)
+        self._finished = True
+
+    @property
+    def lost_frames(self) -> int | None:
+        """Image messages the bag declares that were not read; None while iterating or when unknown."""
+        if not self._finished or self.expected_frames is None:
+            return None
+        return max(self.expected_frames - self.frames_read, 0)
 
     @staticmethod
     def _flush_through(stamp: int, pending: OrderedDict, emit) -> Iterator[BagFrame]:
@@ -491,6 +507,17 @@ class FrameStream:
     def all_problems(self) -> list[str]:
         """Storage-level problems (skipped chunks, missing metadata) followed by message-level ones."""
         return self._bag.problems + self.problems
+
+    def info(self) -> dict[str, Any]:
+        """What a report says about this bag after reading it (JSON-ready).
+
+        Keys: ``path``, ``frames`` (read), ``expected_frames``, ``lost_frames`` (see
+        :attr:`lost_frames`), ``damage``, ``problems`` (the first ones) and ``problem_count`` (all).
+        """
+        storage = self._bag.problems
+        return {"path": str(self.path), "frames": self.frames_read, "expected_frames": self.expected_frames,
+                "lost_frames": self.lost_frames, "damage": self.damage, "problems": storage + self.problems,
+                "problem_count": len(storage) + self.problem_count}
 
 
 def read_frames(path: str | os.PathLike, image_topic: str, gt_mask_topic: str | None = None,

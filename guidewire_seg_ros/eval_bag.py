@@ -241,9 +241,7 @@ def _report(args, records: list[FrameRecord], wall: float, sent: int, frames_by_
     summary["mode"] = args.mode
     summary["model"] = str(args.model) if args.mode == "live" and args.start_node else f"node {args.node_name}"
     if frames_by_bag:
-        summary["bags"] = [{"name": bag.name, "frames": len(frames), "damage": stream.damage,
-                            "problems": list(getattr(stream, "all_problems", []))}
-                           for bag, frames, stream in frames_by_bag]
+        summary["bags"] = [{"name": bag.name, **stream.info()} for bag, _, stream in frames_by_bag]
     out = Path(args.out)
     results = write_results_bag(out / "results" / "live_results", records, storage=args.storage)
     files = write_report(summary, records, out, n_overlays=args.overlays)

@@ -153,11 +153,14 @@ def test_damaged_bags_are_evaluated_up_to_the_damage(model, tmp_path):
     ok, damaged = summary["bags"]
     assert ok["damage"] is None and ok["frames"] == N
     assert 0 < damaged["frames"] < N and "runs past the end of the file" in damaged["damage"]
+    assert damaged["expected_frames"] == N and damaged["lost_frames"] == N - damaged["frames"]
+    assert ok["lost_frames"] == 0
     assert [s["frames"] for s in summary["per_sequence"]] == [N, damaged["frames"]]
     # The damaged sequence's frames are the intact bag's first frames: identical pixel counts per frame.
     assert summary["per_frame"]["f1"][N:] == summary["per_frame"]["f1"][:damaged["frames"]]
     md = (tmp_path / "eval" / "report.md").read_text()
     assert "DAMAGED" in md and md.index("DAMAGED") < md.index("## Sequences")
+    assert f"{N - damaged['frames']} of the {N} frames the bag declares were not read" in md
 
 
 def test_summarise_frames_matches_the_offline_evaluation(model, frames, foreign_bag, tmp_path):

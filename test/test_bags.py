@@ -126,9 +126,12 @@ def test_truncated_mcap_yields_frames_before_the_cut(bags, reference, tmp_path):
     assert 2 <= len(frames) < N  # the complete frames of the half-written chunk
     _assert_same(frames, reference, len(frames))
     assert "runs past the end of the file" in stream.damage and str(file) in stream.damage
+    # metadata.yaml declares the frame count, so the loss is counted.
+    assert stream.expected_frames == N and stream.lost_frames == N - len(frames)
+    assert stream.info()["lost_frames"] == N - len(frames) and stream.info()["frames"] == len(frames)
 
 
-def test_corrupt_mcap_record_stops_at_the_damage(bags, reference, tmp_path):
+def test_corrupt_mcap_record_loses_the_rest_of_its_chunk(bags, reference, tmp_path):
     bag, file = _copy(bags["mcap"], tmp_path / "corrupt")
     data = bytearray(file.read_bytes())
     # The message record of image 5 starts 15 bytes before its log time (opcode, length, channel, sequence).
@@ -139,7 +142,11 @@ def test_corrupt_mcap_record_stops_at_the_damage(bags, reference, tmp_path):
     stream = read_frames(bag, *TOPICS)
     frames = list(stream)
     _assert_same(frames, reference, 5)
-    assert "past the chunk's end" in stream.damage
+    # rosbags wrote one chunk: the rest of it (frames 5-7, three messages each) is lost, the file's
+    # end is still reached, and the loss is counted from the chunk's message index.
+    assert stream.damage is None and stream.lost_frames == N - 5
+    [problem] = stream.all_problems
+    assert "past the chunk's end" in problem and f"{3 * (N - 5)} of its {3 * N} messages were lost" in problem
 
 
 @pytest.mark.parametrize("damage", ["truncate", "overwrite"])
