@@ -334,6 +334,149 @@ def _prune_spurs(graph: _Graph, spur_length_px: float) -> None:
                 _merge_through(graph, junction)
 
 
+def _bridge_gaps(graph: _Graph, max_gap_px: float, max_angle_rad: float, skip_px: float = 2.0,
+                 reach_px: float = 10.0) -> int:
+    """Join free ends that face each other across a gap; returns the number of bridges.
+
+    A model loses stretches of a faint wire, so one wire becomes pieces whose facing ends point at
+    each other. Two endpoints ``p`` and ``q`` (degree 1) are joined by a straight run of pixels
+    when ``|q - p| <= max_gap_px`` and each end's outward direction (over ``reach_px`` of its edge,
+    the first ``skip_px`` left out) is within ``max_angle_rad`` of the line to the other end:
+    the gap continues both pieces' directions, as a stiff wire does. Cheapest pairs first (length
+    times one plus the two angles), each end used once; two ends of one edge are never joined (a
+    curled piece is not a gap). Joined ends are merged into their edges.
+    """
+    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= skip_px + 1.0]
+    if len(ends) < 2:
+        return 0
+    from scipy.spatial import cKDTree
+
+    xy = np.array([graph.centre[n] for n in ends])
+    outward = np.array([-_direction_away(graph.oriented(graph.adj[n][0], n), skip_px, reach_px) for n in ends])
+    pairs = cKDTree(xy).query_pairs(max_gap_px, output_type="ndarray")
+    if len(pairs) == 0:
+        return 0
+    i, j = pairs[:, 0], pairs[:, 1]
+    v = xy[j] - xy[i]
+    dist = np.hypot(v[:, 0], v[:, 1])
+    unit = v / np.maximum(dist, 1e-9)[:, None]
+    angle_i = np.arccos(np.clip(np.sum(outward[i] * unit, axis=1), -1.0, 1.0))
+    angle_j = np.arccos(np.clip(-np.sum(outward[j] * unit, axis=1), -1.0, 1.0))
+    ok = (angle_i <= max_angle_rad) & (angle_j <= max_angle_rad) & (dist > 0)
+    cost = dist * (1.0 + angle_i + angle_j)
+    used: set[int] = set()
+    bridges = 0
+    for k in np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")].tolist():
+        a, b = ends[i[k]], ends[j[k]]
+        if a in used or b in used or graph.other(graph.adj[a][0], a) == b:
+            continue
+        used.update((a, b))
+        n = max(int(math.ceil(dist[k])), 1)
+        t = np.linspace(0.0, 1.0, n + 1)[:, None]
+        graph.add_edge(a, b, xy[i[k]] + t * v[k])
+        _merge_through(graph, a)
+        # ``b`` may have been merged away already when a and b sat on one chain; then nothing to do.
+        if len(graph.adj[b]) == 2:
+            _merge_through(graph, b)
+        bridges += 1
+    return bridges
+
+
+def _split_edge(graph: _Graph, e: int, k: int) -> int:
+    """Split edge ``e`` at its pixel ``k`` (0 < k < len - 1) into two; returns the new node there."""
+    edge = graph.edges[e]
+    node = max(graph.centre) + 1
+    graph.centre[node] = edge.pix[k].copy()
+    graph.adj[node] = []
+    graph.remove_edge(e)
+    graph.add_edge(edge.a, node, edge.pix[:k + 1])
+    graph.add_edge(node, edge.b, edge.pix[k:])
+    return node
+
+
+def _bridge_to_wires(graph: _Graph, shape: tuple[int, int], max_gap_px: float, max_angle_rad: float,
+                     skip_px: float = 2.0, reach_px: float = 10.0, angle_step_rad: float = math.radians(5.0)
+                     ) -> int:
+    """Join free ends whose continuation runs into another wire's skeleton; returns the bridges made.
+
+    A wire that loses a stretch just before it meets the other wire (a crossing, or where both
+    leave the catheter) ends facing the side of that wire, not another free end. From each
+    endpoint a fan of rays (within ``max_angle_rad`` of its outward direction, ``angle_step_rad``
+    apart) is cast over ``max_gap_px``; the first skeleton pixel of another edge that a ray meets
+    is a candidate, the cheapest (distance times one plus the ray's angle) wins. The end is joined
+    to that edge's junction when the hit lies within 3 px of it, else to a new junction splitting
+    the edge there. Hits near another free end are left to :func:`_bridge_gaps`.
+    """
+    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= skip_px + 1.0]
+    if not ends:
+        return 0
+    h, w = shape
+    owner = np.full((h, w), -1, dtype=np.int64)
+    position = np.zeros((h, w), dtype=np.int64)
+    for e, edge in enumerate(graph.edges):
+        if edge.alive:
+            ij = np.rint(edge.pix).astype(np.int64)
+            ok = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
+            owner[ij[ok, 1], ij[ok, 0]] = e
+            position[ij[ok, 1], ij[ok, 0]] = np.flatnonzero(ok)
+    xy = np.array([graph.centre[n] for n in ends])
+    own = np.array([graph.adj[n][0] for n in ends])
+    outward = np.array([-_direction_away(graph.oriented(e, n), skip_px, reach_px) for e, n in zip(own, ends)])
+    angles = np.arange(-max_angle_rad, max_angle_rad + 1e-9, angle_step_rad)
+    steps = np.arange(2.0, max_gap_px + 1e-9, 0.5)
+    base = np.arctan2(outward[:, 1], outward[:, 0])
+    ray = base[:, None] + angles[None, :]  # (ends, rays)
+    px = xy[:, 0, None, None] + np.cos(ray)[:, :, None] * steps
+    py = xy[:, 1, None, None] + np.sin(ray)[:, :, None] * steps
+    ix, iy = np.rint(px).astype(np.int64), np.rint(py).astype(np.int64)
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    hit_edge = np.where(inside, owner[np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)], -1)
+    # A ray stops at the first skeleton pixel it meets; that may be on the end's own edge when the
+    # wire curls back (a loop out of the catheter), which counts only far along the edge.
+    met = hit_edge >= 0
+    first = np.where(met.any(axis=2), np.argmax(met, axis=2), len(steps))
+    reached = first < len(steps)
+    cost = np.where(reached, steps[np.minimum(first, len(steps) - 1)] * (1.0 + np.abs(angles))[None, :], np.inf)
+    bridges = 0
+    for i in np.argsort(cost.min(axis=1), kind="stable").tolist():
+        n = ends[i]
+        for r in np.argsort(cost[i], kind="stable").tolist():
+            if not np.isfinite(cost[i, r]) or len(graph.adj[n]) != 1:
+                break
+            k = int(first[i, r])
+            e = int(hit_edge[i, r, k])
+            edge = graph.edges[e]
+            if not edge.alive:
+                continue  # split by an earlier bridge
+            j = int(position[iy[i, r, k], ix[i, r, k]])
+            s = arc_length(edge.pix)
+            if e == graph.adj[n][0]:
+                along = s[j] if edge.a == n else s[-1] - s[j]
+                if along < 3.0 * max_gap_px:
+                    continue
+            target = None
+            near_free_end = False
+            for end_node, d_end in ((edge.a, s[j]), (edge.b, s[-1] - s[j])):
+                if d_end <= 3.0 and end_node != n:
+                    near_free_end |= graph.degree(end_node) == 1
+                    target = end_node
+            if near_free_end:
+                continue  # another free end: _bridge_gaps' business
+            if target is None:
+                if not 0 < j < len(edge.pix) - 1:
+                    continue
+                target = _split_edge(graph, e, j)
+            if target == n:
+                continue
+            start, stop = graph.centre[n], graph.centre[target]
+            count = max(int(math.ceil(float(np.hypot(*(stop - start))))), 1)
+            t = np.linspace(0.0, 1.0, count + 1)[:, None]
+            graph.add_edge(n, target, start + t * (stop - start))
+            _merge_through(graph, n)
+            bridges += 1
+    return bridges
+
+
 # --------------------------------------------------------------------------- direction pairing
 
 
@@ -737,6 +880,8 @@ def extract_centrelines(
     field: "FieldOfView | None" = None,
     edge_distance_px: float = 0.0,
     edge_run_px: float = 25.0,
+    bridge_gap_px: float = 25.0,
+    bridge_angle_deg: float = 30.0,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -827,6 +972,9 @@ def extract_centrelines(
     skel = skel[pad[0][0]:pad[0][0] + crop.shape[0], pad[1][0]:pad[1][0] + crop.shape[1]]
     graph = _build_graph(skel, (int(x0), int(y0)))
     _prune_spurs(graph, spur_length_px)
+    if bridge_gap_px > 0:
+        _bridge_gaps(graph, bridge_gap_px, math.radians(bridge_angle_deg))
+        _bridge_to_wires(graph, binary.shape, bridge_gap_px * 0.8, math.radians(bridge_angle_deg))
     passthrough = _open_loops(graph, math.radians(corner_deg))
     regions = _build_regions(graph, merge_length_px, skip_px=3.0, reach_px=12.0,
                              max_turn_rad=math.radians(max_turn_deg),
