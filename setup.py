@@ -28,7 +28,7 @@ TRAIN = ["torch>=2.2", "tensorboard>=2.14"]
 TOOLS = [
     "matplotlib>=3.7",
     "rosbags>=0.10",
-    "mcap>=1.2",  # damaged MCAP bags, read record by record (bag_storage)
+    "mcap>=1.6,<2",  # damaged MCAP bags read record by record (bag_storage); 1.6 is the version tried
     "psutil>=5.9",
     "pydicom>=3.0",
     "pylibjpeg>=2.0",
