@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import torch
 
 from guidewire_model.backends import BackendError, choose_backend, create_backend
 from guidewire_model.backends.onnxruntime_backend import OnnxRuntimeBackend
-from guidewire_model.backends.tensorrt_backend import EngineCache, EngineKey, cache_decision
 from guidewire_model.backends.torch_backend import TorchBackend
 from guidewire_model.checkpoint import save_checkpoint
 from guidewire_model.config import load_train_config, to_dict
@@ -208,131 +206,3 @@ def test_onnxruntime_backend_fails_at_start_naming_the_file(tmp_path):
 def test_torch_backend_refuses_onnx_files(model_files):
     with pytest.raises(BackendError, match="checkpoint"):
         create_backend("torch", model_files[1])
-
-
-# --------------------------------------------------------------------------- TensorRT engine cache
-
-KEY = EngineKey(gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0", tensorrt_version="10.3.0",
-                fp16=True, onnx_sha256="ab" * 32, input_size=512, max_batch=8)
-
-
-class FakeRuntime:
-    """Stands in for build/deserialize: an 'engine' is valid iff its bytes start with ENGINE."""
-
-    def __init__(self) -> None:
-        self.builds = 0
-
-    def build(self) -> bytes:
-        self.builds += 1
-        return b"ENGINE" + str(self.builds).encode()
-
-    @staticmethod
-    def deserialize(blob: bytes):
-        if not blob.startswith(b"ENGINE"):
-            raise RuntimeError("bad magic")
-        return ("engine", blob)
-
-
-def test_engine_key_changes_with_every_field_and_names_are_safe():
-    import dataclasses
-
-    changes = {"gpu_name": "RTX 4090", "compute_capability": "8.9", "tensorrt_version": "10.4.0", "fp16": False,
-               "onnx_sha256": "cd" * 32, "input_size": 256, "max_batch": 4}
-    stems = {KEY.file_stem()}
-    for field, value in changes.items():
-        stems.add(dataclasses.replace(KEY, **{field: value}).file_stem())
-    assert len(stems) == 1 + len(changes)
-    evil = dataclasses.replace(KEY, gpu_name="../../etc/passwd", compute_capability="../9.0")
-    stem = evil.file_stem()
-    assert "/" not in stem and ".." not in stem and stem.endswith(evil.digest()[:16])
-    assert KEY.file_stem().startswith("NVIDIA-H100-80GB-HBM3-sm90-fp16-")
-
-
-def test_cache_decision(tmp_path):
-    import dataclasses
-
-    cache = EngineCache(tmp_path)
-    engine, sidecar = cache.paths(KEY)
-    assert cache_decision(engine, sidecar, KEY)[0] == "build"
-    engine.write_bytes(b"ENGINE")
-    action, reason = cache_decision(engine, sidecar, KEY)
-    assert action == "build" and "sidecar" in reason
-    sidecar.write_text("{ not json")
-    assert cache_decision(engine, sidecar, KEY)[0] == "build"
-    sidecar.write_text(json.dumps(KEY.to_sidecar()))
-    assert cache_decision(engine, sidecar, KEY) == ("load", "cached engine matches")
-    other = dataclasses.replace(KEY, tensorrt_version="10.5.0")
-    action, reason = cache_decision(engine, sidecar, other)
-    assert action == "build" and "tensorrt_version" in reason and "10.5.0" in reason
-    sidecar.write_text(json.dumps({"format": 99, "key": {}}))
-    assert cache_decision(engine, sidecar, KEY)[0] == "build"
-
-
-def test_engine_cache_builds_once_then_loads(tmp_path):
-    rt = FakeRuntime()
-    cache = EngineCache(tmp_path / "engines")
-    first = cache.load_or_build(KEY, rt.build, rt.deserialize)
-    second = cache.load_or_build(KEY, rt.build, rt.deserialize)
-    assert first == second == ("engine", b"ENGINE1") and rt.builds == 1
-    engine, sidecar = cache.paths(KEY)
-    assert json.loads(sidecar.read_text())["key"]["onnx_sha256"] == KEY.onnx_sha256
-    # Everything written lies inside the cache folder, with no temporary files left over.
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert sorted(written) == sorted([engine, sidecar])
-
-
-def test_corrupt_or_mismatched_engine_is_rebuilt_with_a_warning(tmp_path, caplog):
-    rt = FakeRuntime()
-    cache = EngineCache(tmp_path)
-    cache.load_or_build(KEY, rt.build, rt.deserialize)
-    engine, sidecar = cache.paths(KEY)
-    engine.write_bytes(b"\x00torn write")
-    with caplog.at_level(logging.WARNING):
-        assert cache.load_or_build(KEY, rt.build, rt.deserialize) == ("engine", b"ENGINE2")
-    assert "failed to deserialize" in caplog.text and "rebuilding" in caplog.text
-    assert engine.read_bytes() == b"ENGINE2"
-
-    # Deserialize returning None (TensorRT's way of failing) is treated the same.
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        got = cache.load_or_build(KEY, rt.build, lambda b: None if b == b"ENGINE2" else rt.deserialize(b))
-    assert got == ("engine", b"ENGINE3") and "rebuilding" in caplog.text
-
-    # A sidecar from another setup (same file name, e.g. edited by hand) forces a rebuild.
-    stored = json.loads(sidecar.read_text())
-    stored["key"]["fp16"] = False
-    sidecar.write_text(json.dumps(stored))
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        assert cache.load_or_build(KEY, rt.build, rt.deserialize) == ("engine", b"ENGINE4")
-    assert "fp16" in caplog.text
-    assert json.loads(sidecar.read_text())["key"]["fp16"] is True
-
-
-def test_timing_cache_round_trip(tmp_path):
-    cache = EngineCache(tmp_path)
-    assert cache.read_timing_cache(KEY) == b""
-    cache.write_timing_cache(KEY, b"timings")
-    assert cache.read_timing_cache(KEY) == b"timings"
-    assert cache.timing_cache_path(KEY).parent == tmp_path
-
-
-@pytest.mark.skipif(not (HAVE_CUDA and HAVE_TRT), reason="needs a CUDA GPU and the tensorrt module")
-def test_tensorrt_backend_matches_onnxruntime_and_reuses_its_engine(model_files, tmp_path):
-    from guidewire_model.backends.tensorrt_backend import TensorRTBackend
-
-    _, onnx_path = model_files
-    ort_backend = create_backend("onnxruntime", onnx_path)
-    frames, _ = check_frames(ort_backend.info, 3, seed=5)
-    with TensorRTBackend(onnx_path, fp16=False, engine_cache_dir=tmp_path, max_batch=2) as trt_backend:
-        out = trt_backend.infer(frames)  # 3 frames > max_batch: run in chunks
-    assert np.max(np.abs(out - ort_backend.infer(frames))) < 1e-3
-    engines = sorted(tmp_path.glob("*.engine"))
-    assert len(engines) == 1 and sorted(tmp_path.glob("timing-*.cache"))
-    stamp = engines[0].stat().st_mtime_ns
-    with TensorRTBackend(onnx_path, fp16=False, engine_cache_dir=tmp_path, max_batch=2) as again:
-        assert np.max(np.abs(again.infer(frames) - out)) < 1e-5
-    assert sorted(tmp_path.glob("*.engine")) == engines and engines[0].stat().st_mtime_ns == stamp
-    with create_backend("tensorrt", onnx_path, device="cuda", engine_cache_dir=tmp_path) as other_batch:
-        other_batch.warmup()
-    assert len(list(tmp_path.glob("*.engine"))) == 2  # max_batch is part of the key
