@@ -62,7 +62,7 @@ setup(
         "all": TRAIN + TOOLS,
         # TensorRT 10 (JetPack) and 11 (desktop) are the majors the engine code is written for; a later
         # major is untried and may remove APIs again (11 removed BuilderFlag.FP16), so it is not allowed.
-        "tensorrt": ["tensorrt-cu12>=10,<12", "cuda-python>=12"],
+        "tensorrt": ["tensorrt-cu12>=10,<12", "cuda-python>=12.3,<13"],  # cuda-python 13 needs a CUDA 13 driver
         "test": ["pytest>=8", "pytest-timeout>=2", "hypothesis>=6"],
     },
     entry_points={
@@ -79,6 +79,7 @@ setup(
             "guidewire-soak=guidewire_seg_ros.soak:main",
             "guidewire-import=guidewire_model.importers.cli:main",
             "guidewire-segment=guidewire_model.segment:main",
+            "guidewire-build-engine=guidewire_model.backends.build_engine:main",
         ]
     },
 )
