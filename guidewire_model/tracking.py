@@ -4,6 +4,13 @@ A robot controller steering two guidewires must know which centreline is which w
 frame. :class:`WireTracker` matches the new centrelines to the previous ones by the symmetric
 mean closest-point distance between polylines (Hungarian assignment with a gate), keeps ids while
 a wire is visible, tolerates a few missed frames and gives new wires fresh ids.
+
+It also keeps each wire's direction steady. Orienting one frame alone (which end is the catheter
+end, :mod:`guidewire_model.centreline`) fails in the frames whose mask loses the stretch that tells
+it, so every matched frame casts a vote: does the frame's own orientation agree with the track's
+(:func:`same_direction`: the ends project in the same order along the wire's previous centreline)?
+The track keeps its direction while agreeing votes are at least as many as disagreeing ones,
+and turns round when they are not; a wrong first frame is outvoted, a lone wrong frame is not.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from scipy.optimize import linear_sum_assignment
 
 from guidewire_model.centreline import Centreline
 from guidewire_model.centreline_metrics import mean_centreline_distance
+from guidewire_model.polyline import arc_length
 
-__all__ = ["TrackedWire", "WireTracker", "assign"]
+__all__ = ["TrackedWire", "WireTracker", "assign", "same_direction"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +61,36 @@ def assign(previous: Sequence[Centreline], current: Sequence[Centreline], gate_p
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= gate_px]
 
 
+def _arc_position(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
+    """Arc length along ``polyline`` of its vertex nearest to each of ``points``."""
+    d = np.hypot(points[:, None, 0] - polyline[None, :, 0], points[:, None, 1] - polyline[None, :, 1])
+    return arc_length(polyline)[np.argmin(d, axis=1)]
+
+
+def same_direction(current: Centreline, previous: Centreline, min_separation_px: float = 10.0) -> bool | None:
+    """Whether ``current`` runs the same way as ``previous`` (the same wire, an earlier frame).
+
+    Each end of ``current`` is projected to its nearest vertex of ``previous``; the curves run the
+    same way when the proximal end lands before the tip. None when the two projections are less
+    than ``min_separation_px`` of arc apart (a short piece across the wire tells nothing).
+    """
+    start, stop = _arc_position(np.stack([current.points[0], current.points[-1]]), previous.points)
+    if abs(stop - start) < min_separation_px:
+        return None
+    return bool(stop > start)
+
+
+def _reversed(line: Centreline) -> Centreline:
+    return Centreline.from_points(line.points[::-1], line.mean_probability)
+
+
 @dataclass
 class _Track:
     wire_id: int
     centreline: Centreline
     frames_tracked: int
     missed: int = 0
+    votes: int = 0  # frames whose own orientation agreed with the track's, minus those that did not
 
 
 class WireTracker:
@@ -99,6 +131,18 @@ class WireTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
+    @staticmethod
+    def _oriented(track: _Track, line: Centreline) -> Centreline:
+        """``line`` turned to the track's direction, after counting its vote (see the module doc)."""
+        agrees = same_direction(line, track.centreline)
+        if agrees is None:
+            return line
+        track.votes += 1 if agrees else -1
+        if track.votes < 0:  # outvoted: the frames say the track had it the wrong way round
+            track.votes = -track.votes
+            return line
+        return line if agrees else _reversed(line)
+
     def update(self, centrelines: Sequence[Centreline]) -> list[TrackedWire]:
         """Match this frame's centrelines to the tracks; returns the visible wires sorted by id."""
         pairs = assign([t.centreline for t in self._tracks], list(centrelines), self.max_match_distance_px)
@@ -107,7 +151,7 @@ class WireTracker:
         visible: list[_Track] = []
         for r, c in pairs:
             track = self._tracks[r]
-            track.centreline, track.missed = centrelines[c], 0
+            track.centreline, track.missed = self._oriented(track, centrelines[c]), 0
             track.frames_tracked += 1
             visible.append(track)
         kept = []
