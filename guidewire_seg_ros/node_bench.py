@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from guidewire_model.config import shipped_models_dir
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
-__all__ = ["main"]
+__all__ = ["main", "overheads", "served_fps"]
 
 
 def offline_timings(model: Path, frames: list[np.ndarray]) -> dict[str, float]:
@@ -52,6 +53,33 @@ def offline_timings(model: Path, frames: list[np.ndarray]) -> dict[str, float]:
     t = np.asarray(times)
     return {"ms_mean": float(t.mean()), "ms_p50": float(np.percentile(t, 50)),
             "ms_p99": float(np.percentile(t, 99)), "fps": 1000.0 / float(t.mean())}
+
+
+def served_fps(received_ns: Sequence[int]) -> float:
+    """Rate at which results came out, first to last [1/s]; NaN with fewer than two results.
+
+    Not results / sending time: results still arrive after the last frame was sent.
+    """
+    out_ns = sorted(received_ns)
+    if len(out_ns) < 2 or out_ns[-1] == out_ns[0]:
+        return float("nan")
+    return (len(out_ns) - 1) / ((out_ns[-1] - out_ns[0]) / 1e9)
+
+
+def overheads(offline: dict[str, float], closed: dict[str, float], split: dict[str, float],
+              saturated: dict[str, float]) -> dict[str, float]:
+    """What the ROS shell costs, from the four measurements of :func:`main`.
+
+    Returns
+    -------
+    dict
+        ``throughput``: offline FPS / saturated served FPS - 1; ``round_trip``: closed-loop mean /
+        offline mean - 1 (two transport hops and the receive); ``node_own_work``: the node's own
+        work p50 (decode, messages, publish) / its pipeline p50.
+    """
+    return {"throughput": offline["fps"] / saturated["served_fps"] - 1.0,
+            "round_trip": closed["ms_mean"] / offline["ms_mean"] - 1.0,
+            "node_own_work": split["node_own_ms_p50"] / split["pipeline_ms_p50"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         rss_after = proc.memory_info().rss
         served = [r for r in recorder.snapshot() if r.wires_received_ns is not None]
         lat = np.array([r.latency_ms for r in served]) if served else np.array([np.nan])
-        # The rate at which results came out, first to last (not results / sending time: results
-        # still arrive after the last frame was sent).
-        out_ns = sorted(r.wires_received_ns for r in served)
-        fps = (len(out_ns) - 1) / ((out_ns[-1] - out_ns[0]) / 1e9) if len(out_ns) > 1 else float("nan")
+        fps = served_fps([r.wires_received_ns for r in served])
         return {"rate_hz": rate_hz, "published": len(messages), "served": len(served),
                 "dropped": len(messages) - len(served), "served_fps": fps,
                 "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p99_ms": float(np.percentile(lat, 99)),
@@ -183,12 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         recorder.destroy_node()
         rclpy.try_shutdown()
 
-    round_trip = closed["ms_mean"] / offline["ms_mean"] - 1.0
-    throughput = offline["fps"] / saturated["served_fps"] - 1.0
-    own_share = split["node_own_ms_p50"] / split["pipeline_ms_p50"]
+    overhead = overheads(offline, closed, split, saturated)
+    round_trip, throughput, own_share = overhead["round_trip"], overhead["throughput"], overhead["node_own_work"]
     result = {"model": str(model), "size": args.size, "frames": len(frames), "offline": offline,
               "closed_loop": closed, "node_split": split, "saturated": saturated, "open_loop": open_run,
-              "overhead": {"throughput": throughput, "round_trip": round_trip, "node_own_work": own_share}}
+              "overhead": overhead}
     print(f"\n| measurement | figure |\n|---|---|\n"
           f"| offline pipeline, ms/frame (mean / p50 / p99) | {offline['ms_mean']:.1f} / {offline['ms_p50']:.1f} / "
           f"{offline['ms_p99']:.1f} |\n"
