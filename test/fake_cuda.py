@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import sys
+import threading
 import types
 from dataclasses import dataclass
 
@@ -64,7 +65,8 @@ class FakeCudart(types.ModuleType):
         self.host_malloc_sizes: list[int] = []
         self.copies: list[tuple[str, int]] = []
         self.streams: set[int] = set()
-        self.current_device = None
+        self._thread = threading.local()  # the current device is per host thread, default 0
+        self.alloc_device: dict[int, int] = {}
         self._next_stream = 1
 
     # --- devices
@@ -82,8 +84,12 @@ class FakeCudart(types.ModuleType):
     def cudaSetDevice(self, index):
         if not 0 <= index < self.devices:
             return (cudaError_t.cudaErrorInvalidValue,)
-        self.current_device = index
+        self._thread.device = index
         return (cudaError_t.cudaSuccess,)
+
+    @property
+    def current_device(self) -> int:
+        return getattr(self._thread, "device", 0)
 
     def cudaGetErrorName(self, err):
         return (cudaError_t.cudaSuccess, cudaError_t(err).name.encode())
@@ -94,6 +100,7 @@ class FakeCudart(types.ModuleType):
             return (cudaError_t.cudaErrorMemoryAllocation, 0)
         block = np.zeros(max(nbytes, 1), np.uint8)
         table[block.ctypes.data] = block
+        self.alloc_device[block.ctypes.data] = self.current_device
         sizes.append(nbytes)
         return (cudaError_t.cudaSuccess, block.ctypes.data)
 
@@ -124,6 +131,10 @@ class FakeCudart(types.ModuleType):
         else:
             ok = False
         if not ok:  # only pinned host <-> allocated device copies are expected
+            return (cudaError_t.cudaErrorInvalidValue,)
+        device_ptr = dst if kind == cudaMemcpyKind.cudaMemcpyHostToDevice else src
+        owner = next(self.alloc_device[b] for b, blk in self.device_allocs.items() if b <= device_ptr < b + blk.size)
+        if owner != self.current_device:  # memory of another device than this thread's current one
             return (cudaError_t.cudaErrorInvalidValue,)
         ctypes.memmove(dst, src, nbytes)
         self.copies.append((cudaMemcpyKind(kind).name, nbytes))

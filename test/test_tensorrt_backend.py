@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,16 @@ def test_build_engine_command(trt, cuda, model, tmp_path, capsys):
     assert build_engine_main(args + ["--force"]) == 1
     assert "disagrees" in capsys.readouterr().err
     assert build_engine_main(["--model", str(tmp_path / "nope.onnx")]) == 2
+
+
+def test_a_second_gpu_is_made_current_on_the_inference_thread(trt, monkeypatch, model, frames, tmp_path):
+    cuda = fake_cuda.install(monkeypatch, fake_cuda.FakeCudart(devices=2))
+    batch, expected = frames
+    results = []
+    with TensorRTBackend(model, engine_cache_dir=tmp_path, device_index=1) as backend:
+        # The node infers on a worker thread, whose current CUDA device starts at 0.
+        worker = threading.Thread(target=lambda: results.append(backend.infer(batch[:1])))
+        worker.start()
+        worker.join(60)
+    assert set(cuda.alloc_device.values()) == {1}
+    np.testing.assert_allclose(results[0], expected[:1], atol=1e-6)

@@ -119,6 +119,7 @@ class TensorRTBackend(Backend):
                                f"GPU(s){f' ({why})' if why else ''}; check the driver and that cuda-python's major "
                                "version matches its CUDA version, or use backend onnxruntime")
         cuda.set_device(device_index)
+        self._device_index = device_index
         device = cuda.device_info(device_index)
         recipe = BuildRecipe(precision=self.precision, input_size=self.info.input_size, max_batch=self.max_batch,
                              workspace_bytes=int(workspace_mb) << 20)
@@ -145,7 +146,8 @@ class TensorRTBackend(Backend):
             self.key, build, self._runtime.deserialize_cuda_engine, verify=self._verify, force_rebuild=force_rebuild)
         self._engine = cached.engine
         if self._runner is None or self._runner.engine is not cached.engine:
-            self._runner = EngineRunner(trt, cached.engine, cuda, self.info.input_size, self.max_batch, str(self.model_path))
+            self._runner = EngineRunner(trt, cached.engine, cuda, self.info.input_size, self.max_batch,
+                                        str(self.model_path), self._device_index)
         self.engine_path, self.built, self.report = cached.path, cached.built, cached.report
         log.info("tensorrt backend: %s, %s engine on %s (sm %s, TensorRT %s), %s %s", self.model_path, self.precision,
                  device.name, device.compute_capability, trt.__version__, "built and cached at" if self.built
@@ -156,7 +158,7 @@ class TensorRTBackend(Backend):
         from .onnxruntime_backend import OnnxRuntimeBackend
 
         self._runner = EngineRunner(self._trt, engine, self._cuda, self.info.input_size, self.max_batch,
-                                    str(self.model_path))
+                                    str(self.model_path), self._device_index)
         frames, kind = parity_frames(self.info, self._n_parity)
         with OnnxRuntimeBackend(self.model_path, device="cpu") as reference:
             expected = reference.infer(frames)

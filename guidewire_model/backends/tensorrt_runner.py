@@ -39,6 +39,9 @@ class EngineRunner:
         Largest batch this runner takes (at most the profile's maximum).
     source : str
         Named in error messages (the model file).
+    device_index : int
+        The CUDA device the engine was deserialized on; made current in every thread that runs it
+        (the CUDA runtime's current device is per thread, and the node infers on a worker thread).
 
     Raises
     ------
@@ -46,8 +49,10 @@ class EngineRunner:
         If the engine's tensors, profile or output shape do not fit, or CUDA allocation fails.
     """
 
-    def __init__(self, trt: Any, engine: Any, cuda: CudaRuntime, input_size: int, max_batch: int, source: str) -> None:
+    def __init__(self, trt: Any, engine: Any, cuda: CudaRuntime, input_size: int, max_batch: int, source: str,
+                 device_index: int = 0) -> None:
         self._cuda = cuda
+        self.device_index = int(device_index)
         self.engine = engine
         self.source = source
         self.input_size = int(input_size)
@@ -119,6 +124,7 @@ class EngineRunner:
         n = int(batch.shape[0])
         if not 1 <= n <= self.max_batch:
             raise ValueError(f"{self.source}: batch of {n}; this engine runs 1..{self.max_batch} frames at a time")
+        self._cuda.set_device(self.device_index)  # cheap (thread-local); see device_index
         self._set_batch(n)
         count_in, count_out = batch.size, math.prod(self._out_shape)
         np.copyto(self._in.host[:count_in].reshape(batch.shape), batch, casting="same_kind")
