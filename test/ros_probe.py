@@ -78,6 +78,7 @@ class Probe(Node):
         self.create_subscription(GuidewireArray, self.lines_topic, self._keep(self.lines), out_qos)
         self.create_subscription(PointCloud2, f"/{node_name}/centreline_points", self._keep(self.clouds), out_qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self._parameter_clients: dict = {}
         self._spinner = BackgroundSpinner(self).start()
         self._stamp = 1_000_000_000
 
@@ -159,6 +160,26 @@ class Probe(Node):
 
         self.wait_until(check, timeout)
         return found[0] if found else None
+
+    def set_parameters(self, values: dict, node_name: str = "guidewire_seg", timeout: float = 20.0) -> list:
+        """Set parameters of the running node through its real SetParameters service (as
+        ``ros2 param set`` does); return the node's ``SetParametersResult`` per parameter."""
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+
+        # One client per remote node, kept until the probe is destroyed (its service clients live on
+        # the probe node, which the spinner thread is serving).
+        client = self._parameter_clients.get(node_name)
+        if client is None:
+            client = self._parameter_clients[node_name] = AsyncParameterClient(self, node_name)
+        if not client.wait_for_services(timeout_sec=timeout):
+            raise AssertionError(f"parameter services of {node_name} not available within {timeout} s")
+        done = threading.Event()
+        future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            raise AssertionError(f"no answer to set_parameters({values}) within {timeout} s")
+        return list(future.result().results)
 
     def close(self) -> None:
         self._spinner.stop()

@@ -10,6 +10,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
 from guidewire_model.backends.fault_injection import FAULT_ENV
+from guidewire_seg_ros.publish_faults import PUBLISH_FAULT_ENV
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 
@@ -86,6 +87,32 @@ def test_stop_policy_stops_publishing_and_reports_error(tiny_model, tmp_path, fr
         probe.close()
         assert stop_node(proc) == 0
     assert "Traceback" not in log.read_text()
+
+
+def test_a_fault_while_publishing_loses_that_frame_only_and_is_logged_once_with_its_traceback(
+        tiny_model, tmp_path, frame):
+    # The 2nd and 3rd ~/centrelines publish calls raise; before the fix the first killed the worker
+    # thread silently (the node stayed up, nothing more was served, diagnostics went stale).
+    proc, probe, log = _run(tiny_model, tmp_path, {"diagnostics_period_s": 0.2}, env={PUBLISH_FAULT_ENV: "2,3"})
+    try:
+        outcomes = []
+        for _ in range(4):
+            key = _send(probe, frame)
+            # The mask goes out before the centrelines, so it marks the frame as handled either way.
+            assert probe.wait_until(lambda: key in probe.masks, 20.0)
+            outcomes.append(probe.wait_until(lambda: key in probe.lines and key in probe.clouds, 2.0))
+        assert outcomes == [True, False, False, True]
+        status = probe.wait_for_status(lambda s: _values(s)["frames_publish_failed"] == "2"
+                                       and _values(s)["frames_published"] == "2", timeout=10.0)
+        assert status is not None and status.level == DiagnosticStatus.OK
+        assert proc.poll() is None
+    finally:
+        probe.close()
+        assert stop_node(proc) == 0
+    text = log.read_text()
+    # The first fault logged with its traceback; the second, within 10 s of it, only counted.
+    assert text.count("Traceback") == 1 and text.count("frame lost (publish_failed") == 1, text
+    assert "InjectedFault: injected fault in publish call 2" in text
 
 
 def test_diagnostics_go_warn_then_stale_without_input(tiny_model, tmp_path, frame):
