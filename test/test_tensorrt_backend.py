@@ -243,3 +243,29 @@ def test_a_second_gpu_is_made_current_on_the_inference_thread(trt, monkeypatch, 
         worker.join(60)
     assert set(cuda.alloc_device.values()) == {1}
     np.testing.assert_allclose(results[0], expected[:1], atol=1e-6)
+
+
+def test_the_tensorrt_path_never_imports_torch(model, tmp_path):
+    """Build, parity check and inference in a fresh process (fakes for the GPU pieces only): no torch."""
+    import subprocess
+
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import numpy as np
+import fake_cuda, fake_tensorrt
+sys.modules["tensorrt"] = fake_tensorrt.make_fake_tensorrt("11.1.0")
+cudart = fake_cuda.FakeCudart()
+for name, module in (("cuda", type(sys)("cuda")), ("cuda.bindings", type(sys)("cuda.bindings"))):
+    sys.modules[name] = module
+sys.modules["cuda"].bindings = sys.modules["cuda.bindings"]
+sys.modules["cuda.bindings"].runtime = sys.modules["cuda.bindings.runtime"] = cudart
+from guidewire_model.backends.tensorrt_backend import TensorRTBackend
+with TensorRTBackend({str(model)!r}, fp16=True, engine_cache_dir={str(tmp_path)!r}) as backend:
+    backend.infer(np.zeros((1, 1, {SIZE}, {SIZE}), np.float32))
+    print(backend.report["passed"], "torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["True", "False"], result.stdout
