@@ -267,4 +267,9 @@ def test_an_onnx_model_on_a_data_set_needs_split_all(setup, tmp_path):
         evaluate(onnx_path, tmp_path / "e", data=data)
     r = evaluate(onnx_path, tmp_path / "e", data=data, split="all", reference_val=tmp / "val", n_overlays=1)
     assert r["n_frames"] == 4 and r["split"] == "all" and "exclude" not in r
-    assert 0.0 <= r["overall"]["tolerance"]["f1"] <= 1.0 and r["reference"]["validation"]["frames"] == len(SIZES)
+    overall = r["overall"]
+    # F1@2 is counted over the same predicted pixels as the strict score, and a predicted pixel on
+    # the wire is within 2 px of it: tolerant precision can never fall below strict precision.
+    assert overall["tolerance"]["pred"] == overall["tp"] + overall["fp"]
+    assert overall["tolerance"]["precision"] >= overall["precision"]
+    assert r["reference"]["validation"]["frames"] == len(SIZES)
