@@ -6,14 +6,19 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
 1. fill tiny enclosed holes (the sub-pixel gap between two wires running side by side) and
    skeletonise the mask (one-pixel-wide curves), continuing it past the image border so the
    skeleton runs straight into the border where a wire leaves the frame;
+   Components smaller than ``min_component_px`` (speckle) are dropped first;
 2. build a pixel graph (8-connectivity, with the redundant diagonal links of staircase corners
    dropped); clusters of touching pixels with three or more neighbours are *junctions*, pixels
-   with one neighbour are *endpoints*; the runs between them are *edges*;
+   with one neighbour are *endpoints*; the runs between them are *edges* (ordered by one
+   depth-first traversal of the sparse pixel graph, no per-pixel Python loop);
 3. prune spurs: edges from a junction to an endpoint shorter than ``spur_length_px`` (skeleton
    artefacts of the wire's thickness), shortest first, re-merging edges through junctions that
    drop to two branches; a loop returning to its own junction is cut at its far point if
    that is a sharp corner (two wires leaving the catheter with a gap) and otherwise kept as a
    pass-through (one wire curling across itself);
+3b. bridge gaps: free ends facing each other across at most ``bridge_gap_px`` are joined, and a
+   free end whose continuation runs into another edge within ``0.8 * bridge_gap_px`` is joined to
+   it (a wire interrupted just before it meets the other wire, or a loop out of the catheter);
 4. group junctions into *crossing regions*: junctions joined by a short edge (an X of two wires
    at a shallow angle skeletonises into two Y's joined by a short bar) or by an edge that both
    junctions continue straight into (two wires merging into one blob side by side for a
@@ -58,6 +63,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, map_coordinates
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, depth_first_order
 from skimage.morphology import skeletonize
 
 from .polyline import arc_length, polyline_length, resample
@@ -184,77 +191,83 @@ def _build_graph(skel: np.ndarray, offset: tuple[int, int]) -> _Graph:
         redundant = padded[ys + dy, xs] | padded[ys, xs + dx]
         nbr[redundant, k] = -1
     degree = (nbr >= 0).sum(axis=1)
-    # Python lists (with -1 for "no neighbour") walk faster than per-pixel numpy indexing.
-    nbr_lists = nbr.tolist()
-
-    # Node of each pixel: junction clusters (degree >= 3, touching) share one node id.
-    node_of = np.full(n, -1, dtype=np.int64)
-    graph = _Graph()
     pts = np.stack([xs - 1 + offset[0], ys - 1 + offset[1]], axis=1).astype(np.float64)
-    next_id = 0
-    for seed in np.flatnonzero(degree >= 3).tolist():
-        if node_of[seed] >= 0:
+    graph = _Graph()
+    src = np.repeat(np.arange(n), 8)
+    dst = nbr.ravel()
+    link = dst >= 0
+    src, dst = src[link], dst[link]
+
+    # Nodes: each cluster of touching junction pixels (degree >= 3) is one node, each end pixel
+    # (degree <= 1) another. Labelled as graph components, no per-pixel loop.
+    junction = degree >= 3
+    node_of = np.full(n, -1, dtype=np.int64)
+    inside = junction[src] & junction[dst]
+    count, label = connected_components(
+        coo_matrix((np.ones(int(inside.sum())), (src[inside], dst[inside])), shape=(n, n)), directed=False)
+    jpix = np.flatnonzero(junction)
+    clusters, node_of[jpix] = np.unique(label[jpix], return_inverse=True)
+    n_junctions = len(clusters)
+    ends = np.flatnonzero(degree <= 1)
+    node_of[ends] = n_junctions + np.arange(len(ends))
+    sums = np.zeros((n_junctions, 2))
+    np.add.at(sums, node_of[jpix], pts[jpix])
+    sizes = np.bincount(node_of[jpix], minlength=n_junctions)[:, None]
+    centres = np.concatenate([sums / np.maximum(sizes, 1), pts[ends]])
+    for k in range(len(centres)):
+        graph.centre[k] = centres[k]
+        graph.adj[k] = []
+    next_id = n_junctions + len(ends)
+
+    # Edges between two touching pixels of different nodes.
+    is_node = node_of >= 0
+    direct = is_node[src] & is_node[dst] & (src < dst)
+    direct &= node_of[src] != node_of[dst]
+    for p, q in zip(src[direct].tolist(), dst[direct].tolist()):
+        graph.add_edge(int(node_of[p]), int(node_of[q]), pts[[p, q]])
+
+    # Chains: runs of degree-2 pixels. Each chain component is a path whose end pixels touch a node
+    # (or a closed loop touching none). One depth-first traversal from a virtual root joined to one
+    # end of every chain lists the chains one after the other, each in order along the wire.
+    chain = ~is_node
+    if not chain.any():
+        return graph
+    along = chain[src] & chain[dst]
+    _, chain_label = connected_components(
+        coo_matrix((np.ones(int(along.sum())), (src[along], dst[along])), shape=(n, n)), directed=False)
+    attach = chain[src] & is_node[dst]  # (chain pixel, node pixel) links
+    cpix = np.flatnonzero(chain)
+    # Start of each chain: its first pixel touching a node, else (a loop) its first pixel.
+    touching = np.zeros(n, dtype=bool)
+    touching[src[attach]] = True
+    order = np.lexsort((~touching[cpix], chain_label[cpix]))
+    first = np.unique(chain_label[cpix][order], return_index=True)[1]
+    starts = cpix[order][first]
+    root = n
+    rows = np.concatenate([src[along], np.full(len(starts), root)])
+    cols = np.concatenate([dst[along], starts])
+    tree = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    visit, pred = depth_first_order(tree, root, directed=False, return_predecessors=True)
+    visit = visit[1:]
+    cuts = np.flatnonzero(pred[visit] == root)[1:]
+    # Node pixels each chain pixel touches (at most two; -1 where none).
+    attached = np.where(is_node[np.maximum(nbr, 0)] & (nbr >= 0), nbr, -1)
+    attached.sort(axis=1)
+    for run in np.split(visit, cuts):
+        head, tail = attached[run[0]], attached[run[-1]]
+        head = head[head >= 0]
+        tail = tail[tail >= 0]
+        if len(head) == 0:  # a closed loop with no node: cut it at its start
+            a, b = next_id, next_id + 1
+            next_id += 2
+            graph.centre[a], graph.centre[b] = pts[run[0]], pts[run[-1]]
+            graph.adj[a], graph.adj[b] = [], []
+            graph.add_edge(a, b, pts[run])
             continue
-        stack, members = [seed], []
-        node_of[seed] = next_id
-        while stack:
-            p = stack.pop()
-            members.append(p)
-            for q in nbr_lists[p]:
-                if q >= 0 and degree[q] >= 3 and node_of[q] < 0:
-                    node_of[q] = next_id
-                    stack.append(q)
-        graph.centre[next_id] = pts[members].mean(axis=0)
-        graph.adj[next_id] = []
-        next_id += 1
-    for p in np.flatnonzero(degree <= 1).tolist():
-        node_of[p] = next_id
-        graph.centre[next_id] = pts[p]
-        graph.adj[next_id] = []
-        next_id += 1
-
-    used: set[tuple[int, int]] = set()
-    visited = np.zeros(n, dtype=bool)
-
-    def walk(p: int, q: int) -> None:
-        path = [p, q]
-        prev, cur = p, q
-        while node_of[cur] < 0:
-            nxt = [r for r in nbr_lists[cur] if r >= 0 and r != prev]
-            if not nxt:
-                break
-            prev, cur = cur, nxt[0]
-            path.append(cur)
-            if cur == p:  # closed loop through a single node
-                break
-        used.add((path[-1], path[-2]))
-        visited[path] = True
-        graph.add_edge(int(node_of[p]), int(node_of[cur]), pts[path])
-
-    for p in np.flatnonzero(node_of >= 0).tolist():
-        for q in nbr_lists[p]:
-            if q < 0 or node_of[q] == node_of[p] or (p, q) in used:
-                continue
-            used.add((p, q))
-            walk(p, q)
-    # Closed loops with no junction or endpoint (a wire curled onto itself): cut at one pixel.
-    remaining = np.flatnonzero((node_of < 0) & (degree == 2) & ~visited).tolist()
-    seen_loop: set[int] = set()
-    for p in remaining:
-        if p in seen_loop:
-            continue
-        loop = [p]
-        prev, cur = p, next(r for r in nbr_lists[p] if r >= 0)
-        while cur != p and cur not in seen_loop:
-            loop.append(cur)
-            seen_loop.add(cur)
-            prev, cur = cur, next(r for r in nbr_lists[cur] if r >= 0 and r != prev)
-        seen_loop.add(p)
-        a, b = next_id, next_id + 1
-        next_id += 2
-        graph.centre[a], graph.centre[b] = pts[loop[0]], pts[loop[-1]]
-        graph.adj[a], graph.adj[b] = [], []
-        graph.add_edge(a, b, pts[loop])
+        p = int(head[0])
+        q = int(tail[-1]) if len(run) > 1 or len(tail) < 2 else int(tail[1])
+        path = np.concatenate([[p], run, [q]])
+        graph.add_edge(int(node_of[p]), int(node_of[q]), pts[path])
     return graph
 
 
@@ -735,6 +748,23 @@ def _fill_small_holes(binary: np.ndarray, max_area: int) -> np.ndarray:
     return binary | hole[labels]
 
 
+def _drop_specks(binary: np.ndarray, min_area: int) -> np.ndarray:
+    """Copy of ``binary`` without its 8-connected components of fewer than ``min_area`` pixels.
+
+    Speckle in a model's mask adds skeleton nodes and edges that can never become a wire: dropping
+    it first keeps the graph, and its cost, to the pieces that can. Bridging spans what it drops
+    inside a wire's gap (``min_area`` is well under the bridged gap length).
+    """
+    if min_area <= 1:
+        return binary
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(binary, dtype=np.uint8), connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < min_area
+    small[0] = False
+    if not small.any():
+        return binary
+    return binary & ~small[labels]
+
+
 def _split_at_corners(points: np.ndarray, corner_rad: float, half_px: int = 8) -> list[np.ndarray]:
     """Cut a path at its sharp corners (turn over +-``half_px`` of arc above ``corner_rad``)."""
     pts = resample(points, 1.0)
@@ -882,6 +912,7 @@ def extract_centrelines(
     edge_run_px: float = 25.0,
     bridge_gap_px: float = 25.0,
     bridge_angle_deg: float = 30.0,
+    min_component_px: int = 10,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -936,6 +967,14 @@ def extract_centrelines(
         removed before paths are chosen: a wire does not run along a collimator edge, but a model
         marks such edges. Near-parallel means within ``asin(edge_distance_px / edge_run_px)`` of
         the edge's direction. ``edge_distance_px`` 0 (the default) disables this.
+    bridge_gap_px, bridge_angle_deg : float
+        Gap bridging (0 disables): two free skeleton ends at most ``bridge_gap_px`` apart that
+        each point at the other within ``bridge_angle_deg`` are joined; a free end whose
+        continuation (within ``bridge_angle_deg``) meets another skeleton edge within
+        ``0.8 * bridge_gap_px`` is joined to it. A model loses stretches of faint wire; a stiff
+        wire continues its direction across such a gap.
+    min_component_px : int
+        Mask components (8-connected) of fewer pixels are dropped before skeletonising.
 
     Returns
     -------
@@ -963,7 +1002,7 @@ def extract_centrelines(
         return []
     cols = np.flatnonzero(binary.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = _fill_small_holes(binary[y0:y1, x0:x1], max_hole_area_px)
+    crop = _fill_small_holes(_drop_specks(binary[y0:y1, x0:x1], min_component_px), max_hole_area_px)
     # Where a wire leaves the image the skeleton would curl into the cut; continuing the mask
     # past the border (edge replication) keeps it straight up to the border.
     pad = ((_BORDER_PAD if y0 == 0 else 0, _BORDER_PAD if y1 == binary.shape[0] else 0),
