@@ -347,6 +347,20 @@ def _prune_spurs(graph: _Graph, spur_length_px: float) -> None:
                 _merge_through(graph, junction)
 
 
+def _end_directions(graph: _Graph, ends: list[int], skip: int = 2, reach: int = 10) -> np.ndarray:
+    """Unit outward direction (x, y) of each free end: from its edge's pixel ``reach`` to pixel
+    ``skip`` counted from the end (pixels are 1-1.4 px apart; no arc length needed for a gap's aim)."""
+    inner = np.empty((len(ends), 2))
+    outer = np.empty((len(ends), 2))
+    for k, n in enumerate(ends):
+        pix = graph.oriented(graph.adj[n][0], n)
+        last = len(pix) - 1
+        outer[k] = pix[min(skip, last)]
+        inner[k] = pix[min(reach, last)]
+    vec = outer - inner
+    return vec / np.maximum(np.hypot(vec[:, 0], vec[:, 1]), 1e-9)[:, None]
+
+
 def _bridge_gaps(graph: _Graph, max_gap_px: float, max_angle_rad: float, skip_px: float = 2.0,
                  reach_px: float = 10.0) -> int:
     """Join free ends that face each other across a gap; returns the number of bridges.
@@ -365,7 +379,7 @@ def _bridge_gaps(graph: _Graph, max_gap_px: float, max_angle_rad: float, skip_px
     from scipy.spatial import cKDTree
 
     xy = np.array([graph.centre[n] for n in ends])
-    outward = np.array([-_direction_away(graph.oriented(graph.adj[n][0], n), skip_px, reach_px) for n in ends])
+    outward = _end_directions(graph, ends, int(skip_px), int(reach_px))
     pairs = cKDTree(xy).query_pairs(max_gap_px, output_type="ndarray")
     if len(pairs) == 0:
         return 0
@@ -424,17 +438,19 @@ def _bridge_to_wires(graph: _Graph, shape: tuple[int, int], max_gap_px: float, m
     if not ends:
         return 0
     h, w = shape
+    # Which edge, and which of its pixels, lies at each image pixel.
+    alive = [e for e, edge in enumerate(graph.edges) if edge.alive]
+    sizes = np.array([len(graph.edges[e].pix) for e in alive])
+    ij = np.rint(np.concatenate([graph.edges[e].pix for e in alive])).astype(np.int64)
+    edge_of = np.repeat(np.array(alive), sizes)
+    index_of = np.arange(len(ij)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    ok = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
     owner = np.full((h, w), -1, dtype=np.int64)
     position = np.zeros((h, w), dtype=np.int64)
-    for e, edge in enumerate(graph.edges):
-        if edge.alive:
-            ij = np.rint(edge.pix).astype(np.int64)
-            ok = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
-            owner[ij[ok, 1], ij[ok, 0]] = e
-            position[ij[ok, 1], ij[ok, 0]] = np.flatnonzero(ok)
+    owner[ij[ok, 1], ij[ok, 0]] = edge_of[ok]
+    position[ij[ok, 1], ij[ok, 0]] = index_of[ok]
     xy = np.array([graph.centre[n] for n in ends])
-    own = np.array([graph.adj[n][0] for n in ends])
-    outward = np.array([-_direction_away(graph.oriented(e, n), skip_px, reach_px) for e, n in zip(own, ends)])
+    outward = _end_directions(graph, ends, int(skip_px), int(reach_px))
     angles = np.arange(-max_angle_rad, max_angle_rad + 1e-9, angle_step_rad)
     steps = np.arange(2.0, max_gap_px + 1e-9, 0.5)
     base = np.arctan2(outward[:, 1], outward[:, 0])
