@@ -90,7 +90,7 @@ class _Track:
     centreline: Centreline
     frames_tracked: int
     missed: int = 0
-    votes: int = 0  # frames whose own orientation agreed with the track's, minus those that did not
+    votes: int = 1  # frames whose own orientation agreed with the track's (its first included), minus the others
 
 
 class WireTracker:

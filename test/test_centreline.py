@@ -152,7 +152,7 @@ def test_bad_input_raises():
 
 
 def test_ground_truth_masks_of_the_generator_give_accurate_wires():
-    synthetic = pytest.importorskip("guidewire_model.synthetic")
+    from guidewire_model import synthetic
     from guidewire_model.centreline_metrics import CentrelineScores
     from guidewire_model.tracking import WireTracker
 

@@ -23,3 +23,14 @@ def test_model_run_prints_strict_and_tolerance_pixel_scores(tmp_path, capsys):
     assert t["precision"] >= out["pixel_precision"] - 1e-3
     assert 0.0 <= out["pixel_f1"] <= 1.0 and 0.0 <= t["f1"] <= 1.0
     assert t["f1"] == pytest.approx(2 * t["precision"] * t["recall"] / (t["precision"] + t["recall"]), abs=2e-3)
+
+
+def test_oracle_and_damaged_runs_score_ground_truth_masks(capsys):
+    assert main(["--oracle", "--damaged", "--preset", "medium", "--sequences", "1", "--frames", "3",
+                 "--crossing-probability", "1.0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"oracle", "damaged"}
+    assert out["oracle"]["pixel_f1"] == 1.0 and out["oracle"]["frames"] == 3
+    assert out["oracle"]["assignment_accuracy"] == 1.0 and out["oracle"]["tip_error_median_px"] < 2.0
+    # The damage is real: the damaged masks' pixel F1 is below 1.
+    assert out["damaged"]["pixel_f1"] < 1.0

@@ -72,3 +72,34 @@ def test_bad_parameters_raise():
         WireTracker(max_match_distance_px=0)
     with pytest.raises(ValueError, match="max_missed_frames"):
         WireTracker(max_missed_frames=-1)
+
+
+def reversed_wire(y: float) -> Centreline:
+    return Centreline.from_points(wire(y).points[::-1])
+
+
+def test_a_lone_reversed_frame_is_turned_back_to_the_track_direction():
+    tracker = WireTracker(max_wires=1)
+    for _ in range(3):
+        tracker.update([wire(50.0)])
+    (turned,) = tracker.update([reversed_wire(50.0)])  # one frame whose orientation went wrong
+    assert turned.wire_id == 1
+    np.testing.assert_allclose(turned.centreline.tip, wire(50.0).tip)  # tip still at the distal end
+    assert turned.centreline.tip_direction[0] > 0.99
+
+
+def test_a_track_whose_frames_keep_disagreeing_turns_round():
+    tracker = WireTracker(max_wires=1)
+    tracker.update([wire(50.0)])  # a wrong first frame
+    tips = [tracker.update([reversed_wire(50.0)])[0].centreline.tip[0] for _ in range(4)]
+    # The first disagreeing frame ties the vote (the track keeps its direction), the next outvotes it.
+    assert tips[0] == pytest.approx(150.0) and tips[1:] == [pytest.approx(0.0)] * 3
+
+
+def test_same_direction_ignores_a_short_piece_across_the_wire():
+    from guidewire_model.tracking import same_direction
+
+    long = wire(50.0)
+    assert same_direction(wire(51.0, x0=40.0, length=60.0), long) is True
+    assert same_direction(Centreline.from_points(wire(51.0, x0=40.0, length=60.0).points[::-1]), long) is False
+    assert same_direction(wire(51.0, x0=40.0, length=5.0), long) is None
