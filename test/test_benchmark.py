@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from guidewire_model.bench_measure import MemoryProbe, latency_summary, simulate_keep_latest
-from guidewire_model.bench_suite import BenchCase, add_speedups, plan_cases
+from guidewire_model import bench_suite
+from guidewire_model.bench_suite import BenchCase, ModelSource, add_speedups, plan_cases, run_suite
 from guidewire_model.benchmark import format_table, main, time_callable
 from guidewire_model.rolling_stats import RollingPercentiles
 
 TINY = ["--set", "model.encoder=resnet18", "--set", "model.encoder_width=8"]
 FAST = ["--runs", "2", "--warmup", "1", "--threads", "1", "--frames", "2", "--frame-size", "128", "--no-progress"]
 STAGE_FIELDS = {"p50", "p90", "p99", "mean", "min", "max", "runs"}
+MEMORY_FIELDS = {"load_rss_mb", "rss_peak_delta_mb", "rss_method", "cuda_max_allocated_mb", "cuda_used_delta_mb"}
+MIB = 2**20
 
 
 @pytest.fixture(autouse=True)
@@ -125,6 +129,99 @@ def test_add_speedups_against_the_torch_row():
     assert rows[2]["speedup_vs_torch"] is None and len(notes) == 1 and "b at 64" in notes[0]
 
 
+# A pipeline with a scripted time structure, so the suite's figures can be worked out by hand.
+# End-to-end milliseconds per frame, warm-up frame first; ONNX Runtime takes these, torch twice these.
+SCRIPT_MS = [500.0, 60.0, 10.0, 20.0, 30.0]
+SCRIPT_WIRES = [4, 0, 1, 2, 3]
+# Over 32 MiB, so glibc always maps them afresh and unmaps them on free: no reuse hides them.
+LOAD_MIB, RUN_MIB = 40, 80
+
+
+class _ScriptedClock:
+    """Stands in for ``time.perf_counter``: moves only when the scripted pipeline spends time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _ScriptedBackend:
+    """Holds LOAD_MIB of touched memory from creation to close, as a loaded model does."""
+
+    def __init__(self, slowdown: float) -> None:
+        self.slowdown = slowdown
+        self.weights = np.ones(LOAD_MIB * MIB // 8)
+
+    def close(self) -> None:
+        self.weights = None
+
+
+def _scripted_pipeline_class(clock: _ScriptedClock):
+    class ScriptedPipeline:
+        def __init__(self, backend: _ScriptedBackend) -> None:
+            self.backend, self.frame = backend, 0
+
+        def process(self, image: np.ndarray) -> SimpleNamespace:
+            k, self.frame = self.frame, self.frame + 1
+            if k == 2:  # a transient RUN_MIB working buffer, touched and freed within the frame
+                scratch = np.ones(RUN_MIB * MIB // 8)
+                del scratch
+            ms = SCRIPT_MS[k] * self.backend.slowdown
+            clock.now += ms / 1e3
+            n = SCRIPT_WIRES[k]
+            return SimpleNamespace(timings=SimpleNamespace(preprocess_ms=ms / 4, inference_ms=ms / 2,
+                                                           postprocess_ms=ms / 4),
+                                   wires=[None] * n, mask=(np.arange(4) < n).astype(np.uint8))
+
+    return ScriptedPipeline
+
+
+def test_suite_rows_from_a_scripted_pipeline(monkeypatch):
+    """FPS, stage percentiles, speed-ups, drops at a rate and peak memory of run_suite's rows, from a
+    pipeline whose times and allocations are known, against figures worked out by hand."""
+    clock = _ScriptedClock()
+    monkeypatch.setattr(bench_suite, "time", SimpleNamespace(perf_counter=clock))
+    monkeypatch.setattr(bench_suite, "_prepare_model", lambda source, size, path, cache: (object(), None, path))
+    monkeypatch.setattr(bench_suite, "_create_backend", lambda case, *args: _ScriptedBackend(
+        2.0 if case.backend == "torch" else 1.0))
+    monkeypatch.setattr("guidewire_model.pipeline.GuidewirePipeline", _scripted_pipeline_class(clock))
+    cases = [BenchCase("torch", "cpu", "fp32"), BenchCase("onnxruntime", "cpu", "fp32")]
+    report = run_suite([ModelSource("m", "config", "m.yaml")], [64], cases, [np.zeros((8, 8))], runs=4, warmup=1,
+                       threads=1, rate_hz=40.0, progress=False)
+    torch_row, ort_row = report["rows"]
+    assert (torch_row["backend"], ort_row["backend"]) == ("torch", "onnxruntime")
+
+    # ONNX Runtime timed frames (the 500 ms warm-up left out): 60, 10, 20, 30 ms.
+    e2e = ort_row["stages"]["end_to_end"]
+    assert (e2e["runs"], e2e["min"], e2e["max"]) == (4, pytest.approx(10.0), pytest.approx(60.0))
+    assert e2e["mean"] == pytest.approx(30.0) and e2e["p50"] == pytest.approx(25.0)
+    assert ort_row["fps"] == pytest.approx(100 / 3)  # 4 frames in 120 ms
+    assert ort_row["stages"]["model"]["p50"] == pytest.approx(12.5)
+    assert ort_row["stages"]["preprocess"]["p50"] == ort_row["stages"]["postprocess"]["p50"] == pytest.approx(6.25)
+    assert ort_row["wires_per_frame"] == pytest.approx(1.5) and ort_row["mask_fraction"] == pytest.approx(0.375)
+    # Torch takes twice as long per frame: half the FPS, and ONNX Runtime is 2x faster at the median.
+    assert torch_row["fps"] == pytest.approx(50 / 3)
+    assert torch_row["speedup_vs_torch"] == {"model": 1.0, "end_to_end": 1.0}
+    assert ort_row["speedup_vs_torch"] == {"model": pytest.approx(2.0), "end_to_end": pytest.approx(2.0)}
+    # At 40 Hz (a frame every 25 ms, in the measured order): frame 0 runs 0-60; frames 1 and 2 have
+    # arrived by 60, so 1 is dropped and 2 (arrived 50) runs 60-70; 3 (75) runs 75-95; 4 (100) 100-130.
+    # Latencies 60, 20, 20, 30; 4 served, 1 dropped: output 32 Hz.
+    assert ort_row["at_rate"] == {"rate_hz": 40.0, "served": 4, "dropped": 1, "drop_fraction": pytest.approx(0.2),
+                                  "fps": pytest.approx(32.0), "latency_p50": pytest.approx(25.0),
+                                  "latency_p99": pytest.approx(30 + 0.97 * 30)}
+
+    for row in report["rows"]:
+        mem = row["memory"]
+        assert mem["cuda_max_allocated_mb"] is None and mem["cuda_used_delta_mb"] is None
+        if mem["rss_method"] == "vmhwm":  # ru_maxrss is a lifetime peak: a lower bound that may not move
+            # Loading holds LOAD_MIB; running peaks RUN_MIB above the loaded level (the loaded
+            # weights count in the first figure only). Slack above: the interpreter's own allocations.
+            assert LOAD_MIB - 2 <= mem["load_rss_mb"] <= LOAD_MIB + 16, mem
+            assert RUN_MIB - 2 <= mem["rss_peak_delta_mb"] <= RUN_MIB + 16, mem
+
+
 def test_bench_cli_every_backend_size_precision(tmp_path, capsys):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     assert main(TINY + FAST + ["--sizes", "64,96", "--json", str(out), "--markdown", str(md)]) == 0
@@ -137,8 +234,8 @@ def test_bench_cli_every_backend_size_precision(tmp_path, capsys):
         assert all(set(st) == STAGE_FIELDS and st["runs"] == 2 and st["p50"] > 0 for st in r["stages"].values())
         # End to end is measured around process(), so it covers the three stages inside it.
         assert r["stages"]["end_to_end"]["min"] >= r["stages"]["model"]["min"]
-        assert r["fps"] == pytest.approx(1e3 / r["stages"]["end_to_end"]["mean"])
-        assert r["memory"]["rss_peak_delta_mb"] >= 0 and r["memory"]["cuda_max_allocated_mb"] is None
+        # FPS, memory and drop figures against hand-worked inputs: test_suite_rows_from_a_scripted_pipeline.
+        assert set(r["memory"]) == MEMORY_FIELDS and r["memory"]["cuda_max_allocated_mb"] is None
         assert r["at_rate"]["served"] == 2 and r["weights"] == "random"
     for size in (64, 96):
         torch_row, = [r for r in rows if r["size"] == size and r["backend"] == "torch"]
