@@ -107,14 +107,19 @@ class WireTracker:
         centreline and a new one; farther centrelines are treated as different wires.
     max_missed_frames : int
         A tracked wire not matched for more than this many consecutive frames is dropped.
+    orientation_match_px : float
+        A matched centreline votes on the wire's direction only when its symmetric mean distance to
+        the track's last centreline is at most this (see the module docstring).
 
     Raises
     ------
     ValueError
-        If ``max_wires`` < 1, ``max_match_distance_px`` <= 0 or ``max_missed_frames`` < 0.
+        If ``max_wires`` < 1, ``max_match_distance_px`` <= 0, ``max_missed_frames`` < 0 or
+        ``orientation_match_px`` <= 0.
     """
 
-    def __init__(self, max_wires: int = 2, max_match_distance_px: float = 25.0, max_missed_frames: int = 5):
+    def __init__(self, max_wires: int = 2, max_match_distance_px: float = 25.0, max_missed_frames: int = 5,
+                 orientation_match_px: float = 5.0):
         if max_wires < 1:
             raise ValueError(f"max_wires must be >= 1, got {max_wires}")
         if max_match_distance_px <= 0:
@@ -124,6 +129,9 @@ class WireTracker:
         self.max_wires = max_wires
         self.max_match_distance_px = float(max_match_distance_px)
         self.max_missed_frames = max_missed_frames
+        if orientation_match_px <= 0:
+            raise ValueError(f"orientation_match_px must be > 0, got {orientation_match_px}")
+        self.orientation_match_px = float(orientation_match_px)
         self.reset()
 
     def reset(self) -> None:
@@ -131,9 +139,12 @@ class WireTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
-    @staticmethod
-    def _oriented(track: _Track, line: Centreline) -> Centreline:
+    def _oriented(self, track: _Track, line: Centreline) -> Centreline:
         """``line`` turned to the track's direction, after counting its vote (see the module doc)."""
+        # Only a centreline lying on the track's last one says which way the wire runs; a looser
+        # match (a distractor, another piece) would vote at random.
+        if mean_centreline_distance(line, track.centreline) > self.orientation_match_px:
+            return line
         agrees = same_direction(line, track.centreline)
         if agrees is None:
             return line
