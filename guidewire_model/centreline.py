@@ -362,7 +362,7 @@ def _end_directions(graph: _Graph, ends: list[int], skip: int = 2, reach: int = 
 
 
 def _bridge_gaps(graph: _Graph, max_gap_px: float, max_angle_rad: float, skip_px: float = 2.0,
-                 reach_px: float = 10.0) -> int:
+                 reach_px: float = 10.0, min_piece_px: float = 8.0) -> int:
     """Join free ends that face each other across a gap; returns the number of bridges.
 
     A model loses stretches of a faint wire, so one wire becomes pieces whose facing ends point at
@@ -373,7 +373,9 @@ def _bridge_gaps(graph: _Graph, max_gap_px: float, max_angle_rad: float, skip_px
     times one plus the two angles), each end used once; two ends of one edge are never joined (a
     curled piece is not a gap). Joined ends are merged into their edges.
     """
-    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= skip_px + 1.0]
+    # Only a piece long enough to have a direction (``min_piece_px``) is continued across a gap:
+    # speckle has none, and joining it made paths out of pure noise.
+    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= min_piece_px]
     if len(ends) < 2:
         return 0
     from scipy.spatial import cKDTree
@@ -422,8 +424,8 @@ def _split_edge(graph: _Graph, e: int, k: int) -> int:
 
 
 def _bridge_to_wires(graph: _Graph, shape: tuple[int, int], max_gap_px: float, max_angle_rad: float,
-                     skip_px: float = 2.0, reach_px: float = 10.0, angle_step_rad: float = math.radians(5.0)
-                     ) -> int:
+                     skip_px: float = 2.0, reach_px: float = 10.0, angle_step_rad: float = math.radians(5.0),
+                     min_piece_px: float = 8.0) -> int:
     """Join free ends whose continuation runs into another wire's skeleton; returns the bridges made.
 
     A wire that loses a stretch just before it meets the other wire (a crossing, or where both
@@ -434,7 +436,9 @@ def _bridge_to_wires(graph: _Graph, shape: tuple[int, int], max_gap_px: float, m
     to that edge's junction when the hit lies within 3 px of it, else to a new junction splitting
     the edge there. Hits near another free end are left to :func:`_bridge_gaps`.
     """
-    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= skip_px + 1.0]
+    # Only a piece long enough to have a direction (``min_piece_px``) is continued across a gap:
+    # speckle has none, and joining it made paths out of pure noise.
+    ends = [n for n, es in graph.adj.items() if len(es) == 1 and graph.edges[es[0]].length >= min_piece_px]
     if not ends:
         return 0
     h, w = shape
@@ -928,7 +932,7 @@ def extract_centrelines(
     edge_run_px: float = 25.0,
     bridge_gap_px: float = 25.0,
     bridge_angle_deg: float = 30.0,
-    min_component_px: int = 10,
+    min_component_px: int | None = None,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -989,8 +993,11 @@ def extract_centrelines(
         continuation (within ``bridge_angle_deg``) meets another skeleton edge within
         ``0.8 * bridge_gap_px`` is joined to it. A model loses stretches of faint wire; a stiff
         wire continues its direction across such a gap.
-    min_component_px : int
-        Mask components (8-connected) of fewer pixels are dropped before skeletonising.
+    min_component_px : int, optional
+        Mask components (8-connected) of fewer pixels are dropped before skeletonising; default
+        ``min_length_px / 2`` (a skeleton path of that length has at least ``min_length_px / 1.42``
+        pixels, so such a component holds no wire unless bridged to another, and bridging needs
+        pieces of 8 px or more).
 
     Returns
     -------
@@ -1018,6 +1025,8 @@ def extract_centrelines(
         return []
     cols = np.flatnonzero(binary.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if min_component_px is None:
+        min_component_px = int(min_length_px / 2)
     crop = _fill_small_holes(_drop_specks(binary[y0:y1, x0:x1], min_component_px), max_hole_area_px)
     # Where a wire leaves the image the skeleton would curl into the cut; continuing the mask
     # past the border (edge replication) keeps it straight up to the border.
