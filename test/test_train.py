@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,13 +110,20 @@ def test_resume_after_sigkill_is_bit_identical(tiny_data: Path, tmp_path: Path) 
         if cut.poll() is None:
             cut.kill()
     assert not (cut_dir / "summary.json").exists(), "the run finished before the kill"
-    done_epochs = load_checkpoint(cut_dir / "last.pt")["epoch"]
+    # The kill lands some time after the first checkpoint appeared (the machine is loaded), so how
+    # many epochs completed is not fixed; everything that follows is checked exactly against it.
+    killed = load_checkpoint(cut_dir / "last.pt")
+    done_epochs = killed["epoch"]
     assert 1 <= done_epochs < 6
+    assert [h["epoch"] for h in killed["history"]] == list(range(1, done_epochs + 1))
 
     resumed = subprocess.run(_train_cmd(tiny_data, cut_dir, "--resume"), env=_env(), cwd=REPO,
                              capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {cut_dir} after epoch {done_epochs}" in resumed.stderr
+    # It ran exactly the missing epochs: a resume that silently started over would end with the
+    # same weights (training is deterministic), so the weights alone cannot show this.
+    assert [int(e) for e in re.findall(r"epoch (\d+)/6  train loss", resumed.stderr)] == list(range(done_epochs + 1, 7))
     _, ref_err = ref.communicate(timeout=180)
     assert ref.returncode == 0, ref_err[-3000:]
 
@@ -125,6 +133,8 @@ def test_resume_after_sigkill_is_bit_identical(tiny_data: Path, tmp_path: Path) 
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert a["history"] == b["history"]
+    # The epochs completed before the kill were the uninterrupted run's first epochs.
+    assert killed["history"] == a["history"][:done_epochs]
     ref_sum = json.loads((ref_dir / "summary.json").read_text())
     cut_sum = json.loads((cut_dir / "summary.json").read_text())
     assert ref_sum["param_checksums"] == cut_sum["param_checksums"]
