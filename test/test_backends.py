@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+import fake_cuda
+import fake_tensorrt
 from guidewire_model.backends import BackendError, choose_backend, create_backend
 from guidewire_model.backends.onnxruntime_backend import OnnxRuntimeBackend
 from guidewire_model.backends.torch_backend import TorchBackend
@@ -159,6 +162,54 @@ def test_gpu_probe_asks_the_cuda_driver(monkeypatch, driver, expected):
         assert resolve_device("cpu") == "cpu"
     finally:
         gpu_probe.cuda_device_count.cache_clear()
+
+
+# --------------------------------------------------------------------------- auto falls back from TensorRT
+
+
+@pytest.fixture
+def gpu_with_tensorrt(monkeypatch):
+    """What backend auto sees on a robot's GPU: the driver reports one GPU (faked as in
+    test_gpu_probe_asks_the_cuda_driver), a TensorRT 10 module and cuda-python (test/fake_*.py)."""
+    from guidewire_model.backends import gpu_probe
+
+    monkeypatch.setattr(gpu_probe.ctypes, "CDLL", lambda name: _FakeDriver(0, 1))
+    gpu_probe.cuda_device_count.cache_clear()
+    trt = fake_tensorrt.install(monkeypatch, fake_tensorrt.make_fake_tensorrt("10.3.0"))
+    fake_cuda.install(monkeypatch, fake_cuda.FakeCudart())
+    yield trt
+    gpu_probe.cuda_device_count.cache_clear()
+
+
+def _no_cuda_python(monkeypatch, trt):
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+@pytest.mark.parametrize("break_it, reason", [
+    (_no_cuda_python, r"cuda-python"),
+    (lambda monkeypatch, trt: setattr(trt, "fail_build", True), r"failed to build a fp32 engine"),
+    (lambda monkeypatch, trt: setattr(trt, "perturb", 0.3), r"disagrees with the ONNX model.*not cached"),
+], ids=["no-cuda-python", "build-fails", "parity-refused"])
+def test_auto_falls_back_to_onnxruntime_when_tensorrt_cannot_start(gpu_with_tensorrt, monkeypatch, model_files,
+                                                                   tmp_path, caplog, break_it, reason):
+    trt, onnx_path = gpu_with_tensorrt, model_files[1]
+    # Control: with nothing broken, auto really takes TensorRT here.
+    with create_backend("auto", onnx_path, device="cuda", engine_cache_dir=tmp_path / "ok") as backend:
+        assert backend.name == "tensorrt" and backend.built
+    break_it(monkeypatch, trt)
+    with caplog.at_level(logging.INFO, logger="guidewire_model.backends"):
+        with create_backend("auto", onnx_path, device="cuda", engine_cache_dir=tmp_path / "broken") as backend:
+            assert isinstance(backend, OnnxRuntimeBackend)
+            assert backend.infer(np.zeros((1, 1, SIZE, SIZE), np.float32)).shape == (1, 1, SIZE, SIZE)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "guidewire_model.backends" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    assert f"TensorRT could not start for {onnx_path}, falling back to onnxruntime" in warnings[0]
+    assert re.search(reason, warnings[0]), warnings[0]
+    # Asked for by name, TensorRT fails with the same clear error instead.
+    with pytest.raises(BackendError, match=reason):
+        create_backend("tensorrt", onnx_path, device="cuda", engine_cache_dir=tmp_path / "explicit")
 
 
 # --------------------------------------------------------------------------- running

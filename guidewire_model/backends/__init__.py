@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .base import Backend, BackendError, default_threads
@@ -71,6 +72,15 @@ def resolve_device(device: str) -> str:
     return "cuda" if cuda_device_count() > 0 else "cpu"
 
 
+def _module_installed(name: str) -> bool:
+    """Whether top-level module ``name`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:
+        # find_spec raises for a module already imported without a __spec__ (one made at run time).
+        return sys.modules.get(name) is not None
+
+
 def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu", fp16: bool = False,
                    engine_cache_dir: str | os.PathLike | None = None, threads: int | None = None) -> Backend:
     """Create an inference backend for a model file.
@@ -78,7 +88,10 @@ def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu"
     Parameters
     ----------
     kind : {"auto", "onnxruntime", "torch", "tensorrt"}
-        See :func:`choose_backend` for ``auto``; the choice and its reason are logged.
+        See :func:`choose_backend` for ``auto``; the choice and its reason are logged. When ``auto``
+        chooses TensorRT and it cannot start (a :class:`BackendError`: cuda-python missing, the engine
+        build failing or refused by the parity check), a warning names the reason and ONNX Runtime
+        is used instead; an explicit ``tensorrt`` raises that error.
     model_path : path-like
         ``.onnx`` (onnxruntime, tensorrt) or training checkpoint ``.pt`` (torch).
     device : {"cpu", "cuda"}
@@ -96,14 +109,15 @@ def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu"
         If the model file is missing or invalid (named in the message).
     BackendError
         If the requested runtime or GPU is not available, or a checkpoint is given where PyTorch is
-        not installed (the message names the file and both fixes).
+        not installed (the message names the file and both fixes). Never for a TensorRT that
+        ``auto`` chose and that could not start: that falls back to ONNX Runtime.
     """
     # The GPU is only asked about when the answer matters, and never through torch.
     probe = kind == "auto" and device == "cuda" and Path(model_path).suffix not in CHECKPOINT_SUFFIXES
     chosen, reason = choose_backend(
         kind, model_path, device,
         cuda_available=probe and cuda_device_count() > 0,
-        tensorrt_available=probe and importlib.util.find_spec("tensorrt") is not None,
+        tensorrt_available=probe and _module_installed("tensorrt"),
     )
     log.info("inference backend: %s (%s) for %s", chosen, reason, model_path)
     if chosen == "onnxruntime":
@@ -126,4 +140,14 @@ def create_backend(kind: str, model_path: str | os.PathLike, device: str = "cpu"
 
     if device != "cuda":
         log.info("tensorrt backend runs on the GPU; ignoring device=%s", device)
-    return TensorRTBackend(model_path, fp16=fp16, engine_cache_dir=engine_cache_dir)
+    try:
+        return TensorRTBackend(model_path, fp16=fp16, engine_cache_dir=engine_cache_dir)
+    except BackendError as exc:
+        if kind != "auto":
+            raise  # asked for TensorRT by name: the start-up error says what to fix
+        # auto promises a backend that runs: TensorRT that cannot start here (no cuda-python, a failed
+        # build, an engine refused by the parity check) leaves ONNX Runtime, which runs every exported model.
+        log.warning("backend auto: TensorRT could not start for %s, falling back to onnxruntime: %s", model_path, exc)
+    from .onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(model_path, device=device, threads=threads)
