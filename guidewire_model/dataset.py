@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import layout
+from .atomic_io import write_text_atomic
 from .augment import augment_pair
 from .config import AugmentConfig
 from .preprocess import normalize, resize_interpolation, resize_to_square, to_unit_float
@@ -546,11 +547,7 @@ class Split:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_json` to ``path`` (atomically: a temporary file, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Split:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic_io import atomic_path
 from .model_info import MIN_OPSET, ModelFileError, ModelInfo, file_sha256, read_onnx_info
 
 __all__ = ["ExportError", "ProbabilityModel", "check_frames", "export_model", "export_onnx", "main"]
@@ -127,10 +127,8 @@ def export_model(
     wrapped = ProbabilityModel(model).cpu().eval()
     size = info.input_size
 
-    # A hidden temporary name in the target folder (same file system, so the final rename is
-    # atomic); not mkstemp, whose 0600 mode would survive the rename.
-    tmp = onnx_path.parent / f".{onnx_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    # Every check runs on the temporary file; the target appears only when all pass.
+    with atomic_path(onnx_path) as tmp:
         _torch_export(wrapped, tmp, size, opset)
         proto = onnx.load(str(tmp))
         del proto.metadata_props[:]
@@ -154,10 +152,6 @@ def export_model(
                 f"{max_diff:.3g} > tolerance {tolerance:g}; the file was not written. Try another --opset, "
                 "or raise --tolerance if the difference is understood"
             )
-        os.replace(tmp, onnx_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {
         "path": str(onnx_path),
         "max_abs_diff": max_diff,

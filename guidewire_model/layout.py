@@ -29,6 +29,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .atomic_io import atomic_path, write_text_atomic
+
 __all__ = [
     "CENTRELINES_DIR",
     "EXCLUDE_DIR",
@@ -88,13 +90,10 @@ def frame_name(index: int, suffix: str = ".png") -> str:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary name first so an interrupted writer never leaves a truncated PNG
-    # under the final name.
-    tmp = path.with_suffix(".tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"{path}: could not write PNG")
-    os.replace(tmp, path)
+    # An interrupted writer never leaves a truncated PNG under the final name.
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"{path}: could not write PNG")
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -103,10 +102,7 @@ def _check_image(image: np.ndarray) -> None:
 
 
 def _write_json(path: Path, data: object, indent: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=indent), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=indent))
 
 
 def write_frame(sequence_dir: str | os.PathLike, index: int, image: np.ndarray) -> Path:

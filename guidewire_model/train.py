@@ -60,6 +60,7 @@ from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import distributed as dist_utils
+from .atomic_io import write_text_atomic
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, load_train_config, parse_override, to_dict
 
@@ -197,12 +198,6 @@ def _resolve_device(cfg: TrainConfig) -> str:
 
 
 # --------------------------------------------------------------------------- run folder
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _prepare_split(cfg: TrainConfig, out: Path, resume: bool):
@@ -420,8 +415,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
         if split is not None:
-            _write_text_atomic(out / "split.json", split.to_json())
-        _write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            write_text_atomic(out / "split.json", split.to_json())
+        write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         file_log = _attach_file_log(out / "train.log")
     dist_utils.barrier()
 
@@ -632,7 +627,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         "seconds": time.perf_counter() - started,
     }
     if main_rank:
-        _write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
         writer.close()
         log.info("done: %d epochs, best val best-threshold F1 %.4f (epoch %d), final val P %.4f R %.4f F1 %.4f -> %s",
                  len(history), best_f1, best_epoch, val_counts.precision, val_counts.recall, val_counts.f1, out)
