@@ -6,6 +6,9 @@ publishes. A frame that arrives while an older one still waits in the slot repla
 one is counted as dropped: under overload the node serves the freshest frame, with bounded latency,
 instead of working through a growing backlog.
 
+The runtime's Python log (``guidewire_model.*``, TensorRT's own log included) is printed through the
+node's ROS logger at the matching severity (:mod:`.ros_logging`).
+
 Topics (relative names, remappable)::
 
     sub  image                     sensor_msgs/Image
@@ -54,6 +57,7 @@ from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_ima
 from .parameters import (NODE_NAME, POSTPROCESS_PARAMETERS, NodeParameters, ParameterError, declare_parameters,
                          postprocess_kwargs, validate)
 from .pointcloud import centrelines_to_cloud
+from .ros_logging import forward_python_logging
 from .publish_faults import PUBLISH_FAULT_ENV, FaultyPublisher, parse_failing_calls
 from .topic_diagnostics import FrequencyBounds, TopicDiagnostic
 
@@ -81,6 +85,17 @@ class GuidewireSegNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        # The runtime's Python loggers (backend choice, TensorRT's own log) print through this node's
+        # logger from here on, model loading included; stop() removes the handler.
+        self._log_forwarding = forward_python_logging(self.get_logger())
+        try:
+            self._start()
+        except BaseException:
+            self._log_forwarding.remove()
+            raise
+
+    def _start(self) -> None:
+        """Read the parameters, load the model, create the publishers and start the worker."""
         self.params = declare_parameters(self)
         model_path = resolve_model_path(self.params)
         device = resolve_device(self.params.device)
@@ -446,7 +461,7 @@ class GuidewireSegNode(Node):
         return SetParametersResult(successful=True)
 
     def stop(self) -> None:
-        """Stop the worker and release the backend (idempotent)."""
+        """Stop the worker, release the backend and stop forwarding the runtime's log (idempotent)."""
         first = not self._stop.is_set()
         self._stop.set()
         self._slot.close()
@@ -456,6 +471,7 @@ class GuidewireSegNode(Node):
         if first:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(self._counts.items()))
             self.get_logger().info(f"stopped; frames: {counts or 'none'}")
+        self._log_forwarding.remove()
 
     def counters(self) -> dict[str, int]:
         return dict(self._counts)
