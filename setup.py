@@ -72,6 +72,7 @@ setup(
             "guidewire-eval=guidewire_model.evaluate:main",
             "guidewire-sweep=guidewire_model.sweep:main",
             "guidewire-export=guidewire_model.export:main",
+            "guidewire-quantize=guidewire_model.quantize:main",
             "guidewire-bench=guidewire_model.benchmark:main",
             "guidewire-demo-offline=guidewire_model.demo:main",
             "guidewire-synth-bag=guidewire_model.bags:main",
