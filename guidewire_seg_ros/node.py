@@ -57,8 +57,8 @@ from .image_conversion import ImageFormatError, bgr_to_image_fields, gray_to_ima
 from .parameters import (NODE_NAME, POSTPROCESS_PARAMETERS, NodeParameters, ParameterError, declare_parameters,
                          postprocess_kwargs, validate)
 from .pointcloud import centrelines_to_cloud
-from .ros_logging import forward_python_logging
 from .publish_faults import PUBLISH_FAULT_ENV, FaultyPublisher, parse_failing_calls
+from .ros_logging import forward_python_logging
 from .topic_diagnostics import FrequencyBounds, TopicDiagnostic
 
 __all__ = ["GuidewireSegNode", "main"]
