@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from guidewire_model.centreline import Centreline
-from guidewire_model.centreline_metrics import mean_centreline_distance
+from guidewire_model.centreline_metrics import nearest_sample_distance
 from guidewire_model.polyline import arc_length
 
 __all__ = ["TrackedWire", "WireTracker", "assign", "same_direction"]
@@ -51,12 +51,13 @@ def assign(previous: Sequence[Centreline], current: Sequence[Centreline], gate_p
            ) -> list[tuple[int, int]]:
     """Optimal matching of ``current`` to ``previous`` centrelines.
 
-    Minimises the summed symmetric mean closest-point distance; pairs farther apart than
+    Minimises the summed symmetric mean closest-point distance (from 1 px samples,
+    :func:`~guidewire_model.centreline_metrics.nearest_sample_distance`); pairs farther apart than
     ``gate_px`` are left unmatched. Returns ``(previous_index, current_index)`` pairs.
     """
     if not previous or not current:
         return []
-    cost = np.array([[mean_centreline_distance(p, c) for c in current] for p in previous])
+    cost = np.array([[nearest_sample_distance(p, c) for c in current] for p in previous])
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= gate_px]
 
@@ -143,7 +144,7 @@ class WireTracker:
         """``line`` turned to the track's direction, after counting its vote (see the module doc)."""
         # Only a centreline lying on the track's last one says which way the wire runs; a looser
         # match (a distractor, another piece) would vote at random.
-        if mean_centreline_distance(line, track.centreline) > self.orientation_match_px:
+        if nearest_sample_distance(line, track.centreline) > self.orientation_match_px:
             return line
         agrees = same_direction(line, track.centreline)
         if agrees is None:

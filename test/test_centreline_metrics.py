@@ -9,6 +9,8 @@ import pytest
 
 from guidewire_model.centreline import Centreline
 from guidewire_model.centreline_metrics import (
+    _subdivide,
+    nearest_sample_distance,
     CentrelineScores,
     closest_point_distances,
     match_wires,
@@ -100,3 +102,27 @@ def test_closest_point_distances_equals_the_all_pairs_definition():
         t = np.clip(((q - a) * ab).sum(2) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
         brute = np.sqrt(((q - (a + t[..., None] * ab)) ** 2).sum(2).min(1))
         np.testing.assert_allclose(closest_point_distances(pts, line), brute, rtol=1e-12, atol=1e-12)
+
+
+def test_subdividing_keeps_the_curve_and_its_vertices():
+    line = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 0.5], [13.0, 4.0]])
+    fine = _subdivide(line, 1.0)
+    assert np.all(np.hypot(*np.diff(fine, axis=0).T) <= 1.0 + 1e-12)
+    assert all(np.any(np.all(np.isclose(fine, v), axis=1)) for v in line)
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-20, 30, size=(300, 2))
+    np.testing.assert_allclose(closest_point_distances(points, fine), closest_point_distances(points, line), atol=1e-9)
+
+
+def test_nearest_sample_distance_is_within_half_a_pixel_of_the_exact_one_on_pixel_spaced_curves():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        t = np.linspace(0, 1, 2000)
+        curve = np.stack([t * 300, 50 * np.sin(6 * t + rng.uniform(0, 6))], axis=1)
+        # Pixel-spaced vertices, as the centreline extraction gives.
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(curve, axis=0).T))])
+        a = np.stack([np.interp(np.arange(0, s[-1], 1.0), s, curve[:, i]) for i in (0, 1)], axis=1)
+        b = a[int(rng.integers(0, 100)):] + rng.uniform(-40, 40, size=2)
+        exact, fast = mean_centreline_distance(a, b), nearest_sample_distance(a, b)
+        assert abs(fast - exact) <= 0.5, (exact, fast)
+    assert nearest_sample_distance(a, a) == 0.0
