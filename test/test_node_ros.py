@@ -325,7 +325,7 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     probe = Probe("/acc/image")
     offline = GuidewirePipeline(create_backend("onnxruntime", DEFAULT_MODEL))
     frames = generate_sequence(SyntheticConfig.preset("medium", size=512), seed=11, n_frames=5)
-    counts, fg, on_true_wire, published_points, frames_with_wires = None, [], 0, 0, 0
+    counts, fg, on_true_wire, published_points, frames_with_wires, near_share = None, [], 0, 0, 0, []
     try:
         probe.wait_for_node(proc)
         for frame in frames:
@@ -337,9 +337,17 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
             assert [w.wire_id for w in wires] == [w.wire_id for w in expected.wires]
             for got, want in zip(wires, expected.wires):
                 np.testing.assert_allclose(got.points, want.points, atol=1e-6)
-            truth = np.concatenate([w.points for w in frame.wires])
+            def to_truth(points, wires=frame.wires):
+                # Each wire on its own: one polyline through both would add a segment between them.
+                return np.min([closest_point_distances(points, w.points) for w in wires], axis=0)
+
+            # Chance level: the share of the image within 3 px of a true wire, where curves drawn
+            # anywhere (noise, the border) would land.
+            rows, cols = np.mgrid[0:frame.image.shape[0]:4, 0:frame.image.shape[1]:4]
+            grid = np.stack([cols.ravel(), rows.ravel()], axis=1).astype(float)
+            near_share.append(float(np.mean(to_truth(grid) < 3.0)))
             for got in wires:
-                on_true_wire += int(np.sum(closest_point_distances(got.points, truth) < 3.0))
+                on_true_wire += int(np.sum(to_truth(got.points) < 3.0))
                 published_points += len(got.points)
             frames_with_wires += bool(wires)
             c = pixel_counts(mask, frame.mask.astype(bool))
@@ -350,7 +358,9 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
         stop_node(proc)
     p = float(np.mean(fg))
     assert counts.f1 > max(0.2, 5 * 2 * p / (1 + p)), counts
-    # Centrelines near the ground truth: the share of published centreline points within 3 px of a
-    # true wire (a pipeline that traced noise or the image border would score near 0).
+    # Centrelines on the true wires far above chance: the share of published centreline points
+    # within 3 px of a true wire against the share of the image that is (a pipeline tracing noise or
+    # the border scores near chance). How accurate they are is centreline_bench's to report.
     assert frames_with_wires >= len(frames) - 1
-    assert on_true_wire >= 0.6 * published_points, (on_true_wire, published_points)
+    chance = float(np.mean(near_share))
+    assert on_true_wire >= 10 * chance * published_points, (on_true_wire, published_points, chance)
