@@ -30,6 +30,7 @@ from . import layout
 from .atomic_io import write_text_atomic
 from .augment import augment_pair
 from .config import AugmentConfig
+from .image_files import DatasetError, read_image
 from .preprocess import normalize, resize_interpolation, resize_to_square, to_unit_float
 
 __all__ = [
@@ -53,10 +54,6 @@ MASK_COVERAGE_THRESHOLD = 0.25
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GRAY = 0  # PNG colour type of single-channel grayscale
 _COLOR_TYPES = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
-
-
-class DatasetError(ValueError):
-    """The data set on disk does not follow the layout; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -273,20 +270,6 @@ def scan_dataset(root: str | os.PathLike, check_mask_values: bool = False) -> li
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def read_image(path: Path, error: type[DatasetError] = DatasetError, fix: str = "re-export the file") -> np.ndarray:
-    """An image file as stored (any depth and channels), or ``error`` naming the file and ``fix``."""
-    # np.fromfile + imdecode instead of cv2.imread: handles non-ASCII paths and never returns a
-    # silently empty image on a partial read.
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise error(f"{path}: cannot read the file ({exc})") from exc
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if image is None:
-        raise error(f"{path}: corrupt or unreadable image; {fix}")
-    return image
 
 
 def _imread(path: Path) -> np.ndarray:

@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .dataset import DatasetError, read_image
+from .image_files import DatasetError, read_image
 
 __all__ = [
     "IMAGE_SUFFIXES",

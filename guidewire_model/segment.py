@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from . import layout
 from .backends import KINDS, BackendError, create_backend
-from .checkpoint import CheckpointError
 from .config import ConfigError, shipped_models_dir
 from .importers.cvat_export import CvatExport
 from .importers.deidentify import load_or_create_salt
@@ -50,6 +49,21 @@ _MULTI_FRAME_SOURCES = ("video", "dicom")
 def default_model_path() -> Path:
     """The shipped model, ``models/default.onnx`` (:func:`guidewire_model.config.shipped_models_dir`)."""
     return shipped_models_dir() / "default.onnx"
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input or a bad model: reported in one line, exit code 2.
+
+    Evaluated in the ``except`` clause, i.e. after the error was raised. A ``CheckpointError`` can
+    only have been raised if :mod:`~guidewire_model.checkpoint` was imported (by the torch backend,
+    for a ``.pt`` model), so it is looked up, never imported here: segmenting with an ONNX model
+    never loads PyTorch. A checkpoint where PyTorch is missing is refused by
+    :func:`~guidewire_model.backends.create_backend` with a ``BackendError`` naming the file and both
+    fixes (``pip install .[train]``, or export it to ONNX).
+    """
+    errors: tuple[type[Exception], ...] = (InputError, ModelFileError, BackendError, ConfigError)
+    checkpoint = sys.modules.get(f"{__package__}.checkpoint")
+    return errors if checkpoint is None else errors + (checkpoint.CheckpointError,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         export = CvatExport(args.out / "cvat") if args.export == "cvat" else None
         summaries = segment_sources(sources, pipeline, args.out, args.overlay, export, progress=not args.quiet)
         xml = export.write() if export is not None else None
-    except (InputError, ModelFileError, CheckpointError, BackendError, ConfigError) as exc:
+    except _model_errors() as exc:
         print(f"guidewire-segment: error: {exc}", file=sys.stderr)
         return 2
     summary = {"model": str(model), "backend": type(backend).__name__, "threshold": pipeline.threshold,
