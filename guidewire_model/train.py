@@ -528,7 +528,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         history = list(payload["history"])
         log.info("resuming %s after epoch %d (best val F1 %.4f at epoch %d)", out, start_epoch, best_f1, best_epoch)
     elif resume:
-        log.info("resume requested but %s has no completed epoch yet: starting from scratch", out)
+        log.info("resume requested but %s has no completed epoch yet: starting from %s", out,
+                 f"the weights of {cfg.init_from}" if cfg.init_from else "scratch")
 
     net = model
     if world > 1:
