@@ -32,12 +32,27 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    is two wires meeting) and, when asked (``edge_distance_px``), cut out the stretches that run
    along the border -- the field of view's edge when a ``field`` is given (shutters, text), else
    the image border -- for ``edge_run_px`` or more (a wire crosses such an edge, a model marks
-   it); keep the longest ``max_wires`` whose new (not already claimed) length is at least
-   ``min_length_px`` and whose mean probability is at least ``min_mean_probability``;
+   it); when asked (``free_tip_margin_px``), skip the paths both of whose ends lie within that
+   margin of the border (a structure crossing the whole view, not a wire with a free tip; see
+   *Free tip* below); keep the longest ``max_wires`` whose new (not already claimed) length is at
+   least ``min_length_px`` and whose mean probability is at least ``min_mean_probability``;
 7. resample at 1 px, smooth lightly, extend each end along its direction to where the wire
    ends (the skeleton stops short of the mask's end, which itself lies about half a wire width
    beyond the true end), and orient proximal -> distal; a finished centreline shorter than
-   ``min_length_px`` or less probable than ``min_mean_probability`` is dropped.
+   ``min_length_px`` or less probable than ``min_mean_probability`` (or, with
+   ``free_tip_margin_px``, without a free end) is dropped.
+
+Free tip. A guidewire in PCI leaves the guiding catheter inside the field of view and ends in a
+free distal tip, which is what a controller advances; ECG leads, sternal wires, pacing leads and
+catheters crossing the view enter and leave it. So a path whose two ends both lie within
+``free_tip_margin_px`` of the border (the field's edge when a ``field`` is given: image border,
+shutters, iris, text) is not a guidewire. The test runs on each candidate path after crossings are
+paired by direction and gaps bridged, so a wire crossing such a line is walked straight through
+the crossing as its own path and kept whole, while the line is skipped before it can take one of
+the ``max_wires`` places or claim the crossing's pixels. The ends are measured where the wire ends
+in the mask (the extension of step 7), as published. Cost of the rule: a true wire whose tip
+leaves the view (the generator clips some at the frame) while its proximal end lies at the border
+too is dropped; a line whose mask is broken in two is not caught (each piece has a free end).
 
 Orientation rule. In our fluoroscopy both wires leave one guiding catheter, so their proximal
 ends lie together while the distal tips are apart; a distal tip may however leave the image
@@ -884,6 +899,22 @@ def _drop_edge_runs(points: np.ndarray, edge_distance: np.ndarray, distance_px: 
     return [points[a:b] for a, b in zip(keep[::2], keep[1::2]) if b - a >= 2]
 
 
+def _extend_ends(points: np.ndarray, mask: np.ndarray, max_px: float) -> np.ndarray:
+    """``points`` with both ends moved to where the wire ends in ``mask`` (:func:`_extend_to_mask_edge`)."""
+    points = _extend_to_mask_edge(points, mask, max_px)
+    return _extend_to_mask_edge(points[::-1], mask, max_px)[::-1]
+
+
+def _crosses_view(points: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None",
+                  margin_px: float) -> bool:
+    """Whether both ends of a path lie within ``margin_px`` of the border: of the field's edge when
+    ``field`` is given (image border, shutters, text), else of the image border. Such a path enters
+    and leaves the view and has no free tip (see *Free tip* in the module docstring)."""
+    ends = points[[0, -1]]
+    d = field.distance(ends) if field is not None else _image_border_distance(ends, shape)
+    return bool(np.all(d <= margin_px))
+
+
 def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, origin_px: float,
             field: "FieldOfView | None" = None) -> list[np.ndarray]:
     """Apply the module's orientation rule; returns paths ordered proximal -> distal."""
@@ -933,6 +964,7 @@ def extract_centrelines(
     bridge_gap_px: float = 25.0,
     bridge_angle_deg: float = 30.0,
     min_component_px: int | None = None,
+    free_tip_margin_px: float | None = None,
 ) -> list["Centreline"]:
     """Ordered centrelines of the guidewires in a binary mask.
 
@@ -998,17 +1030,24 @@ def extract_centrelines(
         ``min_length_px / 2`` (a skeleton path of that length has at least ``min_length_px / 1.42``
         pixels, so such a component holds no wire unless bridged to another, and bridging needs
         pieces of 8 px or more).
+    free_tip_margin_px : float, optional
+        Require a free tip (see *Free tip* in the module docstring): paths whose two ends both lie
+        within this distance of the border (the field's edge when ``field`` is given, else the image
+        border) are skipped before they can take one of the ``max_wires`` places, and no returned
+        centreline has both ends that close. None (the default) disables the rule.
 
     Returns
     -------
     list of Centreline
         Ordered proximal -> distal, longest first; empty if the mask holds no wire. Each has
-        ``length_px >= min_length_px`` and ``mean_probability >= min_mean_probability``.
+        ``length_px >= min_length_px`` and ``mean_probability >= min_mean_probability``, and with
+        ``free_tip_margin_px`` an end farther than that from the border.
 
     Raises
     ------
     ValueError
-        If ``mask`` is not 2-D, ``probability`` has another shape, or ``max_wires`` < 1.
+        If ``mask`` is not 2-D, ``probability`` has another shape, ``max_wires`` < 1 or
+        ``free_tip_margin_px`` is negative.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -1017,6 +1056,8 @@ def extract_centrelines(
         raise ValueError(f"probability shape {np.shape(probability)} differs from mask shape {mask.shape}")
     if max_wires < 1:
         raise ValueError(f"max_wires must be >= 1, got {max_wires}")
+    if free_tip_margin_px is not None and not free_tip_margin_px >= 0:
+        raise ValueError(f"free_tip_margin_px must be >= 0 or None, got {free_tip_margin_px}")
     if field is not None and field.shape != mask.shape:
         raise ValueError(f"field shape {field.shape} differs from mask shape {mask.shape}")
     binary = mask.astype(bool, copy=False)
@@ -1055,6 +1096,7 @@ def extract_centrelines(
     counter = len(heap)
     chosen: list[np.ndarray] = []
     claimed = np.zeros(0, dtype=np.int64)
+    reach = max(spur_length_px, 6.0)  # how far an end may be extended to the mask's end (step 7)
     while heap and len(chosen) < max_wires:
         neg_length, _, pts, split = heapq.heappop(heap)
         if -neg_length < min_length_px:
@@ -1074,6 +1116,10 @@ def extract_centrelines(
             ij = np.rint(pts).astype(np.intp)
             if float(prob_map[ij[:, 1], ij[:, 0]].mean()) < min_mean_probability:
                 continue
+        # Not claimed either: a wire crossing the skipped line keeps the crossing's pixels.
+        if free_tip_margin_px is not None and _crosses_view(
+                _extend_ends(pts, binary, reach), binary.shape, field, free_tip_margin_px):
+            continue
         # New length: the share of its pixels not on an already kept wire (shared stems count for
         # the first only) times its length (a diagonal run is longer than its pixel count).
         ij = np.rint(pts).astype(np.int64)
@@ -1086,16 +1132,13 @@ def extract_centrelines(
         return []
 
     finished = []
-    reach = max(spur_length_px, 6.0)
     for pts in chosen:
         pts = resample(pts, 1.0)
         if smooth_sigma_px > 0 and len(pts) > 3:
             sm = gaussian_filter1d(pts, smooth_sigma_px, axis=0, mode="nearest")
             sm[0], sm[-1] = pts[0], pts[-1]
             pts = sm
-        pts = _extend_to_mask_edge(pts, binary, reach)
-        pts = _extend_to_mask_edge(pts[::-1], binary, reach)[::-1]
-        finished.append(resample(pts, 1.0))
+        finished.append(resample(_extend_ends(pts, binary, reach), 1.0))
     finished = _orient(finished, binary.shape, border_px, origin_px, field)
 
     out = []
@@ -1106,7 +1149,11 @@ def extract_centrelines(
             samples = map_coordinates(prob_map, [pts[:, 1], pts[:, 0]], order=1, mode="nearest")
             mean_p = float(np.mean(samples))
         line = Centreline.from_points(pts, mean_p)
-        # The published contract: no wire shorter or less certain than asked for.
-        if line.length_px >= min_length_px and line.mean_probability >= min_mean_probability:
-            out.append(line)
+        # The published contract: no wire shorter or less certain than asked for, nor (when asked)
+        # one without a free end; the last can differ from the path's test only by the smoothing.
+        if line.length_px < min_length_px or line.mean_probability < min_mean_probability:
+            continue
+        if free_tip_margin_px is not None and _crosses_view(pts, binary.shape, field, free_tip_margin_px):
+            continue
+        out.append(line)
     return out

@@ -7,7 +7,9 @@ What a controller may trust (see docs/reliability.md): the probability is set to
 frame's valid field of view, estimated from the image alone (:mod:`.field_of_view`: shutters,
 iris, letterbox and white borders, burned-in text, margins), so neither the mask nor a centreline
 uses those pixels; path stretches running along the field's edge or the image border are removed;
-and a published wire is at least ``min_wire_length_px`` long with a mean probability of at least
+a path whose two ends both lie at that edge (a lead crossing the whole view) is not a guidewire,
+which ends in a free tip inside the field (``require_free_tip``), and is skipped before the tracker
+so it cannot take a wire's id; and a published wire is at least ``min_wire_length_px`` long with a mean probability of at least
 ``min_mean_probability``. The settings are one validated :class:`PostprocessSettings`, swapped
 whole by :meth:`GuidewirePipeline.configure` (the node's live parameter changes), so every frame
 sees one consistent set.
@@ -71,6 +73,13 @@ class PostprocessSettings:
              "edge_reject_run_px are removed (0 = off) [input pixels]", 0.0, 64.0)
     edge_reject_run_px: float = _setting(
         25.0, "length of arc along an edge from which a stretch is removed [input pixels]", 1.0, 10000.0)
+    require_free_tip: bool = _setting(
+        True, "publish only centrelines with a free tip: one whose two ends both lie within free_tip_margin_px "
+              "of the field's edge or the image border runs across the view (an ECG lead, sternal wire, pacing "
+              "lead, catheter), not a guidewire")
+    free_tip_margin_px: float = _setting(
+        12.0, "an end this close to the field's edge or the image border is not a free tip [input pixels]",
+        0.0, 128.0)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -197,7 +206,7 @@ class GuidewirePipeline:
     track : bool
         Keep wire ids stable across calls (a sequence); ``False`` numbers wires per frame.
     min_mean_probability, field_of_view, field_margin_px, border_margin_px, detect_burned_in_text, \
-    edge_reject_px, edge_reject_run_px
+    edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px
         See :class:`PostprocessSettings` (defaults and ranges there).
 
     Raises
@@ -214,7 +223,9 @@ class GuidewirePipeline:
                  border_margin_px: float = _DEFAULTS.border_margin_px,
                  detect_burned_in_text: bool = _DEFAULTS.detect_burned_in_text,
                  edge_reject_px: float = _DEFAULTS.edge_reject_px,
-                 edge_reject_run_px: float = _DEFAULTS.edge_reject_run_px) -> None:
+                 edge_reject_run_px: float = _DEFAULTS.edge_reject_run_px,
+                 require_free_tip: bool = _DEFAULTS.require_free_tip,
+                 free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px) -> None:
         self.backend = backend
         self.threshold = backend.info.threshold if threshold is None else float(threshold)
         self._max_wires = int(max_wires)
@@ -224,7 +235,8 @@ class GuidewirePipeline:
             min_wire_length_px=min_wire_length_px, min_mean_probability=min_mean_probability,
             field_of_view=field_of_view, field_margin_px=field_margin_px, border_margin_px=border_margin_px,
             detect_burned_in_text=detect_burned_in_text, edge_reject_px=edge_reject_px,
-            edge_reject_run_px=edge_reject_run_px)
+            edge_reject_run_px=edge_reject_run_px, require_free_tip=require_free_tip,
+            free_tip_margin_px=free_tip_margin_px)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
 
@@ -317,7 +329,8 @@ class GuidewirePipeline:
         mask = binarize(prob, self.threshold)
         lines = extract_centrelines(mask, prob, max_wires=max_wires, min_length_px=s.min_wire_length_px,
                                     min_mean_probability=s.min_mean_probability, field=fov,
-                                    edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px)
+                                    edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
+                                    free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None)
         if self.track:
             tracked = [(t.wire_id, t.centreline, t.frames_tracked) for t in self._tracker.update(lines)]
         else:

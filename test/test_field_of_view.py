@@ -23,7 +23,7 @@ from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 SIZE = 512
 SEED = 6  # a medium sequence whose wires lie within x 177..350, y 109..293
 HIGH, LOW = 0.95, 0.05
-OFF = dict(field_of_view=False, edge_reject_px=0.0)  # the pipeline before this module existed
+OFF = dict(field_of_view=False, edge_reject_px=0.0, require_free_tip=False)  # the pipeline before this module existed
 
 
 class MapBackend(Backend):
@@ -354,7 +354,7 @@ def test_settings_reach_the_next_frame_and_bad_values_change_nothing(frame):
     prob[:, 94:104] = HIGH
     pipeline = GuidewirePipeline(MapBackend(prob), track=False)
     assert pipeline.process(image).wires == []
-    pipeline.configure(field_of_view=False, edge_reject_px=0.0)
+    pipeline.configure(field_of_view=False, edge_reject_px=0.0, require_free_tip=False)
     assert pipeline.process(image).wires  # the live change took effect on the next frame
     with pytest.raises(ValueError, match="field_margin_px"):
         pipeline.configure(field_of_view=True, field_margin_px=100.0)
@@ -366,7 +366,8 @@ def test_settings_reach_the_next_frame_and_bad_values_change_nothing(frame):
 @pytest.mark.parametrize("name, value", [
     ("field_margin_px", -1.0), ("field_margin_px", 65.0), ("min_mean_probability", 1.5),
     ("min_wire_length_px", float("nan")), ("edge_reject_run_px", 0.0), ("field_of_view", "yes"),
-    ("border_margin_px", True),
+    ("border_margin_px", True), ("free_tip_margin_px", -1.0), ("free_tip_margin_px", 129.0),
+    ("require_free_tip", "yes"),
 ])
 def test_settings_are_validated(name, value):
     with pytest.raises(ValueError, match=name):

@@ -29,6 +29,8 @@ def test_shipped_file_is_valid():
     ("min_mean_probability", -0.1, ["min_mean_probability", "[0.0, 1.0]"]),
     ("field_of_view", "yes", ["field_of_view", "bool"]),
     ("edge_reject_run_px", 0.5, ["edge_reject_run_px", "[1.0, 10000.0]"]),
+    ("free_tip_margin_px", -1.0, ["free_tip_margin_px", "[0.0, 128.0]"]),
+    ("require_free_tip", "yes", ["require_free_tip", "bool"]),
 ])
 def test_bad_values_name_the_parameter_and_what_is_allowed(name, value, words):
     values = load_defaults()
@@ -91,7 +93,8 @@ def test_live_parameter_changes_reach_the_pipeline():
         assert node.pipeline.settings == PostprocessSettings()
         changes = {"field_of_view": False, "field_margin_px": 9.0, "border_margin_px": 1.0,
                    "detect_burned_in_text": False, "edge_reject_px": 4.0, "edge_reject_run_px": 40.0,
-                   "min_mean_probability": 0.75, "min_wire_length_px": 35.0}
+                   "min_mean_probability": 0.75, "min_wire_length_px": 35.0,
+                   "require_free_tip": False, "free_tip_margin_px": 20.0}
         results = node.set_parameters([Parameter(k, value=v) for k, v in changes.items()])
         assert all(r.successful for r in results), [r.reason for r in results]
         assert node.pipeline.settings == PostprocessSettings(**changes)
