@@ -21,6 +21,14 @@ Topics (relative names, remappable)::
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # Run as `python -m guidewire_seg_ros.node`: a Ctrl-C during the imports below (about a second) is
+    # recorded instead of raised, and main() then ends quietly (guidewire_seg_ros.sigint). Imported as a
+    # module, this does nothing.
+    from guidewire_seg_ros.sigint import defer_sigint
+
+    defer_sigint()
+
 import os
 import sys
 import threading
@@ -59,7 +67,8 @@ from .parameters import (NODE_NAME, POSTPROCESS_PARAMETERS, NodeParameters, Para
 from .pointcloud import centrelines_to_cloud
 from .publish_faults import PUBLISH_FAULT_ENV, FaultyPublisher, parse_failing_calls
 from .ros_logging import forward_python_logging
-from .topic_diagnostics import FrequencyBounds, TopicDiagnostic
+from .sigint import raise_sigint_once
+from .topic_diagnostics import NODE_STATUS_SUFFIX, FrequencyBounds, TopicDiagnostic
 
 __all__ = ["GuidewireSegNode", "main"]
 
@@ -373,7 +382,7 @@ class GuidewireSegNode(Node):
         self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=statuses))
 
     def _node_status(self) -> DiagnosticStatus:
-        status = DiagnosticStatus(name=f"{self.get_name()}: guidewire segmentation", hardware_id=self._hardware_id)
+        status = DiagnosticStatus(name=self.get_name() + NODE_STATUS_SUFFIX, hardware_id=self._hardware_id)
         fps = self._published.rate()
         values = {
             "fps": f"{fps:.2f}",
@@ -484,25 +493,53 @@ def _stamp_header(node: Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point: run the node until SIGINT/SIGTERM; exit 1 with a clear message on a bad start."""
-    rclpy.init(args=args)
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    try:
-        node = GuidewireSegNode()
-    except (ParameterError, ValueError, RuntimeError, OSError) as exc:
-        # ModelFileError, CheckpointError, ShippedFilesError and BackendError subclass ValueError/RuntimeError.
-        logger.fatal(f"cannot start: {exc}")
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
+    """Entry point: run the node until SIGINT/SIGTERM; exit 1 with a clear message on a bad start.
+
+    Ctrl-C ends the node with exit status 0 and no traceback wherever it lands: during the imports
+    (the entry points defer it, :mod:`guidewire_seg_ros.sigint`), ``rclpy.init``, the model loading,
+    spinning or the shutdown. Only the first SIGINT raises, so the shutdown (worker, backend, node,
+    ``rclpy.try_shutdown``) always runs to its end.
+    """
+    node: GuidewireSegNode | None = None
+    code = 0
+    try:  # the one KeyboardInterrupt, wherever it lands (sigint.raise_sigint_once)
+        try:
+            if raise_sigint_once():
+                return 0  # Ctrl-C during the imports: nothing started yet
+            rclpy.init(args=args)
+            try:
+                node = GuidewireSegNode()
+            except Exception as exc:
+                if not rclpy.ok():
+                    # rclpy's SIGINT/SIGTERM handler shut the context down (from its own thread) while the
+                    # node was being built, and an rclpy call failed before a SIGINT's KeyboardInterrupt
+                    # was raised: a stop, not a start error.
+                    pass
+                elif isinstance(exc, (ParameterError, ValueError, RuntimeError, OSError)):
+                    # ModelFileError, CheckpointError, ShippedFilesError, BackendError subclass ValueError/RuntimeError.
+                    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+                    code = 1
+                else:
+                    raise
+            else:
+                rclpy.spin(node)
+        except ExternalShutdownException:
+            pass  # SIGTERM: rclpy shut the context down
+        finally:
+            _shut_down(node)
+    except KeyboardInterrupt:
+        # Landed before or inside the shutdown above. No second one can be raised, and each step is
+        # idempotent, so running the shutdown again completes it.
+        _shut_down(node)
+    return code
+
+
+def _shut_down(node: GuidewireSegNode | None) -> None:
+    """Stop the worker, release the backend, destroy the node and shut rclpy down; each step idempotent."""
+    if node is not None:
         node.stop()
         node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    rclpy.try_shutdown()
 
 
 if __name__ == "__main__":

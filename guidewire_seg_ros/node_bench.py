@@ -34,6 +34,7 @@ from guidewire_model.backends import create_backend
 from guidewire_model.config import shipped_models_dir
 from guidewire_model.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+from guidewire_seg_ros.topic_diagnostics import NODE_STATUS_SUFFIX
 
 __all__ = ["main", "overheads", "served_fps"]
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.startswith("guidewire_seg"):
+            if status.name.endswith(NODE_STATUS_SUFFIX):
                 diagnostics.clear()
                 diagnostics.update({kv.key: kv.value for kv in status.values})
                 fresh_diagnostics.set()

@@ -30,7 +30,10 @@ from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-__all__ = ["FrequencyBounds", "TopicDiagnostic", "merge_summary"]
+__all__ = ["NODE_STATUS_SUFFIX", "FrequencyBounds", "TopicDiagnostic", "merge_summary"]
+
+#: The node's own status is named "<node name>" + this; readers find it by it, not by its position.
+NODE_STATUS_SUFFIX = ": guidewire segmentation"
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 

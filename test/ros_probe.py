@@ -19,11 +19,11 @@ from std_msgs.msg import Header
 
 from guidewire_seg.msg import GuidewireArray
 from guidewire_seg_ros.spinning import BackgroundSpinner
+from guidewire_seg_ros.topic_diagnostics import NODE_STATUS_SUFFIX
 
 REPO = Path(__file__).resolve().parent.parent
 #: The node's own status in each DiagnosticArray is named "<node>: guidewire segmentation"; the others
 #: are its per-topic statuses ("<node>: <topic> topic status").
-NODE_STATUS_SUFFIX = ": guidewire segmentation"
 
 
 def node_status(array: DiagnosticArray):
