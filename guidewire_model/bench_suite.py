@@ -8,7 +8,7 @@ own :class:`~guidewire_model.pipeline.StageTimings`, so the suite times exactly 
 
 * preprocess  = ``preprocess.prepare_batch`` of the frame (at its own size, e.g. 512²);
 * model       = ``Backend.infer``;
-* postprocess = ``restore_size`` + ``binarize`` + ``extract_centrelines`` + tracking;
+* postprocess = ``restore_size`` + the field-of-view estimate + ``binarize`` + ``extract_centrelines`` + tracking;
 * end to end  = wall time around ``process``.
 
 PyTorch eager in fp32 on the suite's device is the reference; every row of the same model and size

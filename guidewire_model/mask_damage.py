@@ -4,7 +4,7 @@ The centreline stage is judged apart from the model by feeding it the generator'
 masks (an *oracle*). A perfect mask says nothing about robustness, so :func:`damage_mask` adds the
 faults seen in model masks, each at a known place: gaps cut across a wire, short spurs growing off
 it, and false-positive blobs and streaks away from it. The wires' ground-truth centrelines stay the
-answer. Used by :mod:`guidewire_model.centreline_bench` (``--damage``) and the centreline tests.
+answer. Used by :mod:`guidewire_model.centreline_bench` (``--damaged``) and the centreline tests.
 """
 
 from __future__ import annotations
