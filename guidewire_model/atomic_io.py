@@ -1,8 +1,8 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of one.
 
-Writers go through :func:`atomic_path` (training checkpoints and the engine cache still have their own): the bytes go to a hidden temporary
-name in the target's own folder (same file system, so the final :func:`os.replace` is atomic on
-POSIX), are fsynced, and only then take the target's name. On any exception the temporary file is
+Writers go through :func:`atomic_path` (training checkpoints and the engine cache still have their
+own): the bytes go to a hidden temporary name in the target's own folder (same file system, so the
+final :func:`os.replace` is atomic on POSIX), are fsynced, and only then take the target's name. On any exception the temporary file is
 removed and the target is untouched. Standard library only (the runtime uses it too).
 """
 
