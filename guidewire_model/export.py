@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .atomic_io import atomic_path
+from .backends.engine_parity import parity_frames
 from .model_info import MIN_OPSET, ModelFileError, ModelInfo, file_sha256, read_onnx_info
 
 __all__ = ["ExportError", "ProbabilityModel", "check_frames", "export_model", "export_onnx", "main"]
@@ -47,28 +48,17 @@ class ProbabilityModel(nn.Module):
 
 
 def check_frames(info: ModelInfo, n_frames: int, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Normalised input frames for a parity check.
+    """Normalised input frames for a parity check: the engine parity check's frames.
 
-    Synthetic fluoroscopy frames (``guidewire_model.synthetic``) preprocessed like at run time
-    when those modules are installed, else standard-normal noise (which exercises the network
-    less realistically: wires and background are not there).
+    See :func:`guidewire_model.backends.engine_parity.parity_frames` (synthetic ``medium`` frames
+    preprocessed as at run time, or seeded noise if the generator cannot be imported).
 
     Returns
     -------
     (frames, kind)
         ``frames`` float32 (n_frames, 1, S, S); ``kind`` is ``"synthetic"`` or ``"random"``.
     """
-    try:
-        from .preprocess import prepare_batch
-        from .synthetic import SyntheticConfig, generate_frame
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        shape = (n_frames, 1, info.input_size, info.input_size)
-        return rng.standard_normal(shape).astype(np.float32), "random"
-    cfg = SyntheticConfig.preset("medium", size=info.input_size)
-    images = [generate_frame(cfg, seed + i).image for i in range(n_frames)]
-    batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
-    return np.ascontiguousarray(batch, dtype=np.float32), "synthetic"
+    return parity_frames(info, n_frames, seed)
 
 
 def export_model(

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from guidewire_model.centreline import Centreline, extract_centrelines
 from guidewire_model.centreline_metrics import closest_point_distances, mean_centreline_distance
 
-
-def draw(polylines, size=256, thickness=3) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    for line in polylines:
-        cv2.polylines(mask, [np.round(np.asarray(line)).astype(np.int32)], False, 1, thickness)
-    return mask
+from drawn_lines import dense, draw
 
 
-def dense(points, spacing=0.5) -> np.ndarray:
-    """Polyline through ``points`` sampled every ``spacing`` px (reference curve)."""
-    pts = np.asarray(points, dtype=np.float64)
-    out = [pts[0]]
-    for a, b in zip(pts[:-1], pts[1:]):
-        n = max(int(np.ceil(np.hypot(*(b - a)) / spacing)), 1)
-        out.extend(a + (b - a) * t for t in np.arange(1, n + 1) / n)
-    return np.asarray(out)
 
 
 def sine_wire(size=256):

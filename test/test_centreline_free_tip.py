@@ -8,7 +8,6 @@ rule (not something else) is what removes the line.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,6 +18,9 @@ from guidewire_model.oracle_backend import OracleBackend
 from guidewire_model.pipeline import GuidewirePipeline, PostprocessSettings
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
+import drawn_lines
+from drawn_lines import dense
+
 SIZE = 512
 MARGIN = PostprocessSettings().free_tip_margin_px
 # A lead crossing the whole frame from the left to the right border, gently curved.
@@ -28,19 +30,9 @@ WIRE = np.array([(150, 120), (200, 250), (240, 350), (260, 430)], float)
 
 
 def draw(polylines, size=SIZE, thickness=3) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    for line in polylines:
-        cv2.polylines(mask, [np.round(np.asarray(line)).astype(np.int32)], False, 1, thickness)
-    return mask
+    return drawn_lines.draw(polylines, size, thickness)
 
 
-def dense(points, spacing=0.5) -> np.ndarray:
-    pts = np.asarray(points, dtype=np.float64)
-    out = [pts[0]]
-    for a, b in zip(pts[:-1], pts[1:]):
-        n = max(int(np.ceil(np.hypot(*(b - a)) / spacing)), 1)
-        out.extend(a + (b - a) * t for t in np.arange(1, n + 1) / n)
-    return np.asarray(out)
 
 
 def length(points) -> float:
