@@ -43,7 +43,7 @@ setup(
     python_requires=">=3.10",
     # guidewire_seg_ros comes along for guidewire-eval-bag, whose offline mode needs no ROS; its node
     # and live modes import rclpy only when run, on a machine with a ROS 2 install.
-    packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros"]),
+    packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros", "guidewire_seg_ros.*"]),
     # The shipped YAML configs land where guidewire_model.shipped_files.config_dir() looks for them.
     data_files=[
         ("share/guidewire_seg/config", glob("config/*.yaml") + glob("config/*.xml")),
@@ -76,8 +76,8 @@ setup(
             "guidewire-bench=guidewire_model.benchmark:main",
             "guidewire-demo-offline=guidewire_model.demo:main",
             "guidewire-synth-bag=guidewire_model.bags:main",
-            "guidewire-eval-bag=guidewire_seg_ros.eval_bag:main",
-            "guidewire-soak=guidewire_seg_ros.soak:main",
+            "guidewire-eval-bag=guidewire_seg_ros.tools.eval_bag:main",
+            "guidewire-soak=guidewire_seg_ros.tools.soak:main",
             "guidewire-import=guidewire_model.importers.cli:main",
             "guidewire-segment=guidewire_model.segment:main",
             "guidewire-build-engine=guidewire_model.backends.build_engine:main",

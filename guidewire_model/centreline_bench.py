@@ -45,7 +45,7 @@ from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
 __all__ = ["DEMO_SEQUENCE", "benchmark_speed", "evaluate_masks", "evaluate_on_ground_truth",
            "evaluate_with_model", "main", "synthetic_sequences"]
 
-# The sequence scripts/demo.sh publishes (guidewire_seg_ros.demo's defaults): preset, seed, frames, fps.
+# The sequence scripts/demo.sh publishes (guidewire_seg_ros.tools.demo's defaults): preset, seed, frames, fps.
 DEMO_SEQUENCE = {"preset": "medium", "seed": 2026, "sequences": 1, "frames": 90, "fps": 15.0}
 
 

@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 
 from guidewire_seg.msg import GuidewireArray
-from guidewire_seg_ros.spinning import BackgroundSpinner
+from guidewire_seg_ros.tools.spinning import BackgroundSpinner
 from guidewire_seg_ros.topic_diagnostics import NODE_STATUS_SUFFIX
 
 REPO = Path(__file__).resolve().parent.parent

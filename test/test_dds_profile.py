@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from guidewire_model.config import config_dir
-from guidewire_seg_ros.processes import DDS_PROFILE_FILE, ros_environment
+from guidewire_seg_ros.tools.processes import DDS_PROFILE_FILE, ros_environment
 
 pytestmark = pytest.mark.ros
 

@@ -12,8 +12,8 @@ from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 # Skipped only where ROS itself is absent; our own modules must import (a broken import fails, not skips).
 pytest.importorskip("rclpy", reason="needs a ROS 2 install")
-from guidewire_seg_ros import recorder  # noqa: E402
-from guidewire_seg_ros.demo import _format, summarise  # noqa: E402
+from guidewire_seg_ros.tools import recorder  # noqa: E402
+from guidewire_seg_ros.tools.demo import _format, summarise  # noqa: E402
 
 
 def _records(masks, gt_masks):

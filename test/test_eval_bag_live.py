@@ -33,7 +33,7 @@ def model(tmp_path_factory):
 
 
 def _run(args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "guidewire_seg_ros.eval_bag", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "guidewire_seg_ros.tools.eval_bag", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -91,7 +91,7 @@ def test_record_mode_beside_an_external_player(model, tmp_path):
     lines_pub = probe.create_publisher(GuidewireArray, "/play/gt_wires", 10)
     out = tmp_path / "out"
     recorder = subprocess.Popen(
-        [sys.executable, "-m", "guidewire_seg_ros.eval_bag", "--mode", "record", "--image-topic", "/play/image",
+        [sys.executable, "-m", "guidewire_seg_ros.tools.eval_bag", "--mode", "record", "--image-topic", "/play/image",
          "--gt-mask-topic", "/play/gt_mask", "--gt-centrelines-topic", "/play/gt_wires", "--duration", "12",
          "--out", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

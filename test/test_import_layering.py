@@ -254,3 +254,14 @@ def test_the_offline_package_imports_no_ros(project) -> None:
                  for imp in imports if _is_ros(imp.target)]
     assert not offenders, (f"{OFFLINE_PACKAGE} must run without ROS; move these into guidewire_seg_ros:\n"
                            + "\n".join(offenders))
+
+
+def test_the_node_never_imports_its_tools(project) -> None:
+    # guidewire_seg_ros.tools (demo, recorder, benchmarks, bag replay) sits around the node; a node
+    # module that imported one would drag the tools into every robot deployment.
+    modules, graph = project
+    assert "guidewire_seg_ros.tools.demo" in graph, "the scan no longer sees the tools package"
+    offenders = [f"{name} imports {target}" for name, targets in sorted(graph.items())
+                 if name.startswith("guidewire_seg_ros.") and not name.startswith("guidewire_seg_ros.tools")
+                 for target in targets if target.startswith("guidewire_seg_ros.tools")]
+    assert not offenders, "\n".join(offenders)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from guidewire_seg_ros.node_bench import overheads, served_fps
+from guidewire_seg_ros.tools.node_bench import overheads, served_fps
 from tiny_model import export_tiny_model
 
 
@@ -38,7 +38,7 @@ def test_node_bench_runs_end_to_end_and_accounts_for_every_frame(tmp_path):
     frames = 20
     model = export_tiny_model(tmp_path)
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.node_bench", "--model", str(model),
+    proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.tools.node_bench", "--model", str(model),
                            "--frames", str(frames), "--size", "128", "--rate", "20", "--json", str(out),
                            "--log", str(tmp_path / "node.log")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

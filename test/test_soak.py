@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def test_short_soak_passes_its_own_criteria(tmp_path):
     model = export_tiny_model(tmp_path)
     out = tmp_path / "soak.json"
-    proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.soak", "--model", str(model), "--frames", "450",
+    proc = subprocess.run([sys.executable, "-m", "guidewire_seg_ros.tools.soak", "--model", str(model), "--frames", "450",
                            "--rate", "50", "--size", "256", "--warmup", "150", "--window", "150",
                            "--json", str(out), "--log", str(tmp_path / "node.log")],
                           capture_output=True, text=True, timeout=300)

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             print((out_dir / "node.log").read_text()[-3000:], file=sys.stderr)
             return 1
-        publisher = start_module("guidewire_seg_ros.synthetic_publisher", [
+        publisher = start_module("guidewire_seg_ros.tools.synthetic_publisher", [
             "-r", f"__ns:={NAMESPACE}", "-p", f"frames:={args.frames}", "-p", f"rate_hz:={args.rate}",
             "-p", f"size:={args.size}", "-p", f"preset:={args.preset}", "-p", f"seed:={args.seed}",
             "-p", "wait_for_subscribers:=2",

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from guidewire_seg.msg import GuidewireArray
 
     from .processes import ros_environment, start_module, stop_process, wait_for_node
-    from .image_conversion import gray_to_image_fields
+    from ..image_conversion import gray_to_image_fields
 
     images = [f.image for f in generate_sequence(SyntheticConfig.preset("medium", size=args.size), 1, args.distinct)]
     messages = [Image(**gray_to_image_fields(im)) for im in images]

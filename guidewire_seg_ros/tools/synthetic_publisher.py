@@ -26,8 +26,8 @@ from sensor_msgs.msg import Image
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg.msg import GuidewireArray
 
-from .image_conversion import gray_to_image_fields
-from .messages import wires_to_msg
+from ..image_conversion import gray_to_image_fields
+from ..messages import wires_to_msg
 
 __all__ = ["SyntheticPublisher", "main"]
 

@@ -18,8 +18,8 @@ from sensor_msgs.msg import Image
 
 from guidewire_seg.msg import GuidewireArray
 
-from .image_conversion import image_to_gray
-from .messages import msg_to_wires
+from ..image_conversion import image_to_gray
+from ..messages import msg_to_wires
 
 __all__ = ["FrameRecord", "ResultRecorder", "stamp_ns"]
 

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m guidewire_seg_ros.node_bench --frames 150 --rate 30
+    python -m guidewire_seg_ros.tools.node_bench --frames 150 --rate 30
 
 Measurements, printed as a table (and written as JSON with ``--json``):
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from std_msgs.msg import Header
 
     from .processes import ros_environment, start_module, stop_process, wait_for_node
-    from .image_conversion import gray_to_image_fields
+    from ..image_conversion import gray_to_image_fields
     from .recorder import ResultRecorder
 
     model = Path(args.model).resolve()

@@ -131,7 +131,7 @@ def _live(args, recorder, frames_by_bag, node_proc):
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from .image_conversion import gray_to_image_fields
+    from ..image_conversion import gray_to_image_fields
 
     topic = args.publish_topic or args.image_topic
     pub = recorder.create_publisher(Image, topic, QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
