@@ -60,3 +60,9 @@ def dark_curves(shape: tuple[int, int], curves: list[np.ndarray], width: int = 3
         cv2.polylines(image, [np.round(np.asarray(curve) * 16).astype(np.int32).reshape(-1, 1, 2)], False, 30, width,
                       cv2.LINE_AA, shift=4)
     return image
+
+
+def one_curve_frame(size: int = 128) -> np.ndarray:
+    """A ``size``² frame with one gently bending dark curve, which the line model traces as one wire."""
+    t = np.linspace(0.0, 1.0, 50)
+    return dark_curves((size, size), [np.c_[30 + 10 * np.sin(3 * t), 10 + 100 * t]])

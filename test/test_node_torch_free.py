@@ -12,13 +12,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 
-from line_model import dark_curves, export_line_model
+from line_model import export_line_model, one_curve_frame
 from ros_probe import Probe, ensure_rclpy, start_node, stop_node
 
 pytestmark = [pytest.mark.ros,
@@ -48,8 +47,7 @@ def test_running_node_with_an_onnx_model_has_no_torch_loaded(tmp_path):
     probe = Probe("/torchfree/image")
     try:
         probe.wait_for_node(proc)
-        t = np.linspace(0.0, 1.0, 50)
-        frame = dark_curves((128, 128), [np.c_[30 + 10 * np.sin(3 * t), 10 + 100 * t]])
+        frame = one_curve_frame(128)
         for _ in range(2):
             probe.send_and_wait(Image(**gray_to_image_fields(frame)))
         libraries = mapped_libraries(proc.pid)

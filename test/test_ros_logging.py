@@ -10,7 +10,6 @@ import logging
 import os
 import re
 
-import numpy as np
 import pytest
 import rclpy.logging
 from rclpy.logging import LoggingSeverity
@@ -19,7 +18,7 @@ from sensor_msgs.msg import Image
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 from guidewire_seg_ros.ros_logging import RUNTIME_LOGGER, RosLogHandler, forward_python_logging
 
-from line_model import dark_curves, export_line_model
+from line_model import export_line_model, one_curve_frame
 from ros_probe import Probe, ensure_rclpy, start_node, stop_node
 
 #: One line of rcutils' default console format: "[SEVERITY] [seconds.nanoseconds] [logger]: message".
@@ -149,8 +148,7 @@ def test_a_running_node_prints_the_runtime_log_through_its_ros_logger(tmp_path):
     try:
         # One frame served: the node is spinning, so a SIGINT now is a clean shutdown.
         probe.wait_for_node(proc)
-        t = np.linspace(0.0, 1.0, 50)
-        frame = dark_curves((128, 128), [np.c_[30 + 10 * np.sin(3 * t), 10 + 100 * t]])
+        frame = one_curve_frame(128)
         probe.send_and_wait(Image(**gray_to_image_fields(frame)))
     finally:
         probe.close()
