@@ -52,7 +52,6 @@ INT8_TOLERANCE = ParityTolerance(max_prob_diff=0.3, max_mask_disagreement=0.10)
 #: fall at most this far below the FP32 model's.
 MAX_F1_LOSS = 0.02
 _PRESETS = ("medium", "hard", "varied")
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 _META = "guidewire.int8."
 
 
@@ -86,7 +85,7 @@ def calibration_frames(info: ModelInfo, n_frames: int, folder: str | Path | None
         The model's input size and normalisation.
     n_frames : int
         How many frames (synthetic: cycling through the presets; folder: the first ``n_frames``
-        image files in name order, or all if fewer).
+        image files in natural name order, as the other folder readers take them, or all if fewer).
     folder : path-like, optional
         A folder of image files (searched recursively); synthetic frames when None.
     seed : int
@@ -102,18 +101,16 @@ def calibration_frames(info: ModelInfo, n_frames: int, folder: str | Path | None
     if n_frames < 1:
         raise QuantizationError(f"the number of calibration frames must be >= 1, got {n_frames}")
     if folder is None:
-        from .synthetic import SyntheticConfig, generate_frame
-
-        images = [generate_frame(SyntheticConfig.preset(_PRESETS[i % len(_PRESETS)], size=info.input_size),
-                                 seed + i).image for i in range(n_frames)]
-        kind = f"synthetic ({', '.join(_PRESETS)}; seeds {seed}..{seed + n_frames - 1})"
+        made, kind = _synthetic_frames(info, n_frames, seed)
+        images = [f.image for f in made]
     else:
-        from .frame_folder import FolderError, read_gray
+        from .frame_folder import IMAGE_SUFFIXES, FolderError, natural_key, read_gray
 
         root = Path(folder)
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)[:n_frames]
+        files = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
+                       key=lambda p: natural_key(str(p)))[:n_frames]
         if not files:
-            raise QuantizationError(f"{root}: no image files ({', '.join(sorted(_IMAGE_SUFFIXES))}) to calibrate "
+            raise QuantizationError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) to calibrate "
                                     "on; point --calibration at a folder of frames")
         try:
             images = [read_gray(p) for p in files]
@@ -124,15 +121,21 @@ def calibration_frames(info: ModelInfo, n_frames: int, folder: str | Path | None
     return np.ascontiguousarray(batch, dtype=np.float32), kind
 
 
+def _synthetic_frames(info: ModelInfo, n_frames: int, seed: int) -> tuple[list, str]:
+    """Generator frames at the model's input size, cycling through the presets, and what they are."""
+    from .synthetic import SyntheticConfig, generate_frame
+
+    made = [generate_frame(SyntheticConfig.preset(_PRESETS[i % len(_PRESETS)], size=info.input_size), seed + i)
+            for i in range(n_frames)]
+    return made, f"synthetic ({', '.join(_PRESETS)}; seeds {seed}..{seed + n_frames - 1})"
+
+
 def _check_set(info: ModelInfo, n_frames: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Synthetic check frames (N, 1, S, S), their true masks (N, S, S), and what they are."""
     from .preprocess import prepare_batch
-    from .synthetic import SyntheticConfig, generate_frame
 
-    made = [generate_frame(SyntheticConfig.preset(_PRESETS[i % len(_PRESETS)], size=info.input_size), CHECK_SEED + i)
-            for i in range(n_frames)]
+    made, kind = _synthetic_frames(info, n_frames, CHECK_SEED)
     frames = prepare_batch([f.image for f in made], info.input_size, info.input_mean, info.input_std)
-    kind = f"synthetic ({', '.join(_PRESETS)}; seeds {CHECK_SEED}..{CHECK_SEED + n_frames - 1})"
     return np.ascontiguousarray(frames, dtype=np.float32), np.stack([f.mask > 0 for f in made]), kind
 
 
