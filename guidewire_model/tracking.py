@@ -55,11 +55,17 @@ def assign(previous: Sequence[Centreline], current: Sequence[Centreline], gate_p
     :func:`~guidewire_model.centreline_metrics.nearest_sample_distance`); pairs farther apart than
     ``gate_px`` are left unmatched. Returns ``(previous_index, current_index)`` pairs.
     """
+    return [(r, c) for r, c, _ in _matches(previous, current, gate_px)]
+
+
+def _matches(previous: Sequence[Centreline], current: Sequence[Centreline], gate_px: float
+             ) -> list[tuple[int, int, float]]:
+    """:func:`assign`'s pairs with their distances (the tracker reuses them for the direction vote)."""
     if not previous or not current:
         return []
     cost = np.array([[nearest_sample_distance(p, c) for c in current] for p in previous])
     rows, cols = linear_sum_assignment(cost)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= gate_px]
+    return [(int(r), int(c), float(cost[r, c])) for r, c in zip(rows, cols) if cost[r, c] <= gate_px]
 
 
 def _arc_position(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
@@ -140,11 +146,14 @@ class WireTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
-    def _oriented(self, track: _Track, line: Centreline) -> Centreline:
-        """``line`` turned to the track's direction, after counting its vote (see the module doc)."""
+    def _oriented(self, track: _Track, line: Centreline, distance_px: float) -> Centreline:
+        """``line`` turned to the track's direction, after counting its vote (see the module doc).
+
+        ``distance_px`` is the matching distance between ``line`` and the track's last centreline.
+        """
         # Only a centreline lying on the track's last one says which way the wire runs; a looser
         # match (a distractor, another piece) would vote at random.
-        if nearest_sample_distance(line, track.centreline) > self.orientation_match_px:
+        if distance_px > self.orientation_match_px:
             return line
         agrees = same_direction(line, track.centreline)
         if agrees is None:
@@ -157,13 +166,13 @@ class WireTracker:
 
     def update(self, centrelines: Sequence[Centreline]) -> list[TrackedWire]:
         """Match this frame's centrelines to the tracks; returns the visible wires sorted by id."""
-        pairs = assign([t.centreline for t in self._tracks], list(centrelines), self.max_match_distance_px)
-        matched_tracks = {r for r, _ in pairs}
-        matched_current = {c for _, c in pairs}
+        pairs = _matches([t.centreline for t in self._tracks], list(centrelines), self.max_match_distance_px)
+        matched_tracks = {r for r, _, _ in pairs}
+        matched_current = {c for _, c, _ in pairs}
         visible: list[_Track] = []
-        for r, c in pairs:
+        for r, c, distance in pairs:
             track = self._tracks[r]
-            track.centreline, track.missed = self._oriented(track, centrelines[c]), 0
+            track.centreline, track.missed = self._oriented(track, centrelines[c], distance), 0
             track.frames_tracked += 1
             visible.append(track)
         kept = []
