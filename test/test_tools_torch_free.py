@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import entry_points
+from importlib.metadata import distributions
 
 import cv2
 import numpy as np
@@ -52,7 +52,11 @@ RUN_WITHOUT_TORCH = textwrap.dedent("""
 
 
 def _entry_point(command: str) -> str:
-    found = [e.value for e in entry_points(group="console_scripts") if e.name == command]
+    # Every installed distribution, not entry_points()'s first one per name: colcon's egg-info of the
+    # message package guidewire_seg normalises to the pip package guidewire-seg's name and, earlier
+    # on sys.path, hides its console scripts when no egg-info of the latter sits in the checkout.
+    found = [e.value for d in distributions() for e in d.entry_points
+             if e.group == "console_scripts" and e.name == command]
     assert found, f"{command} is not installed as a console script; run scripts/setup.sh (pip install -e .)"
     return found[0]
 
