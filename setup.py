@@ -44,7 +44,7 @@ setup(
     # guidewire_seg_ros comes along for guidewire-eval-bag, whose offline mode needs no ROS; its node
     # and live modes import rclpy only when run, on a machine with a ROS 2 install.
     packages=find_packages(include=["guidewire_model", "guidewire_model.*", "guidewire_seg_ros", "guidewire_seg_ros.*"]),
-    # The shipped YAML configs land where guidewire_model.shipped_files.config_dir() looks for them.
+    # The shipped YAML configs land where guidewire_model.core.shipped_files.config_dir() looks for them.
     data_files=[
         ("share/guidewire_seg/config", glob("config/*.yaml") + glob("config/*.xml")),
         # Bags carry our message type; the bag tools register it from these definitions.
@@ -68,19 +68,19 @@ setup(
     entry_points={
         "console_scripts": [
             "guidewire-synth=guidewire_model.synthetic.cli:main",
-            "guidewire-train=guidewire_model.train:main",
-            "guidewire-eval=guidewire_model.evaluate:main",
-            "guidewire-sweep=guidewire_model.sweep:main",
-            "guidewire-export=guidewire_model.export:main",
-            "guidewire-quantize=guidewire_model.quantize:main",
-            "guidewire-bench=guidewire_model.benchmark:main",
-            "guidewire-demo-offline=guidewire_model.demo:main",
-            "guidewire-synth-bag=guidewire_model.bags:main",
+            "guidewire-train=guidewire_model.training.train:main",
+            "guidewire-eval=guidewire_model.evaluation.evaluate:main",
+            "guidewire-sweep=guidewire_model.evaluation.sweep:main",
+            "guidewire-export=guidewire_model.training.export:main",
+            "guidewire-quantize=guidewire_model.training.quantize:main",
+            "guidewire-bench=guidewire_model.evaluation.benchmark:main",
+            "guidewire-demo-offline=guidewire_model.evaluation.offline_demo:main",
+            "guidewire-synth-bag=guidewire_model.evaluation.bags:main",
             "guidewire-eval-bag=guidewire_seg_ros.tools.eval_bag:main",
             "guidewire-soak=guidewire_seg_ros.tools.soak:main",
             "guidewire-import=guidewire_model.importers.cli:main",
-            "guidewire-segment=guidewire_model.segment:main",
-            "guidewire-build-engine=guidewire_model.backends.build_engine:main",
+            "guidewire-segment=guidewire_model.inference.segment:main",
+            "guidewire-build-engine=guidewire_model.runtime.backends.build_engine:main",
         ]
     },
 )

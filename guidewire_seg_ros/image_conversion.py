@@ -7,7 +7,7 @@ allocating memory in proportion to a bogus size.
 
 The functions read the message's fields by name only (duck typing), so they take any object with
 ``height, width, encoding, is_bigendian, step, data``. The pixel rules themselves live in
-:mod:`guidewire_model.image_decoding` (no ROS import), shared with the bag reader and writer.
+:mod:`guidewire_model.runtime.image_decoding` (no ROS import), shared with the bag reader and writer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from guidewire_model.image_decoding import (
+from guidewire_model.runtime.image_decoding import (
     ENCODINGS,
     ImageFormatError,
     bgr_image_fields,
@@ -37,7 +37,7 @@ def image_to_gray(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     """Decode a sensor_msgs/Image (or any object with its fields) into a 2-D grayscale array.
 
     The contract (dtypes, byte order, padding, refusals as :class:`ImageFormatError` with a ``kind``)
-    is :func:`guidewire_model.image_decoding.decode_gray`'s; ``max_pixels`` refuses large frames from
+    is :func:`guidewire_model.runtime.image_decoding.decode_gray`'s; ``max_pixels`` refuses large frames from
     their header alone.
     """
     return decode_gray(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data, max_pixels)

@@ -1,6 +1,6 @@
 """The ``guidewire_seg`` rclpy node: fluoroscopy images in, guidewire masks and centrelines out.
 
-A thin shell over :class:`guidewire_model.pipeline.GuidewirePipeline`. The subscription callback only
+A thin shell over :class:`guidewire_model.runtime.pipeline.GuidewirePipeline`. The subscription callback only
 drops the newest frame into a keep-latest slot; a worker thread takes it, runs the pipeline and
 publishes. A frame that arrives while an older one still waits in the slot replaces it, and the older
 one is counted as dropped: under overload the node serves the freshest frame, with bounded latency,
@@ -52,12 +52,12 @@ from sensor_msgs.msg import Image, PointCloud2
 # The runtime only: nothing here (or below it) imports torch or the training configuration, so a
 # node serving an ONNX model runs on a computer without PyTorch (test_node_torch_free.py checks it).
 from guidewire_seg.msg import GuidewireArray
-from guidewire_model.backends import create_backend, resolve_device
-from guidewire_model.backends.fault_injection import FAULT_ENV, FaultInjectingBackend
-from guidewire_model.pipeline import FrameResult, GuidewirePipeline
-from guidewire_model.rolling_stats import RateMeter, RollingPercentiles
-from guidewire_model.shipped_files import shipped_models_dir
-from guidewire_model.wire_overlay import render_overlay
+from guidewire_model.runtime.backends import create_backend, resolve_device
+from guidewire_model.runtime.backends.fault_injection import FAULT_ENV, FaultInjectingBackend
+from guidewire_model.runtime.pipeline import FrameResult, GuidewirePipeline
+from guidewire_model.runtime.rolling_stats import RateMeter, RollingPercentiles
+from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.runtime.wire_overlay import render_overlay
 
 from .frame_slot import FrameSlot
 from .messages import wires_to_msg

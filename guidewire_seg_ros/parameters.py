@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from guidewire_model.shipped_files import config_dir
-from guidewire_model.pipeline import PostprocessSettings
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.runtime.pipeline import PostprocessSettings
 
 __all__ = [
     "NODE_NAME",

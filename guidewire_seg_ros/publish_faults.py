@@ -4,14 +4,14 @@ An exception while building or publishing a frame's messages (a middleware error
 builder met by one odd frame) must not end the node's worker. No such fault can be provoked from
 outside a real node, so the node wraps its ``~/centrelines`` publisher in :class:`FaultyPublisher`
 when ``GUIDEWIRE_TEST_PUBLISH_FAULTS`` is set in its environment (tests set it; nothing else does),
-as :mod:`guidewire_model.backends.fault_injection` does for inference faults.
+as :mod:`guidewire_model.runtime.backends.fault_injection` does for inference faults.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from guidewire_model.backends.fault_injection import InjectedFault
+from guidewire_model.runtime.backends.fault_injection import InjectedFault
 
 __all__ = ["PUBLISH_FAULT_ENV", "FaultyPublisher", "parse_failing_calls"]
 
@@ -38,7 +38,7 @@ def parse_failing_calls(text: str) -> frozenset[int]:
 
 class FaultyPublisher:
     """Delegates to ``inner``, but its ``publish`` calls numbered in ``failing_calls`` raise
-    :class:`~guidewire_model.backends.fault_injection.InjectedFault` before anything is sent."""
+    :class:`~guidewire_model.runtime.backends.fault_injection.InjectedFault` before anything is sent."""
 
     def __init__(self, inner: Any, failing_calls: frozenset[int]) -> None:
         self.inner = inner

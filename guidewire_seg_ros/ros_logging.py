@@ -2,13 +2,13 @@
 
 The runtime (``guidewire_model``) is ROS-free and logs through Python loggers: the backend choice,
 ONNX Runtime's providers, TensorRT's own log (``guidewire_model.tensorrt``, fed by an ``ILogger``
-in :mod:`guidewire_model.backends.tensorrt_build`). Without a handler those records reach stderr
+in :mod:`guidewire_model.runtime.backends.tensorrt_build`). Without a handler those records reach stderr
 only from WARNING up, in a bare format, and never reach ``/rosout``. :func:`forward_python_logging`
 attaches a :class:`RosLogHandler` to the ``guidewire_model`` logger tree, so each record is printed
 by the node's rclpy logger at the matching severity, with the node's name, in the ROS console
 format and on ``/rosout``::
 
-    [INFO] [1795930238.04] [guidewire_seg]: [guidewire_model.backends] inference backend: onnxruntime ...
+    [INFO] [1795930238.04] [guidewire_seg]: [guidewire_model.runtime.backends] inference backend: onnxruntime ...
 """
 
 from __future__ import annotations

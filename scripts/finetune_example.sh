@@ -18,17 +18,17 @@ run=runs/finetune_example
 # Small-data recipe: the shipped recipe from the shipped weights at a lower learning rate (the weights
 # are already good); an epoch here is one 256 px crop of each of the 60 training frames. The run
 # validates the starting weights first (its "initial weights" log line).
-python -m guidewire_model.train --config config/train_default_model.yaml --init-from models/default.pt \
+python -m guidewire_model.training.train --config config/train_default_model.yaml --init-from models/default.pt \
   --set data.source=folder --set "data.root=$data" --set data.test_patients=4 --set data.val_patients=2 \
   --set optim.epochs=30 --set optim.lr=0.0002 --set optim.plateau_patience=4 \
   --output-dir "$run" --resume
-threshold="$(python -m guidewire_model.checkpoint --threshold "$run/best.pt")"
+threshold="$(python -m guidewire_model.training.checkpoint --threshold "$run/best.pt")"
 echo "threshold chosen on the validation patients: $threshold"
-python -m guidewire_model.export --checkpoint "$run/best.pt" --threshold "$threshold" --out "$run/finetuned.onnx"
+python -m guidewire_model.training.export --checkpoint "$run/best.pt" --threshold "$threshold" --out "$run/finetuned.onnx"
 # Both models on exactly the held-out test patients, each at its own validation threshold.
 test_dir="$run/test_patients"
 mkdir -p "$test_dir"
 python -c "import json, sys; print('\n'.join(json.load(open(sys.argv[1]))['test']))" "$run/split.json" |
   while read -r seq; do ln -sfn "$root/$data/$seq" "$test_dir/$seq"; done
-python -m guidewire_model.evaluate --model models/default.onnx --data "$test_dir" --split all --out "$run/eval_shipped"
-python -m guidewire_model.evaluate --model "$run/finetuned.onnx" --data "$test_dir" --split all --out "$run/eval_finetuned"
+python -m guidewire_model.evaluation.evaluate --model models/default.onnx --data "$test_dir" --split all --out "$run/eval_shipped"
+python -m guidewire_model.evaluation.evaluate --model "$run/finetuned.onnx" --data "$test_dir" --split all --out "$run/eval_finetuned"

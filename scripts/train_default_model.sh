@@ -29,19 +29,19 @@ elif [ ! -f "$run/last.pt" ] && [ -f models/training/default_model_last.pt ]; th
   cp models/training/default_model_last.pt "$run/last.pt"
   cp models/training/default_model_best.pt "$run/best.pt"
 fi
-python -m guidewire_model.train --config config/train_default_model.yaml --output-dir "$run" --resume \
+python -m guidewire_model.training.train --config config/train_default_model.yaml --output-dir "$run" --resume \
   --set "optim.epochs=$epochs"
 # The decision threshold: the F1-best one on the validation scenes at the epoch best.pt was kept.
-threshold="$(python -m guidewire_model.checkpoint --threshold "$run/best.pt")"
+threshold="$(python -m guidewire_model.training.checkpoint --threshold "$run/best.pt")"
 echo "threshold chosen on validation: $threshold"
 # Test scenes from seeds far from training (>= 2**31) and validation (1,000,000 and up).
 for preset in medium hard varied; do
   seed=$(( $(printf '%s' "$preset" | cksum | cut -d' ' -f1) % 100000 + 7000 ))
   [ -d "data/test_$preset" ] || python -m guidewire_model.synthetic.cli --out "data/test_$preset" \
     --sequences 12 --frames 4 --size 512 --preset "$preset" --seed "$seed"
-  python -m guidewire_model.evaluate --model "$run/best.pt" --data "data/test_$preset" --split all \
+  python -m guidewire_model.evaluation.evaluate --model "$run/best.pt" --data "data/test_$preset" --split all \
     --threshold "$threshold" --out "$run/eval_$preset"
 done
-python -m guidewire_model.export --checkpoint "$run/best.pt" --threshold "$threshold" --out models/default.onnx
+python -m guidewire_model.training.export --checkpoint "$run/best.pt" --threshold "$threshold" --out models/default.onnx
 # Its training checkpoint, slim (weights, config, history), for fine-tuning: --init-from models/default.pt
-python -m guidewire_model.checkpoint --slim "$run/best.pt" models/default.pt
+python -m guidewire_model.training.checkpoint --slim "$run/best.pt" models/default.pt

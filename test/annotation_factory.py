@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guidewire_model import layout
-
+from guidewire_model.data import layout
 SHAPE = (96, 128)  # (H, W) of every test frame
 
 

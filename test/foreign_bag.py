@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, IMAGE_TYPE, typestore
+from guidewire_model.evaluation.bags import GUIDEWIRE_ARRAY_TYPE, IMAGE_TYPE, typestore
 
 FOREIGN = ("/cam/xray", "/labels/mask", "/labels/wires")
 

@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from guidewire_model import __version__
-from guidewire_model.model_info import OUTPUT_PROBABILITY, ModelInfo
+from guidewire_model.runtime.model_info import OUTPUT_PROBABILITY, ModelInfo
 
 
 def export_line_model(folder: Path, size: int = 128, gain: float = 40.0, name: str = "lines.onnx") -> Path:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from guidewire_model.atomic_io import atomic_path, write_bytes_atomic, write_text_atomic
+from guidewire_model.core.atomic_io import atomic_path, write_bytes_atomic, write_text_atomic
 
 
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of guidewire_model.augment: same geometry for image and mask, binary masks, determinism."""
+"""Tests of guidewire_model.training.augment: same geometry for image and mask, binary masks, determinism."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from guidewire_model.augment import augment_pair, rotate_pair
-from guidewire_model.config import AugmentConfig
+from guidewire_model.training.augment import augment_pair, rotate_pair
+from guidewire_model.training.config import AugmentConfig
 
 ALL = AugmentConfig(rotate=True, flip_x=True, flip_y=True, intensity=True)
 GEOMETRIC = AugmentConfig(rotate=True, flip_x=True, flip_y=True, intensity=False)

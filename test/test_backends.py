@@ -15,14 +15,14 @@ import torch
 
 import fake_cuda
 import fake_tensorrt
-from guidewire_model.backends import BackendError, choose_backend, create_backend
-from guidewire_model.backends.onnxruntime_backend import OnnxRuntimeBackend
-from guidewire_model.backends.torch_backend import TorchBackend
-from guidewire_model.checkpoint import save_checkpoint
-from guidewire_model.config import load_train_config, to_dict
-from guidewire_model.export import check_frames, export_onnx
-from guidewire_model.model_info import ModelFileError
-from guidewire_model.network import build_model
+from guidewire_model.runtime.backends import BackendError, choose_backend, create_backend
+from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from guidewire_model.training.torch_backend import TorchBackend
+from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.config import load_train_config, to_dict
+from guidewire_model.training.export import check_frames, export_onnx
+from guidewire_model.runtime.model_info import ModelFileError
+from guidewire_model.training.network import build_model
 
 SIZE = 64
 HAVE_CUDA = torch.cuda.is_available()
@@ -80,7 +80,7 @@ def test_choose_backend_rejects_unknown_names():
 @pytest.mark.skipif(HAVE_CUDA and HAVE_TRT, reason="this machine would pick TensorRT")
 def test_auto_picks_onnxruntime_here(model_files, caplog):
     _, onnx_path = model_files
-    with caplog.at_level(logging.INFO, logger="guidewire_model.backends"):
+    with caplog.at_level(logging.INFO, logger="guidewire_model.runtime.backends"):
         for device in ("cpu", "cuda"):
             with create_backend("auto", onnx_path, device=device) as backend:
                 assert isinstance(backend, OnnxRuntimeBackend) and backend.name == "onnxruntime"
@@ -103,7 +103,7 @@ def test_onnx_backends_never_import_torch(model_files):
     unimported; the control shows the check sees an import that does happen."""
     code = f"""
 import sys
-from guidewire_model.backends import create_backend, resolve_device
+from guidewire_model.runtime.backends import create_backend, resolve_device
 import numpy as np
 for device in ("cpu", "cuda", resolve_device("auto")):
     with create_backend("auto", {str(model_files[1])!r}, device=device) as b:
@@ -120,7 +120,7 @@ def test_checkpoint_without_torch_is_a_clear_error_naming_the_file_and_the_fix(t
     code = f"""
 import sys
 sys.modules["torch"] = None  # as on a robot computer installed with .[runtime]: import torch fails
-from guidewire_model.backends import BackendError, create_backend
+from guidewire_model.runtime.backends import BackendError, create_backend
 try:
     create_backend("auto", {str(ckpt)!r})
 except BackendError as exc:
@@ -147,7 +147,7 @@ class _FakeDriver:
 
 @pytest.mark.parametrize("driver, expected", [(None, 0), (_FakeDriver(0, 2), 2), (_FakeDriver(100, 1), 0)])
 def test_gpu_probe_asks_the_cuda_driver(monkeypatch, driver, expected):
-    from guidewire_model.backends import gpu_probe, resolve_device
+    from guidewire_model.runtime.backends import gpu_probe, resolve_device
 
     def fake_cdll(name):
         if driver is None:
@@ -171,7 +171,7 @@ def test_gpu_probe_asks_the_cuda_driver(monkeypatch, driver, expected):
 def gpu_with_tensorrt(monkeypatch):
     """What backend auto sees on a robot's GPU: the driver reports one GPU (faked as in
     test_gpu_probe_asks_the_cuda_driver), a TensorRT 10 module and cuda-python (test/fake_*.py)."""
-    from guidewire_model.backends import gpu_probe
+    from guidewire_model.runtime.backends import gpu_probe
 
     monkeypatch.setattr(gpu_probe.ctypes, "CDLL", lambda name: _FakeDriver(0, 1))
     gpu_probe.cuda_device_count.cache_clear()
@@ -198,12 +198,12 @@ def test_auto_falls_back_to_onnxruntime_when_tensorrt_cannot_start(gpu_with_tens
     with create_backend("auto", onnx_path, device="cuda", engine_cache_dir=tmp_path / "ok") as backend:
         assert backend.name == "tensorrt" and backend.built
     break_it(monkeypatch, trt)
-    with caplog.at_level(logging.INFO, logger="guidewire_model.backends"):
+    with caplog.at_level(logging.INFO, logger="guidewire_model.runtime.backends"):
         with create_backend("auto", onnx_path, device="cuda", engine_cache_dir=tmp_path / "broken") as backend:
             assert isinstance(backend, OnnxRuntimeBackend)
             assert backend.infer(np.zeros((1, 1, SIZE, SIZE), np.float32)).shape == (1, 1, SIZE, SIZE)
     warnings = [r.getMessage() for r in caplog.records
-                if r.name == "guidewire_model.backends" and r.levelno == logging.WARNING]
+                if r.name == "guidewire_model.runtime.backends" and r.levelno == logging.WARNING]
     assert len(warnings) == 1, caplog.text
     assert f"TensorRT could not start for {onnx_path}, falling back to onnxruntime" in warnings[0]
     assert re.search(reason, warnings[0]), warnings[0]

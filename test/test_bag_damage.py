@@ -1,4 +1,4 @@
-"""Damaged MCAP bags written by the real ``mcap`` library, read through guidewire_model.bags.
+"""Damaged MCAP bags written by the real ``mcap`` library, read through guidewire_model.evaluation.bags.
 
 Each bag holds one chunk per frame (image, mask, centrelines), so every kind of damage has an exact
 answer: which frames come back, which are lost, and how the loss is counted. Chunk offsets come from
@@ -17,8 +17,8 @@ import pytest
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 
-from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, IMAGE_TYPE, read_frames, typestore
-from guidewire_model.image_decoding import gray_image_fields
+from guidewire_model.evaluation.bags import GUIDEWIRE_ARRAY_TYPE, IMAGE_TYPE, read_frames, typestore
+from guidewire_model.runtime.image_decoding import gray_image_fields
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 N, SIZE, SEED, START, PERIOD = 6, 96, 11, 1_720_000_000_000_000_000, 66_666_667
@@ -207,7 +207,7 @@ def test_corrupt_top_level_length_stops_after_that_chunk(tmp_path, reference):
 
 def test_rosbag2_folder_of_a_damaged_file_counts_the_lost_frames(tmp_path, reference):
     """metadata.yaml declares the count when the file's own summary is gone."""
-    from guidewire_model.bags import write_synthetic_bag
+    from guidewire_model.evaluation.bags import write_synthetic_bag
 
     bag = write_synthetic_bag(tmp_path / "bag", SyntheticConfig.preset("easy", size=SIZE), SEED, N,
                               start_ns=START)

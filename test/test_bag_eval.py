@@ -13,21 +13,21 @@ import pytest
 import torch
 from rosbags.highlevel import AnyReader
 
-from guidewire_model.backends import create_backend
-from guidewire_model.bag_eval import (
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.evaluation.bag_evaluation import (
     FrameRecord,
     add_common_arguments,
     evaluate_bag,
     run_offline,
     summarise_frames,
 )
-from guidewire_model.bags import GUIDEWIRE_ARRAY_TYPE, typestore, write_synthetic_bag
-from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
-from guidewire_model.metrics import AccuracyCounts, accuracy_counts
-from guidewire_model.network import build_model
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.evaluation.bags import GUIDEWIRE_ARRAY_TYPE, typestore, write_synthetic_bag
+from guidewire_model.metrics.wires import CentrelineScores, wires_cross
+from guidewire_model.training.config import load_train_config
+from guidewire_model.training.export import export_model
+from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+from guidewire_model.training.network import build_model
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 from foreign_bag import FOREIGN, write_foreign_bag

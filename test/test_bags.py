@@ -13,7 +13,7 @@ import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from guidewire_model.bags import (
+from guidewire_model.evaluation.bags import (
     GUIDEWIRE_ARRAY_TYPE,
     IMAGE_TYPE,
     BagError,
@@ -24,8 +24,8 @@ from guidewire_model.bags import (
     write_results_bag,
     write_synthetic_bag,
 )
-from guidewire_model.centreline_metrics import wires_cross
-from guidewire_model.layout import WireAnnotation
+from guidewire_model.metrics.wires import wires_cross
+from guidewire_model.core.wire import Wire
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 N, SIZE, SEED, START = 8, 128, 5, 1_700_000_000_123_000_000
@@ -234,7 +234,7 @@ def test_results_bag_carries_the_input_headers(tmp_path):
     rng = np.random.default_rng(0)
     items = []
     for i in range(3):
-        wire = WireAnnotation(i + 1, np.array([[1.0, 2.0], [3.0, 4.0 + i]]))
+        wire = Wire.from_points(np.array([[1.0, 2.0], [3.0, 4.0 + i]]), wire_id=i + 1)
         items.append(SimpleNamespace(stamp_ns=START + i * 66_666_667, frame_id=f"cam{i}", log_time_ns=None,
                                      mask=(rng.random((9, 7)) > 0.5).astype(np.uint8), wires=[wire]))
     items.append(SimpleNamespace(stamp_ns=1, frame_id="x", mask=None, wires=None))  # a frame without result
@@ -270,13 +270,13 @@ def test_synth_bag_cli(tmp_path, capsys):
 
 def test_wires_cross_ignores_the_shared_proximal_end():
     s = np.linspace(0, 100, 101)
-    diagonal = WireAnnotation(1, np.stack([s, s], 1))
-    anti = WireAnnotation(2, np.stack([s, 100 - s], 1))
+    diagonal = Wire.from_points(np.stack([s, s], 1), wire_id=1)
+    anti = Wire.from_points(np.stack([s, 100 - s], 1), wire_id=2)
     assert wires_cross([diagonal, anti])
-    apart = WireAnnotation(2, np.stack([s, s + 40], 1))
+    apart = Wire.from_points(np.stack([s, s + 40], 1), wire_id=2)
     assert not wires_cross([diagonal, apart])
     # Both leave the catheter at the origin, then diverge: the first 30 px do not count.
-    fan = WireAnnotation(2, np.stack([s, 3 * s], 1))
+    fan = Wire.from_points(np.stack([s, 3 * s], 1), wire_id=2)
     assert not wires_cross([diagonal, fan], gap_px=8.0, exclude_px=30.0)
     assert wires_cross([diagonal, fan], gap_px=8.0, exclude_px=0.0)
     assert not wires_cross([diagonal])

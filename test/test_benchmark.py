@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model.bench_measure import MemoryProbe, latency_summary, simulate_keep_latest
-from guidewire_model import bench_suite
-from guidewire_model.bench_suite import BenchCase, ModelSource, add_speedups, plan_cases, run_suite
-from guidewire_model.benchmark import format_table, main, time_callable
-from guidewire_model.rolling_stats import RollingPercentiles
+from guidewire_model.evaluation.measurement import MemoryProbe, latency_summary, simulate_keep_latest
+from guidewire_model.evaluation import benchmark_suite as bench_suite
+from guidewire_model.evaluation.benchmark_suite import BenchCase, ModelSource, add_speedups, plan_cases, run_suite
+from guidewire_model.evaluation.benchmark import format_table, main, time_callable
+from guidewire_model.runtime.rolling_stats import RollingPercentiles
 
 TINY = ["--set", "model.encoder=resnet18", "--set", "model.encoder_width=8"]
 FAST = ["--runs", "2", "--warmup", "1", "--threads", "1", "--frames", "2", "--frame-size", "128", "--no-progress"]
@@ -186,7 +186,7 @@ def test_suite_rows_from_a_scripted_pipeline(monkeypatch):
     monkeypatch.setattr(bench_suite, "_prepare_model", lambda source, size, path, cache: (object(), None, path))
     monkeypatch.setattr(bench_suite, "_create_backend", lambda case, *args: _ScriptedBackend(
         2.0 if case.backend == "torch" else 1.0))
-    monkeypatch.setattr("guidewire_model.pipeline.GuidewirePipeline", _scripted_pipeline_class(clock))
+    monkeypatch.setattr("guidewire_model.runtime.pipeline.GuidewirePipeline", _scripted_pipeline_class(clock))
     cases = [BenchCase("torch", "cpu", "fp32"), BenchCase("onnxruntime", "cpu", "fp32")]
     report = run_suite([ModelSource("m", "config", "m.yaml")], [64], cases, [np.zeros((8, 8))], runs=4, warmup=1,
                        threads=1, rate_hz=40.0, progress=False)
@@ -256,9 +256,9 @@ def test_bench_cli_every_backend_size_precision(tmp_path, capsys):
 
 
 def test_bench_cli_onnx_file(tmp_path, capsys):
-    from guidewire_model.config import load_train_config
-    from guidewire_model.export import export_model
-    from guidewire_model.network import build_model
+    from guidewire_model.training.config import load_train_config
+    from guidewire_model.training.export import export_model
+    from guidewire_model.training.network import build_model
 
     cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
                                        "model.pretrained": False, "model.input_size": 64})

@@ -1,12 +1,13 @@
-"""Tests of guidewire_model.centreline: mask -> ordered per-wire centrelines."""
+"""Tests of guidewire_model.runtime.centreline: mask -> ordered per-wire centrelines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from guidewire_model.centreline import Centreline, extract_centrelines
-from guidewire_model.centreline_metrics import closest_point_distances, mean_centreline_distance
+from guidewire_model.core.wire import Wire
+from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.core.polyline import closest_point_distances, mean_centreline_distance
 
 from drawn_lines import dense, draw
 
@@ -22,7 +23,7 @@ def sine_wire(size=256):
 def test_single_curved_wire_follows_drawn_curve(thickness):
     curve = sine_wire()
     (cl,) = extract_centrelines(draw([curve], thickness=thickness))
-    assert isinstance(cl, Centreline)
+    assert isinstance(cl, Wire)
     assert cl.points.dtype == np.float64 and cl.points.shape[1] == 2
     # Within ~1 px of the drawn curve everywhere, and covering it.
     assert closest_point_distances(cl.points, curve).max() < 1.5
@@ -139,8 +140,8 @@ def test_bad_input_raises():
 
 def test_ground_truth_masks_of_the_generator_give_accurate_wires():
     from guidewire_model import synthetic
-    from guidewire_model.centreline_metrics import CentrelineScores
-    from guidewire_model.tracking import WireTracker
+    from guidewire_model.metrics.wires import CentrelineScores
+    from guidewire_model.runtime.tracking import WireTracker
 
     cfg = synthetic.SyntheticConfig.preset("medium", size=512, crossing_probability=1.0,
                                            side_by_side_probability=0.5)
@@ -185,7 +186,7 @@ def test_stretches_along_the_image_border_are_removed_and_entries_kept():
 
 
 def test_a_stretch_along_a_field_edge_is_cut_out_of_a_path():
-    from guidewire_model.field_of_view import estimate_field
+    from guidewire_model.runtime.field_of_view import estimate_field
 
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(128, 10, (256, 256)), 0, 255).astype(np.uint8)
@@ -201,7 +202,7 @@ def test_a_stretch_along_a_field_edge_is_cut_out_of_a_path():
 
 
 def test_with_a_field_the_proximal_end_is_at_the_field_edge():
-    from guidewire_model.field_of_view import estimate_field
+    from guidewire_model.runtime.field_of_view import estimate_field
 
     rng = np.random.default_rng(1)
     image = np.clip(rng.normal(128, 10, (512, 512)), 0, 255).astype(np.uint8)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from guidewire_model.centreline_bench import main
+from guidewire_model.evaluation.centreline_bench import main
 
 from tiny_model import export_tiny_model
 

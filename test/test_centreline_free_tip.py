@@ -1,7 +1,7 @@
 """The free-tip rule: a centreline whose two ends both lie at the field's edge is not a guidewire.
 
 A guidewire ends in a free distal tip inside the field of view; an ECG lead, sternal wire or pacing
-lead crossing the view enters and leaves it (guidewire_model.centreline, *Free tip*). Masks are
+lead crossing the view enters and leaves it (guidewire_model.runtime.centreline, *Free tip*). Masks are
 drawn lines, the generator's ground-truth wires, or both; every test has a control showing that the
 rule (not something else) is what removes the line.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guidewire_model.centreline import extract_centrelines
-from guidewire_model.centreline_metrics import closest_point_distances
-from guidewire_model.field_of_view import estimate_field
-from guidewire_model.oracle_backend import OracleBackend
-from guidewire_model.pipeline import GuidewirePipeline, PostprocessSettings
+from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.core.polyline import closest_point_distances
+from guidewire_model.runtime.field_of_view import estimate_field
+from guidewire_model.evaluation.oracle_backend import OracleBackend
+from guidewire_model.runtime.pipeline import GuidewirePipeline, PostprocessSettings
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 import drawn_lines

@@ -1,4 +1,4 @@
-"""Tests of guidewire_model.centreline_metrics against hand-computed values."""
+"""Tests of guidewire_model.metrics.wires against hand-computed values."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from guidewire_model.centreline import Centreline
-from guidewire_model.centreline_metrics import (
-    _subdivide,
-    nearest_sample_distance,
-    CentrelineScores,
+from guidewire_model.core.polyline import (
     closest_point_distances,
-    match_wires,
     mean_centreline_distance,
-    tip_error,
+    nearest_sample_distance,
+    subdivide,
 )
-from guidewire_model.layout import WireAnnotation
-from guidewire_model.tracking import TrackedWire
+from guidewire_model.metrics.wires import CentrelineScores, match_wires, tip_error
+from guidewire_model.core.wire import Wire
 
 
 def hline(y, x0=0.0, x1=10.0):
@@ -45,8 +41,8 @@ def test_mean_centreline_distance_by_hand():
 
 
 def test_tip_error_and_matching():
-    gt = [WireAnnotation(1, hline(0)), WireAnnotation(2, hline(20))]
-    pred = [Centreline.from_points(hline(21, 0, 7)), Centreline.from_points(hline(1))]
+    gt = [Wire.from_points(hline(0), wire_id=1), Wire.from_points(hline(20), wire_id=2)]
+    pred = [Wire.from_points(hline(21, 0, 7)), Wire.from_points(hline(1))]
     assert tip_error(pred[1], gt[0]) == pytest.approx(1.0)
     assert tip_error(pred[0], gt[1]) == pytest.approx(math.hypot(3.0, 1.0))
     matches = match_wires(pred, gt, gate_px=5.0)
@@ -57,12 +53,12 @@ def test_tip_error_and_matching():
 
 
 def test_scores_count_assignment_identity_switches_and_crossing_frames():
-    gt = [WireAnnotation(1, hline(0)), WireAnnotation(2, hline(20))]
-    a, b = Centreline.from_points(hline(1)), Centreline.from_points(hline(19))
+    gt = [Wire.from_points(hline(0), wire_id=1), Wire.from_points(hline(20), wire_id=2)]
+    a, b = Wire.from_points(hline(1)), Wire.from_points(hline(19))
     scores = CentrelineScores(gate_px=5.0)
-    scores.update([TrackedWire(1, a, 1), TrackedWire(2, b, 1)], gt, crossing=False)
-    scores.update([TrackedWire(2, a, 2), TrackedWire(1, b, 2)], gt, crossing=True)  # ids swapped
-    scores.update([TrackedWire(1, a, 3)], gt, crossing=True)  # wire 2 missed
+    scores.update([a.tracked(1, 1), b.tracked(2, 1)], gt, crossing=False)
+    scores.update([a.tracked(2, 2), b.tracked(1, 2)], gt, crossing=True)  # ids swapped
+    scores.update([a.tracked(1, 3)], gt, crossing=True)  # wire 2 missed
     s = scores.summary()
     assert s["frames"] == 3 and s["crossing_frames"] == 2
     assert s["mean_centreline_distance_px"] == pytest.approx(1.0)
@@ -76,7 +72,7 @@ def test_scores_count_assignment_identity_switches_and_crossing_frames():
     assert s["crossing_id_switches"] == 3
     assert s["missed_wires"] == 1 and s["extra_wires"] == 0
     scores.new_sequence()
-    scores.update([TrackedWire(7, a, 1), TrackedWire(8, b, 1)], gt)
+    scores.update([a.tracked(7, 1), b.tracked(8, 1)], gt)
     assert scores.summary()["id_switches"] == 3  # new sequence: new ids are no switch
 
 
@@ -84,13 +80,13 @@ def test_untracked_predictions_and_empty_summary():
     scores = CentrelineScores()
     s = scores.summary()
     assert s["frames"] == 0 and math.isnan(s["mean_centreline_distance_px"])
-    scores.update([Centreline.from_points(hline(0))], [WireAnnotation(1, hline(0))])
+    scores.update([Wire.from_points(hline(0))], [Wire.from_points(hline(0), wire_id=1)])
     s = scores.summary()
     assert s["assignment_accuracy"] == 1.0 and s["id_consistency"] == 1.0 and s["id_switches"] == 0
 
 
 def test_closest_point_distances_equals_the_all_pairs_definition():
-    from guidewire_model.centreline_metrics import closest_point_distances
+    from guidewire_model.core.polyline import closest_point_distances
 
     rng = np.random.default_rng(7)
     for _ in range(100):
@@ -106,7 +102,7 @@ def test_closest_point_distances_equals_the_all_pairs_definition():
 
 def test_subdividing_keeps_the_curve_and_its_vertices():
     line = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 0.5], [13.0, 4.0]])
-    fine = _subdivide(line, 1.0)
+    fine = subdivide(line, 1.0)
     assert np.all(np.hypot(*np.diff(fine, axis=0).T) <= 1.0 + 1e-12)
     assert all(np.any(np.all(np.isclose(fine, v), axis=1)) for v in line)
     rng = np.random.default_rng(1)

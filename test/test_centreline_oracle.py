@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guidewire_model.centreline import extract_centrelines
-from guidewire_model.centreline_metrics import CentrelineScores, closest_point_distances, match_wires
-from guidewire_model.mask_damage import MaskDamage, damage_mask
-from guidewire_model.oracle_backend import OracleBackend
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.core.polyline import closest_point_distances
+from guidewire_model.metrics.wires import CentrelineScores, match_wires
+from guidewire_model.evaluation.mask_damage import MaskDamage, damage_mask
+from guidewire_model.evaluation.oracle_backend import OracleBackend
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 NO_DAMAGE = MaskDamage(gaps_per_wire=0, spurs_per_wire=0, blobs=0, streaks=0)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model import checkpoint as ckpt_mod
-from guidewire_model.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from guidewire_model.config import load_train_config, to_dict
-from guidewire_model.network import build_model
-from guidewire_model.train import _rng_state, _set_rng_state
+from guidewire_model.training import checkpoint as ckpt_mod
+from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from guidewire_model.training.config import load_train_config, to_dict
+from guidewire_model.training.network import build_model
+from guidewire_model.training.train import _rng_state, _set_rng_state
 
 SMALL_MODEL = {
     "model.encoder": "resnet18",
@@ -156,7 +156,7 @@ def test_validation_threshold_is_the_one_of_the_saved_epoch(tmp_path: Path, smal
     import subprocess
     import sys
 
-    from guidewire_model.checkpoint import validation_threshold
+    from guidewire_model.training.checkpoint import validation_threshold
 
     history = [{"epoch": 1, "val_best_threshold": 0.31}, {"epoch": 2, "val_best_threshold": 0.62},
                {"epoch": 3, "val_best_threshold": 0.45}]
@@ -165,13 +165,13 @@ def test_validation_threshold_is_the_one_of_the_saved_epoch(tmp_path: Path, smal
     with pytest.raises(CheckpointError, match="no validation threshold"):
         validation_threshold({**payload, "epoch": 4}, "x.pt")
     path = save_checkpoint(tmp_path / "best.pt", payload)
-    out = subprocess.run([sys.executable, "-m", "guidewire_model.checkpoint", "--threshold", str(path)],
+    out = subprocess.run([sys.executable, "-m", "guidewire_model.training.checkpoint", "--threshold", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "0.620", out.stderr
 
 
 def test_slim_copy_keeps_what_evaluation_export_and_fine_tuning_need(tmp_path: Path, small_cfg) -> None:
-    from guidewire_model.checkpoint import slim_checkpoint, validation_threshold
+    from guidewire_model.training.checkpoint import slim_checkpoint, validation_threshold
 
     model = build_model(small_cfg.model)
     full = {"format": "guidewire-checkpoint/1", "model": model.state_dict(), "config": to_dict(small_cfg),

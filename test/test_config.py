@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from guidewire_model.config import (
+from guidewire_model.training.config import (
     ConfigError,
     TrainConfig,
     config_dir,

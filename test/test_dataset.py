@@ -1,4 +1,4 @@
-"""Tests of guidewire_model.dataset: validation errors, patient splits and the torch Dataset."""
+"""Tests of guidewire_model.training.dataset: validation errors, patient splits and the torch Dataset."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model import layout, preprocess
-from guidewire_model.config import AugmentConfig
-from guidewire_model.dataset import (
+from guidewire_model.data import layout
+
+from guidewire_model.runtime import preprocess
+from guidewire_model.training.config import AugmentConfig
+from guidewire_model.training.dataset import (
     DatasetError,
     SegmentationDataset,
     Split,
@@ -21,6 +23,7 @@ from guidewire_model.dataset import (
     scan_dataset,
     split_by_patient,
 )
+from guidewire_model.core.wire import Wire
 
 SIZE = 96
 MEAN, STD = 0.449, 0.226
@@ -95,7 +98,7 @@ def test_patient_from_meta_json_or_folder_name(tmp_path: Path):
 def test_16_bit_frames_and_255_masks_and_optional_annotations(tmp_path: Path):
     seq = tmp_path / "s"
     image, mask = _line_frame(1, bit_depth=16)
-    wire = layout.WireAnnotation(1, np.array([[1.0, 2.0], [3.0, 4.0]]))
+    wire = Wire.from_points(np.array([[1.0, 2.0], [3.0, 4.0]]), wire_id=1)
     layout.write_sample(seq, 0, image, mask, instances=mask, wires=[wire])
     cv2.imwrite(str(seq / "masks" / "000000.png"), mask * 255)  # the {0, 255} convention
     (info,) = scan_dataset(tmp_path, check_mask_values=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from guidewire_model.config import config_dir
+from guidewire_model.core.shipped_files import config_dir
 from guidewire_seg_ros.tools.processes import DDS_PROFILE_FILE, ros_environment
 
 pytestmark = pytest.mark.ros

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model import distributed as dist_utils
-from guidewire_model.config import config_dir
+from guidewire_model.training import distributed as dist_utils
+from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.synthetic import SyntheticConfig, write_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
         "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-        "-m", "guidewire_model.train", "--config", str(config_dir() / "train_demo.yaml"),
+        "-m", "guidewire_model.training.train", "--config", str(config_dir() / "train_demo.yaml"),
         "--set", f"data.root={data}", "--set", "model.input_size=64", "--set", "model.encoder_width=8",
         "--set", "optim.batch_size=4", "--set", "optim.micro_batch_size=1", "--set", "optim.epochs=2",
         "--output-dir", str(out),

@@ -13,10 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-from guidewire_model.backends import create_backend
-from guidewire_model.bags import read_frames, write_synthetic_bag
-from guidewire_model.metrics import PixelCounts, pixel_counts
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.evaluation.bags import read_frames, write_synthetic_bag
+from guidewire_model.metrics.pixels import PixelCounts, pixel_counts
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 from foreign_bag import FOREIGN, write_foreign_bag

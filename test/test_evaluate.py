@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model.checkpoint import save_checkpoint
-from guidewire_model.config import config_dir, load_train_config, to_dict
-from guidewire_model.dataset import load_frame, scan_dataset, split_by_patient
-from guidewire_model.evaluate import evaluate_checkpoint, main
-from guidewire_model.network import build_model
-from guidewire_model.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
-from guidewire_model.preprocess import prepare_batch, restore_size
+from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.config import load_train_config, to_dict
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.training.dataset import load_frame, scan_dataset, split_by_patient
+from guidewire_model.evaluation.evaluate import evaluate_checkpoint, main
+from guidewire_model.training.network import build_model
+from guidewire_model.runtime.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
+from guidewire_model.runtime.preprocess import prepare_batch, restore_size
 from guidewire_model.synthetic import SyntheticConfig, write_dataset
 
 
@@ -43,7 +44,7 @@ def run(tmp_path_factory):
 def _direct_counts(model, cfg, seq, threshold):
     """tp, fp, fn, tn of one sequence, computed here from the pieces (one batch per sequence): the
     network's map, 0 outside the frame's valid field of view (as the node publishes it), thresholded."""
-    from guidewire_model.field_of_view import estimate_field
+    from guidewire_model.runtime.field_of_view import estimate_field
 
     frames = [load_frame(seq, i) for i in range(len(seq))]
     x = torch.from_numpy(prepare_batch([f[0] for f in frames], cfg.model.input_size, cfg.model.input_mean,

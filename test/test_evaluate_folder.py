@@ -19,15 +19,15 @@ import torch
 from scipy.ndimage import distance_transform_edt
 from skimage.morphology import skeletonize
 
-from guidewire_model import evaluate as evaluate_module
-from guidewire_model.checkpoint import save_checkpoint
-from guidewire_model.config import load_train_config, to_dict
-from guidewire_model.evaluate import evaluate, main
-from guidewire_model.export import export_model
-from guidewire_model.frame_folder import FolderError, FolderPrefixes, scan_folder
-from guidewire_model.network import build_model
-from guidewire_model.preprocess import prepare_batch, restore_size
-from guidewire_model.ridge_filter import frangi_map
+from guidewire_model.evaluation import evaluate as evaluate_module
+from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.config import load_train_config, to_dict
+from guidewire_model.evaluation.evaluate import evaluate, main
+from guidewire_model.training.export import export_model
+from guidewire_model.data.frame_folder import FolderError, FolderPrefixes, scan_folder
+from guidewire_model.training.network import build_model
+from guidewire_model.runtime.preprocess import prepare_batch, restore_size
+from guidewire_model.evaluation.ridge_filter import frangi_map
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 #: (width, height) of each written frame: non-square, and not all alike.
@@ -103,7 +103,7 @@ def _expected(probs, frames, threshold, field=True):
     """Strict counts, tolerance counts and exclude counts of probability maps, summed here; with
     ``field`` the maps are first set to 0 outside each frame's valid field of view, as the node
     publishes the model's (the classical reference row is scored raw)."""
-    from guidewire_model.field_of_view import estimate_field
+    from guidewire_model.runtime.field_of_view import estimate_field
 
     strict, tol, excl = np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros(2, np.int64)
     for prob, (image, wire, other) in zip(probs, frames):

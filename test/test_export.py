@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from guidewire_model.checkpoint import save_checkpoint
-from guidewire_model.config import load_train_config, to_dict
-from guidewire_model.export import ExportError, check_frames, export_model, export_onnx, main
-from guidewire_model.model_info import (
+from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.config import describe_model, load_train_config, to_dict
+from guidewire_model.training.export import ExportError, check_frames, export_model, export_onnx, main
+from guidewire_model.runtime.model_info import (
     METADATA_PREFIX,
     ModelFileError,
     ModelInfo,
@@ -22,7 +22,7 @@ from guidewire_model.model_info import (
     file_sha256,
     read_onnx_info,
 )
-from guidewire_model.network import build_model
+from guidewire_model.training.network import build_model
 
 SIZE = 64
 TINY = {
@@ -64,7 +64,7 @@ def exported(checkpoint, tmp_path_factory):
 
 def _expected_frame_kind() -> str:
     try:
-        from guidewire_model.preprocess import prepare_batch  # noqa: F401
+        from guidewire_model.runtime.preprocess import prepare_batch  # noqa: F401
         from guidewire_model.synthetic import SyntheticConfig, generate_frame  # noqa: F401
     except ImportError:
         return "random"
@@ -75,7 +75,7 @@ def test_metadata_reads_back_equal_to_model_info(exported, cfg):
     path = Path(exported["path"])
     info = read_onnx_info(path)
     assert info == exported["info"]
-    assert info == ModelInfo.from_train_config(cfg, opset=17)
+    assert info == describe_model(cfg, opset=17)
     assert info.threshold == 0.35 and info.input_size == SIZE and info.encoder_width == 8
     assert info.input_mean == cfg.model.input_mean and info.input_std == cfg.model.input_std
     assert info.config_sha256 == config_sha256(to_dict(cfg))
@@ -96,7 +96,7 @@ def test_metadata_round_trip_is_exact():
 
 
 def test_parity_onnxruntime_vs_pytorch(exported, checkpoint):
-    from guidewire_model.checkpoint import load_model
+    from guidewire_model.training.checkpoint import load_model
 
     assert exported["max_abs_diff"] < 1e-4
     assert exported["check_frames"] == _expected_frame_kind()

@@ -1,4 +1,4 @@
-"""The valid field of view (guidewire_model.field_of_view) and what the pipeline publishes with it.
+"""The valid field of view (guidewire_model.runtime.field_of_view) and what the pipeline publishes with it.
 
 The "bad model" here is a stand-in backend returning a given probability map: high on the true
 wire, and -- like the shipped model on real frames -- high along shutter edges, on burned-in text
@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from guidewire_model.backends.base import Backend
-from guidewire_model.centreline_metrics import closest_point_distances
-from guidewire_model.config import shipped_models_dir
-from guidewire_model.field_of_view import FieldOfView, estimate_field, valid_field
-from guidewire_model.model_info import ModelInfo
-from guidewire_model.pipeline import GuidewirePipeline, PostprocessSettings
+from guidewire_model.runtime.backends.base import Backend
+from guidewire_model.core.polyline import closest_point_distances
+from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field, valid_field
+from guidewire_model.runtime.model_info import ModelInfo
+from guidewire_model.runtime.pipeline import GuidewirePipeline, PostprocessSettings
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 
 SIZE = 512
@@ -293,7 +293,7 @@ def test_a_wire_parallel_to_the_edge_well_inside_the_field_is_kept(frame):
 
 @pytest.fixture(scope="module")
 def shipped_pipeline():
-    from guidewire_model.backends import create_backend
+    from guidewire_model.runtime.backends import create_backend
 
     path = shipped_models_dir() / "default.onnx"
     assert path.is_file(), f"the shipped default model {path} is missing"

@@ -71,7 +71,7 @@ def test_32fc1_frames_mostly_non_finite_are_refused(fill):
 
 
 def test_non_finite_bound_is_the_stated_share():
-    from guidewire_model.image_decoding import MAX_NON_FINITE_SHARE
+    from guidewire_model.runtime.image_decoding import MAX_NON_FINITE_SHARE
 
     a = RNG.random((100, 100), dtype=np.float32)
     allowed = int(MAX_NON_FINITE_SHARE * a.size)  # exactly at the bound: repaired

@@ -51,8 +51,8 @@ def test_any_frame_decodes_or_is_refused_cleanly(msg):
 def test_float_frames_are_refused_above_the_non_finite_bound_and_finite_below(h, w, bigendian, share):
     """NaN/Inf frames are never served as they are: above the bound refused (the node counts and skips
     them), at or below it repaired to finite values that preprocessing takes as any frame."""
-    from guidewire_model.image_decoding import MAX_NON_FINITE_SHARE
-    from guidewire_model.preprocess import prepare_input
+    from guidewire_model.runtime.image_decoding import MAX_NON_FINITE_SHARE
+    from guidewire_model.runtime.preprocess import prepare_input
 
     values = np.random.default_rng(h * 100 + w).random((h, w), dtype=np.float32)
     n_bad = int(round(share * h * w))

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import JPEG2000Lossless, RLELossless, generate_uid
 
 from dicom_factory import IDENTITY, ramp_frames, read_back, save, xa_dataset
-from guidewire_model import layout
+from guidewire_model.data import layout
 from guidewire_model.importers.cli import main
 
 SALT = ["--salt", "test-salt"]

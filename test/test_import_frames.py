@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from guidewire_model import layout
+from guidewire_model.data import layout
 from guidewire_model.importers.cli import main
 
 

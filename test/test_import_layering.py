@@ -40,6 +40,21 @@ ROS_SUFFIXES = ("_msgs", "_srvs", "_interfaces")  # sensor_msgs, lifecycle_msgs,
 # and when a listed one is gone (delete its entry then), so the list cannot go stale.
 KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
+# guidewire_model's subpackages from the bottom up. A module imports from its own subpackage and
+# from those before it, never from one after it, so each layer can be used (and installed) without
+# the ones above: the node needs core and runtime only, training adds torch, evaluation adds the rest.
+LAYERS = ("core", "runtime", "data", "metrics", "synthetic", "importers", "training", "evaluation", "inference")
+
+# Imports against that order that are deferred on purpose (inside the one function that needs them,
+# never at module level), each with its reason. The test fails when one is added, made module-level,
+# or removed without deleting its entry.
+DEFERRED_UPWARD: dict[tuple[str, str], str] = {
+    ("guidewire_model.runtime.backends", "guidewire_model.training.torch_backend"):
+        "a .pt checkpoint runs through PyTorch, which the runtime does not import unless such a file is given",
+    ("guidewire_model.runtime.backends.engine_parity", "guidewire_model.synthetic"):
+        "TensorRT parity frames show wires and crossings; seeded noise is used where the generator is absent",
+}
+
 
 @dataclass(frozen=True)
 class Import:
@@ -234,7 +249,7 @@ def test_the_scan_finds_cycles_through_function_level_and_relative_imports(tmp_p
 
 def test_no_import_cycles_between_project_modules(project) -> None:
     modules, graph = project
-    assert len(modules) > 50 and "guidewire_model.pipeline" in graph["guidewire_seg_ros.node"], \
+    assert len(modules) > 50 and "guidewire_model.runtime.pipeline" in graph["guidewire_seg_ros.node"], \
         "the scan no longer sees the project's modules"
     found = set(cycles(graph))
     new = [c for c in found if c not in KNOWN_CYCLES]
@@ -243,6 +258,48 @@ def test_no_import_cycles_between_project_modules(project) -> None:
                 "(move the shared part into a module both import)" for c in new]
     problems += [f"{sorted(c)} is no longer a cycle (or its modules changed): update its KNOWN_CYCLES entry "
                  f"in {Path(__file__).name}" for c in fixed]
+    assert not problems, "\n".join(problems)
+
+
+def _module_level_targets(path: Path) -> set[str]:
+    """Modules named by the import statements at the top level of ``path`` (not inside a def or class)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in tree.body:
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                break
+            if isinstance(sub, ast.Import):
+                found |= {alias.name for alias in sub.names}
+            elif isinstance(sub, ast.ImportFrom) and sub.module:
+                found |= {sub.module} | {f"{sub.module}.{alias.name}" for alias in sub.names}
+    return found
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if parts[0] == OFFLINE_PACKAGE and len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_module_of_the_offline_package_is_in_a_layer(project) -> None:
+    modules, _ = project
+    loose = [name for name in modules if name.split(".")[0] == OFFLINE_PACKAGE and name != OFFLINE_PACKAGE
+             and _layer(name) is None]
+    assert not loose, f"modules outside the subpackages {LAYERS}: {sorted(loose)}; move each into the layer of its job"
+
+
+def test_the_offline_package_imports_downward_only(project) -> None:
+    modules, graph = project
+    upward = {(a, b): line for a, targets in graph.items() for b, line in targets.items()
+              if _layer(a) is not None and _layer(b) is not None and _layer(b) > _layer(a)}
+    problems = [f"{a} imports {b} ({_shown(modules[a][0])}:{line}): {LAYERS[_layer(a)]} sits below "
+                f"{LAYERS[_layer(b)]}; move the shared part down" for (a, b), line in sorted(upward.items())
+                if (a, b) not in DEFERRED_UPWARD]
+    problems += [f"{a} imports {b} at module level; the import must stay inside the function that needs it"
+                 for (a, b) in sorted(upward) if (a, b) in DEFERRED_UPWARD
+                 and b in _module_level_targets(modules[a][0])]
+    problems += [f"{a} no longer imports {b}: delete its DEFERRED_UPWARD entry in {Path(__file__).name}"
+                 for (a, b) in DEFERRED_UPWARD if (a, b) not in upward]
     assert not problems, "\n".join(problems)
 
 

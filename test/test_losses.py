@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from guidewire_model.config import LossConfig, config_dir, load_train_config
-from guidewire_model.losses import ModifiedFocalLoss, modified_focal_loss
+from guidewire_model.training.config import LossConfig, load_train_config
+
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.training.losses import ModifiedFocalLoss, modified_focal_loss
 
 torch.set_num_threads(1)
 
@@ -190,7 +192,7 @@ def test_module_uses_paper_config():
 
 
 def test_soft_skeleton_keeps_thin_wires_and_thins_thick_bands():
-    from guidewire_model.losses import soft_skeleton
+    from guidewire_model.training.losses import soft_skeleton
 
     thin = torch.zeros(1, 1, 20, 20)
     thin[0, 0, 5:7, 2:18] = 1  # a 2 px wire is its own skeleton
@@ -204,7 +206,7 @@ def test_soft_skeleton_keeps_thin_wires_and_thins_thick_bands():
 
 
 def test_skeleton_recall_counts_the_covered_share_of_the_skeleton():
-    from guidewire_model.losses import skeleton_recall_loss
+    from guidewire_model.training.losses import skeleton_recall_loss
 
     target = torch.zeros(1, 1, 8, 8)
     target[0, 0, 3, :] = 1  # an 8 px one-pixel wire
@@ -222,7 +224,7 @@ def test_skeleton_recall_counts_the_covered_share_of_the_skeleton():
 
 
 def test_guidewire_loss_is_the_papers_loss_without_the_skeleton_term():
-    from guidewire_model.losses import GuidewireLoss, skeleton_recall_loss
+    from guidewire_model.training.losses import GuidewireLoss, skeleton_recall_loss
 
     torch.manual_seed(0)
     logits = torch.randn(2, 1, 16, 16)

@@ -1,12 +1,12 @@
-"""Tests of guidewire_model.metrics against hand-computed counts and direct thresholding."""
+"""Tests of guidewire_model.metrics.pixels against hand-computed counts and direct thresholding."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from guidewire_model import preprocess
-from guidewire_model.metrics import (
+from guidewire_model.runtime import preprocess
+from guidewire_model.metrics.pixels import (
     TOLERANCE_PX,
     AccuracyCounts,
     PixelCounts,

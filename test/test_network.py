@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from guidewire_model.config import ConfigError, ModelConfig, config_dir, load_train_config
-from guidewire_model.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead
-from guidewire_model.losses import modified_focal_loss
-from guidewire_model.network import build_model, count_parameters, estimate_gflops
-from guidewire_model.resnet import BasicBlock, Bottleneck, ResNetEncoder, resnet18, resnet50
-from guidewire_model.unet import UNet
+from guidewire_model.training.config import ConfigError, ModelConfig, load_train_config
+
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.training.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead
+from guidewire_model.training.losses import modified_focal_loss
+from guidewire_model.training.network import build_model, count_parameters, estimate_gflops
+from guidewire_model.training.resnet import BasicBlock, Bottleneck, ResNetEncoder, resnet18, resnet50
+from guidewire_model.training.unet import UNet
 
 torch.set_num_threads(1)
 

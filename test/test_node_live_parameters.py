@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from guidewire_model.backends import create_backend
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_seg_ros.image_conversion import gray_to_image_fields, image_to_gray
 from guidewire_seg_ros.messages import msg_to_wires
 

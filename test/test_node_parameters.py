@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from guidewire_model.pipeline import PostprocessSettings
+from guidewire_model.runtime.pipeline import PostprocessSettings
 from guidewire_seg_ros.parameters import (POSTPROCESS_PARAMETERS, NodeParameters, ParameterError, load_defaults,
                                           postprocess_kwargs, validate)
 
@@ -80,7 +80,7 @@ def test_live_parameter_changes_reach_the_pipeline():
     pytest.importorskip("rclpy")
     from rclpy.parameter import Parameter
 
-    from guidewire_model.config import shipped_models_dir
+    from guidewire_model.core.shipped_files import shipped_models_dir
     from guidewire_seg_ros.node import RUNTIME_PARAMETERS, GuidewireSegNode
     from ros_probe import ensure_rclpy
 

@@ -9,7 +9,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
-from guidewire_model.backends.fault_injection import FAULT_ENV
+from guidewire_model.runtime.backends.fault_injection import FAULT_ENV
 from guidewire_seg_ros.publish_faults import PUBLISH_FAULT_ENV
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields

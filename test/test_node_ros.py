@@ -12,9 +12,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
-from guidewire_model.shipped_files import shipped_models_dir
-from guidewire_model.centreline_metrics import closest_point_distances
-from guidewire_model.metrics import pixel_counts
+from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.core.polyline import closest_point_distances
+from guidewire_model.metrics.pixels import pixel_counts
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields, image_to_gray
 from guidewire_seg_ros.messages import msg_to_wires
@@ -314,8 +314,8 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     baselines by a wide margin, and most of the published centreline lies on the true wires. (The
     model also traces some distractors and misses faint wires; accuracy itself is reported by
     ``centreline_bench``, not asserted here.)"""
-    from guidewire_model.backends import create_backend
-    from guidewire_model.pipeline import GuidewirePipeline
+    from guidewire_model.runtime.backends import create_backend
+    from guidewire_model.runtime.pipeline import GuidewirePipeline
 
     assert DEFAULT_MODEL.is_file(), f"the shipped default model {DEFAULT_MODEL} is missing"
     ensure_rclpy()

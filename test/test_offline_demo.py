@@ -18,8 +18,8 @@ import pytest
 import torch
 from torch import nn
 
-import guidewire_model.demo as demo
-from guidewire_model.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
+import guidewire_model.evaluation.offline_demo as demo
+from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
 
 ARGS = ["--sequences", "3", "--frames", "2"]
 #: Frangi vesselness on the demo's easy synthetic frames (wires 5-7 px wide): measured 0.63 strict F1;

@@ -15,11 +15,11 @@ import psutil
 import pytest
 from sensor_msgs.msg import Image
 
-from guidewire_model.backends import create_backend
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
-from guidewire_model.network import build_model
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.training.config import load_train_config
+from guidewire_model.training.export import export_model
+from guidewire_model.training.network import build_model
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.image_conversion import gray_to_image_fields
 

@@ -1,4 +1,4 @@
-"""Tests of guidewire_model.preprocess: dtype rules, resizing, normalisation, restore and binarize."""
+"""Tests of guidewire_model.runtime.preprocess: dtype rules, resizing, normalisation, restore and binarize."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from guidewire_model import preprocess
-
+from guidewire_model.runtime import preprocess
 MEAN, STD = 0.449, 0.226
 
 

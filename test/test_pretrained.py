@@ -7,10 +7,12 @@ import dataclasses
 import pytest
 import torch
 
-from guidewire_model.config import config_dir, load_train_config
-from guidewire_model.network import build_model
-from guidewire_model.pretrained import PretrainedWeightsError, load_imagenet_encoder, rgb_to_gray_conv_weight
-from guidewire_model.resnet import resnet18, resnet50
+from guidewire_model.training.config import load_train_config
+
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.training.network import build_model
+from guidewire_model.training.pretrained import PretrainedWeightsError, load_imagenet_encoder, rgb_to_gray_conv_weight
+from guidewire_model.training.resnet import resnet18, resnet50
 
 torch.set_num_threads(1)
 

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from guidewire_model.backends.engine_parity import ParityTolerance
-from guidewire_model.model_info import read_onnx_info
-from guidewire_model.quantize import QuantizationError, calibration_frames, main, quantize_model
+from guidewire_model.runtime.backends.engine_parity import ParityTolerance
+from guidewire_model.runtime.model_info import read_onnx_info
+from guidewire_model.training.quantize import QuantizationError, calibration_frames, main, quantize_model
 from guidewire_model.synthetic import SyntheticConfig, generate_frame
 
 from tiny_model import export_tiny_model

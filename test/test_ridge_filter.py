@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guidewire_model.ridge_filter import FRANGI_SIGMAS, frangi_map, frangi_maps
+from guidewire_model.evaluation.ridge_filter import FRANGI_SIGMAS, frangi_map, frangi_maps
 
 
 def _dark_line_frame(shape=(40, 50), row=20, value=60, background=200) -> np.ndarray:

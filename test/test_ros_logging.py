@@ -157,10 +157,10 @@ def test_a_running_node_prints_the_runtime_log_through_its_ros_logger(tmp_path):
     assert code == 0, text
     lines = ros_lines(text, "guidewire_seg")
     choice = [(sev, msg) for sev, msg in lines
-              if msg.startswith(f"[{RUNTIME_LOGGER}.backends] inference backend: onnxruntime")]
-    assert choice == [("INFO", f"[{RUNTIME_LOGGER}.backends] inference backend: onnxruntime (requested "
+              if msg.startswith(f"[{RUNTIME_LOGGER}.runtime.backends] inference backend: onnxruntime")]
+    assert choice == [("INFO", f"[{RUNTIME_LOGGER}.runtime.backends] inference backend: onnxruntime (requested "
                                f"explicitly) for {model}")], text
-    assert any(sev == "INFO" and msg.startswith(f"[{RUNTIME_LOGGER}.backends.onnxruntime_backend] onnxruntime "
+    assert any(sev == "INFO" and msg.startswith(f"[{RUNTIME_LOGGER}.runtime.backends.onnxruntime_backend] onnxruntime "
                                                 f"backend: {model}") for sev, msg in lines), text
     # Every runtime line went through the ROS logger: none printed bare by Python's last-resort handler.
     assert not [line for line in text.splitlines() if line.startswith(RUNTIME_LOGGER)], text

@@ -11,18 +11,18 @@ import pytest
 import torch
 
 from dicom_factory import ramp_frames, save, xa_dataset
-from guidewire_model import layout
-from guidewire_model.backends import create_backend
-from guidewire_model.checkpoint import save_checkpoint
-from guidewire_model.config import load_train_config, to_dict
-from guidewire_model.export import export_model
+from guidewire_model.data import layout
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.config import load_train_config, to_dict
+from guidewire_model.training.export import export_model
 from guidewire_model.importers.cli import main as import_main
 from guidewire_model.importers.cvat import read_cvat
 from guidewire_model.importers.deidentify import load_or_create_salt
 from guidewire_model.importers.dicom import read_dicom
-from guidewire_model.network import build_model
-from guidewire_model.pipeline import GuidewirePipeline
-from guidewire_model.segment import default_model_path, main
+from guidewire_model.training.network import build_model
+from guidewire_model.runtime.pipeline import GuidewirePipeline
+from guidewire_model.inference.segment import default_model_path, main
 from line_model import dark_curves, export_line_model
 from test_import_frames import gray_frames, write_video
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from guidewire_model.config import config_dir
-from guidewire_model.sweep import main, sweep_markdown
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.evaluation.sweep import main, sweep_markdown
 from guidewire_model.synthetic import SyntheticConfig, write_dataset
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from guidewire_model import layout
+from guidewire_model.data import layout
 from guidewire_model.synthetic import (
     SyntheticConfig,
     SyntheticFrame,

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model.checkpoint import load_checkpoint, model_from_payload
-from guidewire_model.config import ConfigError, SyntheticDataConfig, config_dir, load_train_config
-from guidewire_model.metrics import ToleranceCounts, tolerance_counts
-from guidewire_model.preprocess import to_unit_float
+from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload
+from guidewire_model.training.config import ConfigError, SyntheticDataConfig, load_train_config
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.metrics.pixels import ToleranceCounts, tolerance_counts
+from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
-from guidewire_model.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet, scene_seed
-from guidewire_model.train import train
+from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet, scene_seed
+from guidewire_model.training.train import train
 
 SMALL = SyntheticDataConfig(presets=("easy", "hard"), weights=(1.0, 1.0), samples_per_epoch=12,
                             frames_per_scene=3, crops_per_frame=2, scenes_in_flight=1, val_frames=5,

@@ -324,7 +324,7 @@ def test_cli_accepts_varied_and_new_knobs(tmp_path, capsys):
 
 
 def test_a_wire_hidden_entirely_is_left_out_and_frames_still_write(tmp_path):
-    from guidewire_model import layout
+    from guidewire_model.data import layout
     cfg = SyntheticConfig.preset("varied", size=96, collimator_probability=1.0, iris_probability=1.0,
                                  aspect_ratio=(0.3, 0.4))
     dropped = 0

@@ -17,13 +17,13 @@ import pytest
 
 import fake_cuda
 import fake_tensorrt
-from guidewire_model.backends.base import BackendError
-from guidewire_model.backends.build_engine import main as build_engine_main
-from guidewire_model.backends.engine_parity import EngineParityError, parity_frames
-from guidewire_model.backends.onnxruntime_backend import OnnxRuntimeBackend
-from guidewire_model.backends.tensorrt_backend import TensorRTBackend
-from guidewire_model.backends.tensorrt_build import check_tensorrt_version, make_logger, network_flags
-from guidewire_model.model_info import ModelFileError
+from guidewire_model.runtime.backends.base import BackendError
+from guidewire_model.runtime.backends.build_engine import main as build_engine_main
+from guidewire_model.runtime.backends.engine_parity import EngineParityError, parity_frames
+from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from guidewire_model.runtime.backends.tensorrt_backend import TensorRTBackend
+from guidewire_model.runtime.backends.tensorrt_build import check_tensorrt_version, make_logger, network_flags
+from guidewire_model.runtime.model_info import ModelFileError
 from tiny_model import export_tiny_model
 
 SIZE = 64
@@ -260,7 +260,7 @@ for name, module in (("cuda", type(sys)("cuda")), ("cuda.bindings", type(sys)("c
     sys.modules[name] = module
 sys.modules["cuda"].bindings = sys.modules["cuda.bindings"]
 sys.modules["cuda.bindings"].runtime = sys.modules["cuda.bindings.runtime"] = cudart
-from guidewire_model.backends.tensorrt_backend import TensorRTBackend
+from guidewire_model.runtime.backends.tensorrt_backend import TensorRTBackend
 with TensorRTBackend({str(model)!r}, fp16=True, engine_cache_dir={str(tmp_path)!r}) as backend:
     backend.infer(np.zeros((1, 1, {SIZE}, {SIZE}), np.float32))
     print(backend.report["passed"], "torch" in sys.modules)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from guidewire_model.backends.base import BackendError
-from guidewire_model.backends.engine_cache import EngineCache, EngineKey, cache_decision
+from guidewire_model.runtime.backends.base import BackendError
+from guidewire_model.runtime.backends.engine_cache import EngineCache, EngineKey, cache_decision
 
 KEY = EngineKey(onnx_sha256="ab" * 32, precision="fp16", fp16_converter="onnxruntime.transformers.float16 1.32.0",
                 input_size=512, min_batch=1, opt_batch=1, max_batch=1, workspace_bytes=1 << 30, tf32=True,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guidewire_model.backends.engine_parity import TOLERANCES, parity_frames
-from guidewire_model.backends.onnxruntime_backend import OnnxRuntimeBackend
+from guidewire_model.runtime.backends.engine_parity import TOLERANCES, parity_frames
+from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from tiny_model import export_tiny_model
 
 
@@ -22,7 +22,7 @@ def _gpu_count() -> int:
     if importlib.util.find_spec("tensorrt") is None:
         return 0
     try:
-        from guidewire_model.backends.cuda_memory import CudaRuntime, import_cudart
+        from guidewire_model.runtime.backends.cuda_memory import CudaRuntime, import_cudart
 
         return CudaRuntime(import_cudart()).device_count()[0]
     except Exception:  # noqa: BLE001 - no cuda-python or no driver: no GPU for this test
@@ -41,7 +41,7 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("fp16", [False, True])
 def test_engine_matches_onnxruntime_and_is_reused_from_the_cache(model, tmp_path, fp16):
-    from guidewire_model.backends.tensorrt_backend import TensorRTBackend
+    from guidewire_model.runtime.backends.tensorrt_backend import TensorRTBackend
 
     with OnnxRuntimeBackend(model) as reference:
         frames, _ = parity_frames(reference.info, 3, seed=5)
@@ -61,7 +61,7 @@ def test_engine_matches_onnxruntime_and_is_reused_from_the_cache(model, tmp_path
 
 
 def test_batched_engine_runs_in_chunks(model, tmp_path):
-    from guidewire_model.backends.tensorrt_backend import TensorRTBackend
+    from guidewire_model.runtime.backends.tensorrt_backend import TensorRTBackend
 
     with OnnxRuntimeBackend(model) as reference:
         frames, _ = parity_frames(reference.info, 3, seed=6)
@@ -72,7 +72,7 @@ def test_batched_engine_runs_in_chunks(model, tmp_path):
 
 
 def _start(model: str, cache: str, results) -> None:
-    from guidewire_model.backends.tensorrt_backend import TensorRTBackend
+    from guidewire_model.runtime.backends.tensorrt_backend import TensorRTBackend
 
     with TensorRTBackend(model, engine_cache_dir=cache) as backend:
         results.put(backend.built)

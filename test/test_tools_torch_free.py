@@ -23,7 +23,7 @@ import pytest
 
 from annotation_factory import arc, clicks, cvat_xml, write_frames
 from dicom_factory import ramp_frames, save, xa_dataset
-from guidewire_model import layout
+from guidewire_model.data import layout
 from line_model import dark_curves, export_line_model
 
 #: Runs ``sys.argv[1]`` (``module:function``) with ``sys.argv[2:]`` where torch cannot be imported,

@@ -1,21 +1,21 @@
-"""Tests of guidewire_model.tracking: stable wire ids across frames."""
+"""Tests of guidewire_model.runtime.tracking: stable wire ids across frames."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from guidewire_model.centreline import Centreline
-from guidewire_model.tracking import TrackedWire, WireTracker, assign
+from guidewire_model.core.wire import Wire
+from guidewire_model.runtime.tracking import WireTracker, assign
 
 
-def wire(y: float, x0: float = 0.0, length: float = 150.0) -> Centreline:
+def wire(y: float, x0: float = 0.0, length: float = 150.0) -> Wire:
     x = np.arange(x0, x0 + length + 1.0)
-    return Centreline.from_points(np.stack([x, np.full_like(x, y)], axis=1))
+    return Wire.from_points(np.stack([x, np.full_like(x, y)], axis=1))
 
 
-def ids(tracked: list[TrackedWire]) -> dict[int, float]:
-    return {t.wire_id: float(t.centreline.points[0, 1]) for t in tracked}
+def ids(tracked: list[Wire]) -> dict[int, float]:
+    return {t.wire_id: float(t.points[0, 1]) for t in tracked}
 
 
 def test_ids_are_stable_under_small_motion_and_swapped_order():
@@ -74,8 +74,8 @@ def test_bad_parameters_raise():
         WireTracker(max_missed_frames=-1)
 
 
-def reversed_wire(y: float) -> Centreline:
-    return Centreline.from_points(wire(y).points[::-1])
+def reversed_wire(y: float) -> Wire:
+    return Wire.from_points(wire(y).points[::-1])
 
 
 def test_a_lone_reversed_frame_is_turned_back_to_the_track_direction():
@@ -84,22 +84,22 @@ def test_a_lone_reversed_frame_is_turned_back_to_the_track_direction():
         tracker.update([wire(50.0)])
     (turned,) = tracker.update([reversed_wire(50.0)])  # one frame whose orientation went wrong
     assert turned.wire_id == 1
-    np.testing.assert_allclose(turned.centreline.tip, wire(50.0).tip)  # tip still at the distal end
-    assert turned.centreline.tip_direction[0] > 0.99
+    np.testing.assert_allclose(turned.tip, wire(50.0).tip)  # tip still at the distal end
+    assert turned.tip_direction[0] > 0.99
 
 
 def test_a_track_whose_frames_keep_disagreeing_turns_round():
     tracker = WireTracker(max_wires=1)
     tracker.update([wire(50.0)])  # a wrong first frame
-    tips = [tracker.update([reversed_wire(50.0)])[0].centreline.tip[0] for _ in range(4)]
+    tips = [tracker.update([reversed_wire(50.0)])[0].tip[0] for _ in range(4)]
     # The first disagreeing frame ties the vote (the track keeps its direction), the next outvotes it.
     assert tips[0] == pytest.approx(150.0) and tips[1:] == [pytest.approx(0.0)] * 3
 
 
 def test_same_direction_ignores_a_short_piece_across_the_wire():
-    from guidewire_model.tracking import same_direction
+    from guidewire_model.runtime.tracking import same_direction
 
     long = wire(50.0)
     assert same_direction(wire(51.0, x0=40.0, length=60.0), long) is True
-    assert same_direction(Centreline.from_points(wire(51.0, x0=40.0, length=60.0).points[::-1]), long) is False
+    assert same_direction(Wire.from_points(wire(51.0, x0=40.0, length=60.0).points[::-1]), long) is False
     assert same_direction(wire(51.0, x0=40.0, length=5.0), long) is None

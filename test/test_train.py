@@ -16,11 +16,12 @@ import pytest
 import torch
 from torch import nn
 
-from guidewire_model.checkpoint import load_checkpoint
-from guidewire_model.config import ConfigError, config_dir, load_train_config
-from guidewire_model.dataset import load_frame, scan_dataset
+from guidewire_model.training.checkpoint import load_checkpoint
+from guidewire_model.training.config import ConfigError, load_train_config
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.training.dataset import load_frame, scan_dataset
 from guidewire_model.synthetic import SyntheticConfig, write_dataset
-from guidewire_model.train import _train_epoch, config_differences, train
+from guidewire_model.training.train import _train_epoch, config_differences, train
 
 DEMO = config_dir() / "train_demo.yaml"
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def _train_cmd(root: Path, out: Path, *extra: str) -> list[str]:
     for k, v in _tiny_overrides(root, out, **{"optim.epochs": 6}).items():
         if k != "output_dir":
             sets += ["--set", f"{k}={v}"]
-    return [sys.executable, "-m", "guidewire_model.train", "--config", str(DEMO), *sets, "--output-dir", str(out), *extra]
+    return [sys.executable, "-m", "guidewire_model.training.train", "--config", str(DEMO), *sets, "--output-dir", str(out), *extra]
 
 
 def _env() -> dict:
@@ -208,7 +209,7 @@ class _LinearSegmenter(nn.Module):
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_gradient_accumulation_equals_one_full_batch(reduction: str, tmp_path: Path) -> None:
-    from guidewire_model.losses import ModifiedFocalLoss
+    from guidewire_model.training.losses import ModifiedFocalLoss
 
     g = torch.Generator().manual_seed(1)
     images = torch.randn(8, 1, 16, 16, generator=g)
@@ -230,8 +231,8 @@ def test_gradient_accumulation_equals_one_full_batch(reduction: str, tmp_path: P
 
 
 def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: Path) -> None:
-    from guidewire_model.network import build_model
-    from guidewire_model.train import _init_weights, build_config
+    from guidewire_model.training.network import build_model
+    from guidewire_model.training.train import _init_weights, build_config
 
     torch.set_num_threads(1)
     first = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "first", **{"optim.epochs": 1}))
@@ -260,7 +261,7 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
 
 
 def test_settings_added_after_a_run_started_do_not_block_its_resume() -> None:
-    from guidewire_model.config import to_dict
+    from guidewire_model.training.config import to_dict
 
     new = to_dict(load_train_config(DEMO))
     old = json.loads(json.dumps(new))

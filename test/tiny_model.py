@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from guidewire_model.config import load_train_config
-from guidewire_model.export import export_model
-from guidewire_model.network import build_model
+from guidewire_model.training.config import load_train_config
+from guidewire_model.training.export import export_model
+from guidewire_model.training.network import build_model
 
 
 def export_tiny_model(folder: Path, width: int = 8, size: int = 128, name: str = "tiny.onnx") -> Path:

@@ -1,4 +1,4 @@
-"""Hospital data into the data set layout (:mod:`guidewire_model.layout`): ``guidewire-import``.
+"""Hospital data into the data set layout (:mod:`guidewire_model.data.layout`): ``guidewire-import``.
 
 Frames: :mod:`.dicom` (with :mod:`.dicom_pixels` and :mod:`.deidentify`), :mod:`.video`,
 :mod:`.images`, each giving :class:`~.sources.FrameSource` objects that :mod:`.writer` writes.

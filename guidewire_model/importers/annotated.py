@@ -34,14 +34,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import layout
-from ..centreline import Centreline
-from ..frame_folder import FolderError, natural_key, read_gray
-from ..tracking import assign
-from .annotation import KINDS, AnnotatedImage, Shape
-from .errors import InputError
-from .wire_geometry import (CATHETER_WIDTH_PX, MIN_WIDTH_PX, WIRE_WIDTH_PX, area_centreline, draw_curve,
+from guidewire_model.data import layout
+from guidewire_model.data.frame_folder import FolderError, natural_key, read_gray
+from guidewire_model.runtime.tracking import assign
+from guidewire_model.importers.annotation import KINDS, AnnotatedImage, Shape
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.wire_geometry import (CATHETER_WIDTH_PX, MIN_WIDTH_PX, WIRE_WIDTH_PX, area_centreline, draw_curve,
                             fill_polygon, fit_spline, orient)
+from guidewire_model.core.wire import Wire
 
 __all__ = ["ID_MATCH_PX", "ImportSummary", "LabelOptions", "render_frame", "write_annotated"]
 
@@ -160,7 +160,7 @@ def render_frame(image: AnnotatedImage, options: LabelOptions, summary: ImportSu
 def _assign_ids(frames: list[RenderedFrame], where: list[str]) -> list[list[int]]:
     """Ids of the wires of consecutive frames of one sequence (module docstring)."""
     out: list[list[int]] = []
-    previous: list[tuple[int, Centreline]] = []
+    previous: list[tuple[int, Wire]] = []
     # New ids are the smallest never used in the sequence, given ones included, so they never collide.
     taken = {i for f in frames for i in f.given_ids if i is not None}
     fresh = (k for k in range(1, 1 << 16) if k not in taken)
@@ -172,7 +172,7 @@ def _assign_ids(frames: list[RenderedFrame], where: list[str]) -> list[list[int]
         ids: list[int | None] = list(frame.given_ids)
         free = [(k, c) for k, c in previous if k not in given]
         open_ = [j for j, i in enumerate(ids) if i is None and frame.wires[j] is not None]
-        lines = [Centreline.from_points(frame.wires[j]) for j in open_]
+        lines = [Wire.from_points(frame.wires[j]) for j in open_]
         for r, c in assign([c for _, c in free], lines, ID_MATCH_PX):
             ids[open_[c]] = free[r][0]
         for j, i in enumerate(ids):
@@ -181,7 +181,7 @@ def _assign_ids(frames: list[RenderedFrame], where: list[str]) -> list[list[int]
         if max(ids, default=0) > 255 or min(ids, default=1) < 1:
             raise InputError(f"{place}: wire ids must be 1-255 (instance masks are 8-bit), got {sorted(ids)}")
         out.append([int(i) for i in ids])
-        previous = [(i, Centreline.from_points(c)) for i, c in zip(ids, frame.wires) if c is not None]
+        previous = [(i, Wire.from_points(c)) for i, c in zip(ids, frame.wires) if c is not None]
     return out
 
 
@@ -271,7 +271,7 @@ def write_annotated(images: Sequence[AnnotatedImage], root: Path, options: Label
                 instances = np.zeros(frame.shape, np.uint8)
                 for area, k in zip(result.areas, wire_ids):
                     instances[area > 0] = k  # where wires cross, the one drawn last keeps the pixel
-                wires = sorted((layout.WireAnnotation(k, c) for c, k in zip(result.wires, wire_ids) if c is not None),
+                wires = sorted((Wire.from_points(c, wire_id=k) for c, k in zip(result.wires, wire_ids) if c is not None),
                                key=lambda a: a.wire_id)
                 # exclude/ only where a catheter was drawn: an empty one would claim "no catheter here".
                 exclude = None if result.exclude is None else (result.exclude > 0).astype(np.uint8)

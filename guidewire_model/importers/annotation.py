@@ -7,8 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .. import layout
-
+from guidewire_model.data import layout
 __all__ = ["AnnotatedImage", "Shape", "resolve_image", "sequence_of"]
 
 #: Shape kinds: an open curve of clicked points, a filled outline, or a pixel mask.

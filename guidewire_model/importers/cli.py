@@ -23,12 +23,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .annotated import LabelOptions, write_annotated
-from .deidentify import load_or_create_salt
-from .errors import InputError
-from .staging import StagedOutput
-from .wire_geometry import CATHETER_WIDTH_PX, WIRE_WIDTH_PX
-from .writer import write_frame_sources
+from guidewire_model.importers.annotated import LabelOptions, write_annotated
+from guidewire_model.importers.deidentify import load_or_create_salt
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.staging import StagedOutput
+from guidewire_model.importers.wire_geometry import CATHETER_WIDTH_PX, WIRE_WIDTH_PX
+from guidewire_model.importers.writer import write_frame_sources
 
 __all__ = ["build_parser", "main"]
 
@@ -106,7 +106,7 @@ def _frames(args: argparse.Namespace, staged: StagedOutput) -> list[str]:
     """Frame sources of a dicom / video / images import, written to the staging folder; report lines."""
     notes = []
     if args.source == "dicom":
-        from .dicom import read_dicom
+        from guidewire_model.importers.dicom import read_dicom
 
         if args.salt:
             salt = args.salt
@@ -122,11 +122,11 @@ def _frames(args: argparse.Namespace, staged: StagedOutput) -> list[str]:
             notes.append(f"skipped {n} file{'s' if n != 1 else ''} in the folders given: not DICOM images "
                          f"(e.g. {scan.skipped[0][0].name}: {scan.skipped[0][1]})")
     elif args.source == "video":
-        from .video import read_video
+        from guidewire_model.importers.video import read_video
 
         sources = [read_video(p) for p in args.inputs]
     else:
-        from .images import read_image_folder
+        from guidewire_model.importers.images import read_image_folder
 
         sources = [read_image_folder(p) for p in args.inputs]
     write_frame_sources(sources, staged.path, progress=not args.quiet)
@@ -137,16 +137,16 @@ def _annotations(args: argparse.Namespace, staged: StagedOutput) -> list[str]:
     options = _label_options(args)
     path = args.inputs[0]
     if args.source == "cvat":
-        from .cvat import read_cvat
+        from guidewire_model.importers.cvat import read_cvat
 
         images = read_cvat(path, args.images, id_attribute=args.id_attribute)
     elif args.source == "coco":
-        from .coco import read_coco
+        from guidewire_model.importers.coco import read_coco
 
         labels = {s.lower() for s in options.wire_labels + options.catheter_labels}
         images = read_coco(path, args.images, labels=labels)
     else:
-        from .labelme import read_labelme
+        from guidewire_model.importers.labelme import read_labelme
 
         images = read_labelme(path)
     summary = write_annotated(images, staged.path, options, path.name, progress=not args.quiet)

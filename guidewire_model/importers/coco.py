@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .annotation import AnnotatedImage, Shape, resolve_image, sequence_of
-from .errors import InputError
-from .wire_geometry import fill_polygon
+from guidewire_model.importers.annotation import AnnotatedImage, Shape, resolve_image, sequence_of
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.wire_geometry import fill_polygon
 
 __all__ = ["decode_coco_rle", "read_coco"]
 

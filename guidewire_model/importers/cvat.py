@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotation import AnnotatedImage, Shape, resolve_image, sequence_of
-from .errors import InputError
+from guidewire_model.importers.annotation import AnnotatedImage, Shape, resolve_image, sequence_of
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["ID_ATTRIBUTE", "decode_mask_rle", "parse_points", "read_cvat"]
 

@@ -23,8 +23,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..polyline import resample
-from .errors import InputError
+from guidewire_model.core.polyline import resample
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["POINT_SPACING_PX", "CvatExport"]
 

@@ -34,10 +34,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .deidentify import kept_values, patient_key, salted_hash
-from .dicom_pixels import PixelFormat
-from .errors import InputError
-from .sources import FrameSource
+from guidewire_model.importers.deidentify import kept_values, patient_key, salted_hash
+from guidewire_model.importers.dicom_pixels import PixelFormat
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.sources import FrameSource
 
 __all__ = ["DicomScan", "is_dicom_file", "read_dicom"]
 

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["PixelFormat"]
 

@@ -1,7 +1,7 @@
 """Command-line inputs of any kind -> frame sequences: what ``guidewire-segment`` reads.
 
 A **file** is read by its type: a video (:data:`~.video.VIDEO_SUFFIXES`), an image
-(:data:`~guidewire_model.frame_folder.IMAGE_SUFFIXES`, one frame), else DICOM when it carries the
+(:data:`~guidewire_model.data.frame_folder.IMAGE_SUFFIXES`, one frame), else DICOM when it carries the
 ``DICM`` marker (one sequence per series). A **folder** is one sequence when it holds images
 directly or in ``frames/``; a data set of the layout (sub-folders with ``frames/``) gives one
 sequence per sub-folder; otherwise its videos (directly inside) and its DICOM files (anywhere below,
@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .. import layout
-from ..frame_folder import IMAGE_SUFFIXES
-from .dicom import is_dicom_file, read_dicom
-from .errors import InputError
-from .images import image_files, read_image_files, read_image_folder
-from .sources import FrameSource
-from .video import VIDEO_SUFFIXES, read_video
+from guidewire_model.data import layout
+from guidewire_model.data.frame_folder import IMAGE_SUFFIXES
+from guidewire_model.importers.dicom import is_dicom_file, read_dicom
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.images import image_files, read_image_files, read_image_folder
+from guidewire_model.importers.sources import FrameSource
+from guidewire_model.importers.video import VIDEO_SUFFIXES, read_video
 
 __all__ = ["discover_sources"]
 

@@ -9,10 +9,10 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import layout
-from ..frame_folder import IMAGE_SUFFIXES, FolderError, natural_key, read_gray
-from .errors import InputError
-from .sources import FrameSource
+from guidewire_model.data import layout
+from guidewire_model.data.frame_folder import IMAGE_SUFFIXES, FolderError, natural_key, read_gray
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.sources import FrameSource
 
 __all__ = ["image_files", "read_image_folder", "read_image_files"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotation import AnnotatedImage, Shape
-from .errors import InputError
+from guidewire_model.importers.annotation import AnnotatedImage, Shape
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["read_labelme"]
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from types import TracebackType
 
-from .errors import InputError
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["StagedOutput"]
 

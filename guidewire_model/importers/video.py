@@ -9,8 +9,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .sources import FrameSource
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.sources import FrameSource
 
 __all__ = ["VIDEO_SUFFIXES", "read_video"]
 

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from scipy.interpolate import splev, splprep
 
-from ..centreline import extract_centrelines
-from ..polyline import arc_length, resample
-from .errors import InputError
+from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.core.polyline import arc_length, resample
+from guidewire_model.importers.errors import InputError
 
 __all__ = ["CATHETER_WIDTH_PX", "MIN_WIDTH_PX", "WIRE_WIDTH_PX", "area_centreline", "draw_curve", "fill_polygon",
            "fit_spline", "orient"]
@@ -141,7 +141,7 @@ def orient(points: np.ndarray, shape: tuple[int, int], catheter: np.ndarray | No
 def area_centreline(area: np.ndarray) -> np.ndarray | None:
     """The centreline of one wire annotated as an area (polygon or mask), or None if too small.
 
-    The project's own skeleton tracer (:func:`guidewire_model.centreline.extract_centrelines`, one
+    The project's own skeleton tracer (:func:`guidewire_model.runtime.centreline.extract_centrelines`, one
     wire, no length limit); its direction is then set by :func:`orient`.
     """
     lines = extract_centrelines(area.astype(np.uint8), max_wires=1, min_length_px=0.0)

@@ -7,9 +7,9 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from .. import layout
-from .errors import InputError
-from .sources import FrameSource
+from guidewire_model.data import layout
+from guidewire_model.importers.errors import InputError
+from guidewire_model.importers.sources import FrameSource
 
 __all__ = ["unique_names", "write_frame_sources"]
 

@@ -4,7 +4,7 @@ No public guidewire data set exists; this generator is the default data source f
 and first training. See :func:`generate_sequence`.
 """
 
-from .config import SyntheticConfig
-from .generator import SyntheticFrame, generate_frame, generate_sequence, sequence_seed, write_dataset
+from guidewire_model.synthetic.config import SyntheticConfig
+from guidewire_model.synthetic.generator import SyntheticFrame, generate_frame, generate_sequence, sequence_seed, write_dataset
 
 __all__ = ["SyntheticConfig", "SyntheticFrame", "generate_frame", "generate_sequence", "sequence_seed", "write_dataset"]

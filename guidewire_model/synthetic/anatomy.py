@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import curves
-from .imaging import tube_profile, tube_samples
-from .motion import MotionModel
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.motion import MotionModel
 
 __all__ = ["Background", "Vessel", "VesselTree", "build_background", "build_vessel_tree", "render_vessels"]
 

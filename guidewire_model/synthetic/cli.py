@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import PRESETS, SyntheticConfig
+from guidewire_model.synthetic.config import PRESETS, SyntheticConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .generator import generate_sequence, sequence_seed, write_dataset
+    from guidewire_model.synthetic.generator import generate_sequence, sequence_seed, write_dataset
 
     overrides = {name: getattr(args, name) for name in _KNOBS if getattr(args, name) is not None}
     overrides.update(size=args.size, bit_depth=args.bit_depth)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {len(paths)} sequences x {args.frames} frames ({shape}, {cfg.bit_depth}-bit, "
           f"preset {args.preset}) to {args.out}")
     if args.contact_sheet:
-        from .contact_sheet import make_comparison_sheet, make_contact_sheet
+        from guidewire_model.synthetic.contact_sheet import make_comparison_sheet, make_contact_sheet
 
         seeds = [sequence_seed(args.seed, i) for i in range(min(len(paths), 16))]
         frames = [generate_sequence(cfg, s, 1)[0] for s in seeds]

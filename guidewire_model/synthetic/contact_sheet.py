@@ -9,7 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .generator import SyntheticFrame
+from guidewire_model.synthetic.generator import SyntheticFrame
 
 __all__ = ["make_comparison_sheet", "make_contact_sheet", "overlay"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from ..polyline import arc_length, resample
+from guidewire_model.core.polyline import arc_length, resample
 
 __all__ = [
     "arc_length",

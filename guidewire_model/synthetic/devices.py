@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import curves
-from .anatomy import IODINE_MU, VesselTree
-from .imaging import tube_profile, tube_samples
-from .motion import MotionModel
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.anatomy import IODINE_MU, VesselTree
+from guidewire_model.synthetic.imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.motion import MotionModel
 
 __all__ = [
     "Catheter",

@@ -18,12 +18,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from .. import layout
-from . import curves
-from .anatomy import Background, VesselTree, build_background, build_vessel_tree, render_vessels
-from .collimation import clip_to_visible
-from .config import SyntheticConfig
-from .devices import (
+from guidewire_model.data import layout
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.anatomy import Background, VesselTree, build_background, build_vessel_tree, render_vessels
+from guidewire_model.synthetic.collimation import clip_to_visible
+from guidewire_model.synthetic.config import SyntheticConfig
+from guidewire_model.synthetic.devices import (
     Catheter,
     Distractor,
     Guidewire,
@@ -35,10 +35,11 @@ from .devices import (
     render_wire,
     transform_wire,
 )
-from .imaging import expose, quantize, to_display
-from .motion import MotionModel, sample_motion
-from .overwire import render_overwire
-from .variations import Extras, finish_display, finish_frame, vary_scene
+from guidewire_model.synthetic.imaging import expose, quantize, to_display
+from guidewire_model.synthetic.motion import MotionModel, sample_motion
+from guidewire_model.synthetic.overwire import render_overwire
+from guidewire_model.synthetic.variations import Extras, finish_display, finish_frame, vary_scene
+from guidewire_model.core.wire import Wire
 
 __all__ = ["SyntheticFrame", "generate_frame", "generate_sequence", "sequence_seed", "write_dataset"]
 
@@ -54,7 +55,7 @@ class SyntheticFrame:
         Guidewire pixels (both wires; the catheter is not part of it).
     instances : ndarray (H, W), uint8
         0 background, 1 and 2 the pixels of wire 1 and wire 2 (the wire on top wins at a crossing).
-    wires : list of layout.WireAnnotation
+    wires : list of Wire
         Ordered centrelines (proximal -> distal, ~1 px spacing, inside the frame), ids 1 and 2.
     crossing : bool
         The wires cross or come within two widths of each other (beyond their first few pixels
@@ -72,7 +73,7 @@ class SyntheticFrame:
     image: np.ndarray
     mask: np.ndarray
     instances: np.ndarray
-    wires: list[layout.WireAnnotation]
+    wires: list[Wire]
     crossing: bool
     index: int = 0
     time: float = 0.0
@@ -212,12 +213,11 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
             centrelines[wire.wire_id] = clip_to_visible(pts[hidden:], extras.visible, extras.box)
         if pix is not None:
             instances[pix] = wire.wire_id
-    wires = [layout.WireAnnotation(w.wire_id, centrelines[w.wire_id]) for w in sorted(scene.wires, key=lambda w: w.wire_id)]
-    crossing = _crossing([w.points for w in wires], [w.width for w in sorted(scene.wires, key=lambda w: w.wire_id)],
-                         scene.exclusion)
-    if extras is not None:
-        # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
-        wires = [w for w in wires if len(w.points) >= 2]
+    ordered = sorted(scene.wires, key=lambda w: w.wire_id)
+    crossing = _crossing([centrelines[w.wire_id] for w in ordered], [w.width for w in ordered], scene.exclusion)
+    # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
+    wires = [Wire.from_points(centrelines[w.wire_id], wire_id=w.wire_id) for w in ordered
+             if extras is None or len(centrelines[w.wire_id]) >= 2]
     return mu, instances, wires, crossing
 
 
@@ -282,7 +282,7 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
     return frames
 
 
-def _framed(image: np.ndarray, instances: np.ndarray, wires: list[layout.WireAnnotation], crossing: bool,
+def _framed(image: np.ndarray, instances: np.ndarray, wires: list[Wire], crossing: bool,
             index: int, t: float, extras: Extras) -> SyntheticFrame:
     """A frame of a varied sequence, cut to its window (centrelines moved into window coordinates)."""
     fov = None if extras.visible is None else extras.visible.astype(np.uint8)
@@ -290,7 +290,7 @@ def _framed(image: np.ndarray, instances: np.ndarray, wires: list[layout.WireAnn
         top, left, h, w = extras.crop
         cut = (slice(top, top + h), slice(left, left + w))
         image, instances, fov = image[cut], instances[cut], fov[cut]
-        wires = [layout.WireAnnotation(w_.wire_id, w_.points - (left, top)) for w_ in wires]
+        wires = [Wire.from_points(w_.points - (left, top), wire_id=w_.wire_id) for w_ in wires]
         if fov.all():
             fov = None
     image, instances = np.ascontiguousarray(image), np.ascontiguousarray(instances)
@@ -318,7 +318,7 @@ def write_dataset(
     seed: int,
     progress: bool = True,
 ) -> list[Path]:
-    """Write ``n_sequences`` sequences in the layout of :mod:`guidewire_model.layout`.
+    """Write ``n_sequences`` sequences in the layout of :mod:`guidewire_model.data.layout`.
 
     Folders are named ``P000``, ``P001``, ... (one synthetic patient each) with a ``meta.json``
     ``{"patient": "P000", "seed": <sequence seed>, "synthetic": <config>}``; frames, masks,

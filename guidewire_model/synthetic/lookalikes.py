@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import curves
-from .anatomy import VesselTree
-from .devices import Distractor, _border_point, build_distractors
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.anatomy import VesselTree
+from guidewire_model.synthetic.devices import Distractor, _border_point, build_distractors
 
 __all__ = ["KINDS", "build_lookalikes"]
 

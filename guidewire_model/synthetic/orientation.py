@@ -13,8 +13,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from . import curves
-from .motion import MotionModel
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.motion import MotionModel
 
 __all__ = ["Turn"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .devices import Catheter, Guidewire
-from .imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.devices import Catheter, Guidewire
+from guidewire_model.synthetic.imaging import tube_profile, tube_samples
 
 __all__ = ["Balloon", "Microcatheter", "OverWire", "render_overwire", "sample_overwire"]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import curves
-from .anatomy import VesselTree
-from .imaging import tube_profile, tube_samples
-from .motion import MotionModel
+from guidewire_model.synthetic import curves
+from guidewire_model.synthetic.anatomy import VesselTree
+from guidewire_model.synthetic.imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.motion import MotionModel
 
 __all__ = ["PhantomBackground", "build_phantom", "still"]
 

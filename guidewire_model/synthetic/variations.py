@@ -24,16 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from .collimation import Collimation, sample_collimation
-from .config import SyntheticConfig
-from .console import Console, sample_console
-from .detector import sample_gain
-from .devices import transform_wire
-from .lookalikes import build_lookalikes
-from .orientation import Turn
-from .overlays import Overlay, draw_overlay, sample_overlay
-from .overwire import OverWire, sample_overwire
-from .phantom import build_phantom, still
+from guidewire_model.synthetic.collimation import Collimation, sample_collimation
+from guidewire_model.synthetic.config import SyntheticConfig
+from guidewire_model.synthetic.console import Console, sample_console
+from guidewire_model.synthetic.detector import sample_gain
+from guidewire_model.synthetic.devices import transform_wire
+from guidewire_model.synthetic.lookalikes import build_lookalikes
+from guidewire_model.synthetic.orientation import Turn
+from guidewire_model.synthetic.overlays import Overlay, draw_overlay, sample_overlay
+from guidewire_model.synthetic.overwire import OverWire, sample_overwire
+from guidewire_model.synthetic.phantom import build_phantom, still
 
 __all__ = ["STREAM", "Extras", "finish_display", "finish_frame", "stream", "vary_scene"]
 

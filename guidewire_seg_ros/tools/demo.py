@@ -21,10 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire_model.centreline_metrics import CentrelineScores, wires_cross
-from guidewire_model.config import shipped_models_dir
-from guidewire_model.metrics import AccuracyCounts, accuracy_counts
-from guidewire_model.wire_overlay import render_overlay
+from guidewire_model.metrics.wires import CentrelineScores, wires_cross
+from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+from guidewire_model.runtime.wire_overlay import render_overlay
 
 from .processes import ros_environment, start_module, stop_process, wait_for_node
 

@@ -1,7 +1,7 @@
 """``guidewire-eval-bag``: judge the node on recorded bags, offline or live over ROS.
 
 Modes (the metrics, results bag and report are the same code in all three,
-:mod:`guidewire_model.bag_eval`)::
+:mod:`guidewire_model.evaluation.bag_evaluation`)::
 
     # offline: read the bag, run the pipeline directly (no ROS needed)
     guidewire-eval-bag --mode offline --bag run.mcap --image-topic /fluoro/image \\
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from guidewire_model.bag_eval import FrameRecord, add_common_arguments, headline, json_ready, run_offline
+from guidewire_model.evaluation.bag_evaluation import FrameRecord, add_common_arguments, headline, json_ready, run_offline
 
 from .processes import ros_environment, start_module, stop_process, wait_for_node
 
@@ -77,7 +77,7 @@ def _run_ros(args: argparse.Namespace) -> int:
     import rclpy
     from .spinning import BackgroundSpinner
 
-    from guidewire_model.bags import BagError, read_frames
+    from guidewire_model.evaluation.bags import BagError, read_frames
 
     from .recorder import ResultRecorder
 
@@ -197,15 +197,9 @@ def _record(args, recorder):
             continue
         received[rec.stamp_ns] = rec.input_received_ns
         records.append(FrameRecord(stamp_ns=rec.stamp_ns, image=rec.image, gt_mask=rec.gt_mask,
-                                   gt_wires=_annotations(rec.gt_wires), sequence="recording"))
+                                   gt_wires=rec.gt_wires, sequence="recording"))
     _attach_outputs(recorder, records, received)
     return 0, records, wall, len(records)
-
-
-def _annotations(wires):
-    from guidewire_model.layout import WireAnnotation
-
-    return None if wires is None else [WireAnnotation(w.wire_id, w.points) for w in wires]
 
 
 def _wait_idle(recorder, idle_s: float) -> None:
@@ -229,9 +223,9 @@ def _attach_outputs(recorder, records: list[FrameRecord], reference_ns: dict[int
 
 
 def _report(args, records: list[FrameRecord], wall: float, sent: int, frames_by_bag) -> int:
-    from guidewire_model.bag_eval import summarise_frames
-    from guidewire_model.bag_report import write_report
-    from guidewire_model.bags import write_results_bag
+    from guidewire_model.evaluation.bag_evaluation import summarise_frames
+    from guidewire_model.evaluation.bag_report import write_report
+    from guidewire_model.evaluation.bags import write_results_bag
 
     served = sum(r.mask is not None for r in records)
     if not records:

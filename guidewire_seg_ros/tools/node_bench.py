@@ -30,9 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from guidewire_model.backends import create_backend
-from guidewire_model.config import shipped_models_dir
-from guidewire_model.pipeline import GuidewirePipeline
+from guidewire_model.runtime.backends import create_backend
+from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.topic_diagnostics import NODE_STATUS_SUFFIX
 

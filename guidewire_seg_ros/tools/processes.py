@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from guidewire_model.config import ConfigError, config_dir
+from guidewire_model.training.config import ConfigError
+
+from guidewire_model.core.shipped_files import config_dir
 
 __all__ = ["ros_environment", "start_module", "stop_process", "wait_for_node"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guidewire_model.config import shipped_models_dir
+from guidewire_model.core.shipped_files import shipped_models_dir
 
 __all__ = ["main"]
 

@@ -1,0 +1,1 @@
+"""Evaluation and benchmarks: `guidewire-eval`, the Frangi reference row, bags and their reports, latency and memory benchmarks, the offline demo."""

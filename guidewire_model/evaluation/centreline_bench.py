@@ -1,0 +1,232 @@
+"""Speed and quality of centreline extraction and tracking, apart from and with the model.
+
+::
+
+    python -m guidewire_model.evaluation.centreline_bench                      # ms per 512x512 mask, one core
+    python -m guidewire_model.evaluation.centreline_bench --oracle --sequences 5 --frames 40
+    python -m guidewire_model.evaluation.centreline_bench --demo --oracle --damaged --model models/default.onnx
+
+Three ways to make the masks that are traced, each scored against the generator's ground-truth
+centrelines with :class:`~guidewire_model.metrics.wires.CentrelineScores`:
+
+``--oracle`` (alias ``--eval-gt``)
+    the generator's *ground-truth* masks, fed through the node's whole post-processing
+    (:class:`~guidewire_model.runtime.pipeline.GuidewirePipeline` with an
+    :class:`~guidewire_model.evaluation.oracle_backend.OracleBackend`: field of view, threshold, centrelines,
+    edge rules, tracking), so it measures the post-processing apart from segmentation;
+``--damaged``
+    the same masks with gaps, spurs, false-positive blobs and streaks
+    (:func:`~guidewire_model.evaluation.mask_damage.damage_mask`, seeded): the post-processing's robustness;
+``--model PATH``
+    the masks a model predicts (the whole pipeline, as the node runs it), plus the model's pixel
+    scores: strict ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1`` and ``pixel_tolerance``
+    (F1@2; see :mod:`guidewire_model.metrics.pixels`).
+
+One mode prints its figures; several print ``{"oracle": {...}, "damaged": {...}, "model": {...}}``.
+``--demo`` scores the frames ``bash scripts/demo.sh`` publishes (the ``medium`` preset, seed 2026,
+90 frames at 15 fps, one sequence); "crossing" frames are those where the ground-truth wires cross
+or run within 8 px of each other beyond their first 30 px, as in the demo's summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+
+from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.metrics.wires import CentrelineScores, wires_cross
+
+__all__ = ["DEMO_SEQUENCE", "benchmark_speed", "evaluate_masks", "evaluate_on_ground_truth",
+           "evaluate_with_model", "main", "synthetic_sequences"]
+
+# The sequence scripts/demo.sh publishes (guidewire_seg_ros.tools.demo's defaults): preset, seed, frames, fps.
+DEMO_SEQUENCE = {"preset": "medium", "seed": 2026, "sequences": 1, "frames": 90, "fps": 15.0}
+
+
+def _single_core() -> None:
+    # Pin to one core so the figure is the per-core cost the ROS node pays per frame.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    except (AttributeError, OSError):
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+def synthetic_sequences(preset: str = "medium", sequences: int = 5, frames: int = 40, seed: int = 0,
+                        size: int = 512, **overrides) -> Iterator[list]:
+    """Synthetic sequences (lists of ``SyntheticFrame``), seeds ``seed``, ``seed + 1``, ...
+
+    ``overrides`` are :class:`~guidewire_model.synthetic.SyntheticConfig` fields (e.g. ``fps``,
+    ``crossing_probability``).
+    """
+    from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+
+    cfg = SyntheticConfig.preset(preset, size=size, **overrides)
+    for s in range(sequences):
+        yield generate_sequence(cfg, seed + s, frames)
+
+
+def benchmark_speed(masks: list[np.ndarray], repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per mask of :func:`extract_centrelines`: p50, p99, mean over all calls."""
+    extract_centrelines(masks[0])  # warm-up (imports, caches)
+    times = []
+    for _ in range(repeats):
+        for mask in masks:
+            t0 = time.perf_counter()
+            extract_centrelines(mask)
+            times.append((time.perf_counter() - t0) * 1e3)
+    t = np.asarray(times)
+    return {"masks": len(masks), "calls": len(t), "ms_p50": float(np.percentile(t, 50)),
+            "ms_p99": float(np.percentile(t, 99)), "ms_mean": float(t.mean())}
+
+
+def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: float = 10.0,
+                   crossing_gap_px: float = 8.0, crossing_exclude_px: float = 30.0) -> dict:
+    """Centreline, identity and pixel scores of ``pipeline`` over synthetic sequences.
+
+    Parameters
+    ----------
+    sequences : iterable of lists of SyntheticFrame
+    pipeline : GuidewirePipeline
+        Reset (tracks forgotten) at the start of each sequence.
+    mask_of : callable, optional
+        ``mask_of(frame, sequence_index, frame_index) -> mask``; when given, the pipeline's backend
+        must be an :class:`~guidewire_model.evaluation.oracle_backend.OracleBackend` and is handed that mask
+        before each frame. None: the backend's own prediction.
+    gate_px : float
+        Matching gate of :class:`CentrelineScores` (mean centreline distance).
+    crossing_gap_px, crossing_exclude_px : float
+        Arguments of :func:`wires_cross`, which flags a frame as crossing (the demo's definition).
+
+    Returns
+    -------
+    dict
+        :meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``
+        and ``pixel_tolerance`` of the traced masks against the ground-truth masks.
+    """
+    from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+
+    scores = CentrelineScores(gate_px=gate_px)
+    counts = AccuracyCounts()
+    for s, seq in enumerate(sequences):
+        pipeline.reset()
+        scores.new_sequence()
+        for k, frame in enumerate(seq):
+            if mask_of is not None:
+                pipeline.backend.set_mask(mask_of(frame, s, k))
+            result = pipeline.process(frame.image)
+            counts = counts + accuracy_counts(result.mask.astype(bool), frame.mask.astype(bool))
+            scores.update(result.wires, frame.wires,
+                          crossing=wires_cross(frame.wires, crossing_gap_px, crossing_exclude_px))
+    out = scores.summary()
+    out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
+                "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict()})
+    return out
+
+
+def _oracle_pipeline(size: int):
+    from guidewire_model.evaluation.oracle_backend import OracleBackend
+    from guidewire_model.runtime.pipeline import GuidewirePipeline
+
+    return GuidewirePipeline(OracleBackend(size))
+
+
+def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames: int = 40, seed: int = 0,
+                             damaged: bool = False, damage_seed: int = 0, gate_px: float = 10.0,
+                             size: int = 512, **overrides) -> dict:
+    """Scores of the node's post-processing on the generator's ground-truth masks (the oracle).
+
+    With ``damaged`` the masks first get gaps, spurs, blobs and streaks
+    (:func:`~guidewire_model.evaluation.mask_damage.damage_mask`, seeded by ``damage_seed``, the sequence and
+    the frame). ``overrides`` are ``SyntheticConfig`` fields. See :func:`evaluate_masks`.
+    """
+    from guidewire_model.evaluation.mask_damage import damage_mask
+
+    def mask_of(frame, s: int, k: int) -> np.ndarray:
+        if not damaged:
+            return frame.mask
+        return damage_mask(frame.mask, frame.wires, np.random.default_rng([damage_seed, seed + s, k]))
+
+    scale = size / 512.0
+    return evaluate_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
+                          _oracle_pipeline(size), mask_of, gate_px, 8.0 * scale, 30.0 * scale)
+
+
+def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
+                        seed: int = 0, gate_px: float = 10.0, size: int = 512, **overrides) -> dict:
+    """Centreline, identity and pixel scores of the whole pipeline with a model. See :func:`evaluate_masks`."""
+    from guidewire_model.runtime.backends import create_backend
+    from guidewire_model.runtime.pipeline import GuidewirePipeline
+
+    pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"))
+    scale = size / 512.0
+    return evaluate_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
+                          pipeline, None, gate_px, 8.0 * scale, 30.0 * scale)
+
+
+def _rounded(value):
+    """Floats to 3 decimals, inside nested dicts too (the printout, not the figures, is rounded)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--oracle", "--eval-gt", dest="oracle", action="store_true",
+                        help="score the node's post-processing on ground-truth masks")
+    parser.add_argument("--damaged", action="store_true",
+                        help="score it on ground-truth masks with gaps, spurs, blobs and streaks")
+    parser.add_argument("--model", help="score the masks this model predicts (ONNX or .pt)")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo's frames (medium, seed 2026, 90 frames at 15 fps); overrides the "
+                             "sequence options below")
+    parser.add_argument("--preset", default="medium", choices=("easy", "medium", "hard", "varied"))
+    parser.add_argument("--sequences", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--crossing-probability", type=float, default=0.7)
+    parser.add_argument("--side-by-side-probability", type=float, default=0.4)
+    parser.add_argument("--repeats", type=int, default=3, help="speed: passes over the masks")
+    args = parser.parse_args(argv)
+    if args.demo:
+        spec = dict(DEMO_SEQUENCE)
+        overrides = {"fps": spec.pop("fps")}
+    else:
+        spec = {"preset": args.preset, "seed": args.seed, "sequences": args.sequences, "frames": args.frames}
+        overrides = {"crossing_probability": args.crossing_probability,
+                     "side_by_side_probability": args.side_by_side_probability}
+    results = {}
+    if args.oracle:
+        results["oracle"] = evaluate_on_ground_truth(**spec, **overrides)
+    if args.damaged:
+        results["damaged"] = evaluate_on_ground_truth(**spec, damaged=True, **overrides)
+    if args.model:
+        results["model"] = evaluate_with_model(args.model, **spec, **overrides)
+    if not results:
+        _single_core()
+        masks = [f.mask for seq in synthetic_sequences(spec["preset"], spec["sequences"], spec["frames"],
+                                                       spec["seed"]) for f in seq]
+        results["speed"] = benchmark_speed(masks, args.repeats)
+    result = next(iter(results.values())) if len(results) == 1 else results
+    json.dump(_rounded(result), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

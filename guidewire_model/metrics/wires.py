@@ -1,0 +1,177 @@
+"""Scores of per-wire centrelines against ground truth: distance, tip error, instance and identity.
+
+Used by the centreline benchmark, the ROS demo, the bag evaluator and the docs. Predictions may be
+plain (N, 2) point arrays or :class:`~guidewire_model.core.wire.Wire` objects (their ``wire_id`` is read
+when present); ground truth is a list of
+:class:`~guidewire_model.data.Wire`. All distances are in pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from guidewire_model.core.wire import UNTRACKED, Wire
+from guidewire_model.core.polyline import arc_length, as_points, closest_point_distances, mean_centreline_distance
+
+__all__ = [
+    "CentrelineScores",
+    "FrameScore",
+    "match_wires",
+    "score_frame",
+    "tip_error",
+    "wires_cross",
+]
+
+
+def tip_error(predicted: Any, truth: Any) -> float:
+    """Euclidean distance (px) between the last points (distal tips) of two ordered polylines."""
+    return float(np.hypot(*(as_points(predicted)[-1] - as_points(truth)[-1])))
+
+
+def wires_cross(wires: Sequence[Any], gap_px: float = 8.0, exclude_px: float = 30.0) -> bool:
+    """Whether two wires cross or run within ``gap_px`` of each other beyond their first ``exclude_px``.
+
+    The "crossing frame" test of the demo and the bag evaluator, applied to ground-truth
+    centrelines. Both wires leave the guiding catheter together, so their proximal ends always
+    touch: the first ``exclude_px`` of arc length of each wire are left out.
+
+    Parameters
+    ----------
+    wires : sequence
+        Items with ``points`` ((N, 2) x/y px, proximal -> distal), e.g. Wire.
+    gap_px : float
+        Closest-approach distance below which two wires count as crossing (about two wire widths).
+    exclude_px : float
+        Proximal arc length of each wire ignored.
+
+    Returns
+    -------
+    bool
+        False for fewer than two wires (or wires shorter than ``exclude_px``).
+    """
+    parts = []
+    for wire in wires:
+        pts = np.asarray(wire.points, dtype=np.float64).reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        arc = arc_length(pts)
+        if (arc > exclude_px).any():
+            parts.append(pts[arc > exclude_px])
+    return any(closest_point_distances(parts[i], parts[j]).min() < gap_px
+               for i in range(len(parts)) for j in range(i + 1, len(parts)))
+
+
+def match_wires(predicted: Sequence[Any], truth: Sequence[Any], gate_px: float
+                ) -> list[tuple[int, int, float]]:
+    """Optimal one-to-one matching of ground-truth wires to predicted wires.
+
+    Minimises the summed :func:`mean_centreline_distance` (Hungarian assignment); pairs farther
+    apart than ``gate_px`` are dropped. Returns ``(truth_index, predicted_index, distance)``
+    sorted by truth index.
+    """
+    if not predicted or not truth:
+        return []
+    cost = np.array([[mean_centreline_distance(t, p) for p in predicted] for t in truth])
+    rows, cols = linear_sum_assignment(cost)
+    return sorted((int(r), int(c), float(cost[r, c])) for r, c in zip(rows, cols) if cost[r, c] <= gate_px)
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """Scores of one frame.
+
+    ``distances`` and ``tip_errors`` hold one entry per matched ground-truth wire.
+    ``assignment_correct``: every ground-truth wire is matched (within the gate) to exactly one
+    predicted wire. ``id_consistent``: every matched wire carries the predicted id its ground-truth
+    wire got when first matched in the sequence (True for untracked predictions).
+    """
+
+    n_truth: int
+    n_predicted: int
+    distances: tuple[float, ...]
+    tip_errors: tuple[float, ...]
+    assignment_correct: bool
+    id_consistent: bool
+    id_switches: int
+    crossing: bool
+
+
+def score_frame(predicted: Sequence[Any], truth: Sequence[Wire], gate_px: float = 10.0,
+                crossing: bool = False, first_ids: dict[int, int] | None = None,
+                last_ids: dict[int, int] | None = None) -> FrameScore:
+    """Score one frame; updates ``first_ids`` / ``last_ids`` (truth id -> predicted id) in place.
+
+    Predicted ids are read from ``wire_id`` (untracked wires and plain arrays have none); an identity switch is a
+    matched ground-truth wire whose predicted id differs from the one it had when last matched.
+    """
+    matches = match_wires(predicted, truth, gate_px)
+    distances = tuple(d for _, _, d in matches)
+    tips = tuple(tip_error(predicted[p], truth[t]) for t, p, _ in matches)
+    correct = len(matches) == len(truth)
+    consistent, switches = True, 0
+    for t, p, _ in matches:
+        pred_id = getattr(predicted[p], "wire_id", UNTRACKED)
+        if pred_id == UNTRACKED or first_ids is None or last_ids is None:
+            continue
+        gt_id = truth[t].wire_id
+        first = first_ids.setdefault(gt_id, pred_id)
+        consistent &= first == pred_id
+        if gt_id in last_ids and last_ids[gt_id] != pred_id:
+            switches += 1
+        last_ids[gt_id] = pred_id
+    return FrameScore(len(truth), len(predicted), distances, tips, correct, consistent, switches, crossing)
+
+
+@dataclass
+class CentrelineScores:
+    """Accumulates :class:`FrameScore` over frames and sequences.
+
+    Call :meth:`new_sequence` between sequences so identities restart. :meth:`summary` gives the
+    figures over all frames and, prefixed ``crossing_``, over frames flagged ``crossing=True``.
+    """
+
+    gate_px: float = 10.0
+    frames: list[FrameScore] = field(default_factory=list)
+    _first_ids: dict[int, int] = field(default_factory=dict)
+    _last_ids: dict[int, int] = field(default_factory=dict)
+
+    def new_sequence(self) -> None:
+        self._first_ids, self._last_ids = {}, {}
+
+    def update(self, predicted: Sequence[Any], truth: Sequence[Wire], crossing: bool = False
+               ) -> FrameScore:
+        score = score_frame(predicted, truth, self.gate_px, crossing, self._first_ids, self._last_ids)
+        self.frames.append(score)
+        return score
+
+    @staticmethod
+    def _figures(frames: list[FrameScore]) -> dict[str, float]:
+        n = len(frames)
+        distances = [d for f in frames for d in f.distances]
+        tips = [e for f in frames for e in f.tip_errors]
+        switches = sum(f.id_switches for f in frames)
+        nan = math.nan
+        return {
+            "frames": n,
+            "mean_centreline_distance_px": float(np.mean(distances)) if distances else nan,
+            "tip_error_px": float(np.mean(tips)) if tips else nan,
+            "tip_error_median_px": float(np.median(tips)) if tips else nan,
+            "assignment_accuracy": float(np.mean([f.assignment_correct for f in frames])) if n else nan,
+            "id_consistency": float(np.mean([f.assignment_correct and f.id_consistent for f in frames]))
+            if n else nan,
+            "id_switches": switches,
+            "id_switches_per_100_frames": 100.0 * switches / n if n else nan,
+            "missed_wires": sum(f.n_truth - len(f.distances) for f in frames),
+            "extra_wires": sum(max(f.n_predicted - len(f.distances), 0) for f in frames),
+        }
+
+    def summary(self) -> dict[str, float]:
+        out = self._figures(self.frames)
+        crossing = self._figures([f for f in self.frames if f.crossing])
+        out.update({f"crossing_{k}": v for k, v in crossing.items()})
+        return out

@@ -1,0 +1,198 @@
+"""Modified focal loss of the paper, eq. (1); ``gamma = 0`` is the alpha-balanced BCE of eq. (2).
+
+For pixel ``i`` with label ``y_i`` and probability ``p_i = sigmoid(x_i)``::
+
+    Loss_i = -alpha * (1 - p_i)**gamma * log(p_i)      if y_i = 1
+    Loss_i = -p_i**gamma * log(1 - p_i)                 if y_i = 0
+
+Unlike Lin et al.'s focal loss the background term has no ``(1 - alpha)`` factor: ``alpha`` only
+up-weights the guidewire. Everything is computed from logits in (at least) float32:
+``log p = -softplus(-x)``, ``log(1 - p) = -softplus(x)``, ``p**gamma = exp(gamma * log p)``, so
+the loss and its gradient stay finite for any logit, where ``log(sigmoid(x))`` would give
+``-inf`` for ``x < -104`` in float32 (and already at ``x ~ -17`` for ``log(1 - sigmoid(x))`` with
+``x ~ 17``).
+
+:class:`GuidewireLoss` adds, when ``LossConfig.skeleton_recall_weight > 0``, the skeleton recall
+term of Kirchhoff et al. (ECCV 2024), which is not in the paper:
+``1 - sum(p * S) / sum(S)`` with ``S`` the soft skeleton of the true mask (:func:`soft_skeleton`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from guidewire_model.training.config import LossConfig
+
+__all__ = ["GuidewireLoss", "ModifiedFocalLoss", "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
+
+
+def modified_focal_loss(
+    logits: Tensor,
+    target: Tensor,
+    alpha: float,
+    gamma: float,
+    reduction: Literal["sum", "mean", "none"] = "sum",
+) -> Tensor:
+    """Paper eq. (1) from logits.
+
+    Parameters
+    ----------
+    logits : Tensor
+        Any float dtype and shape, e.g. ``(N, 1, H, W)`` network output before the sigmoid.
+    target : Tensor
+        Same shape; 1 = guidewire, 0 = background. Values in between blend the two terms linearly
+        (as from a resized mask).
+    alpha : float
+        Weight of the guidewire term, ``alpha >= 0``.
+    gamma : float
+        Modulating exponent, ``gamma >= 0``; 0 gives the alpha-balanced BCE of eq. (2).
+    reduction : {"sum", "mean", "none"}
+        ``sum`` over all pixels (the paper), ``mean`` = sum / number of pixels, ``none`` per pixel.
+
+    Returns
+    -------
+    Tensor
+        Scalar (per-pixel map for ``none``) in float32, or float64 for float64 logits; float32
+        also for half-precision logits and under autocast.
+
+    Raises
+    ------
+    ValueError
+        On a shape mismatch, a negative ``alpha``/``gamma`` or an unknown reduction.
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+    if not alpha >= 0 or not gamma >= 0:
+        raise ValueError(f"alpha and gamma must be >= 0 (paper eq. 1), got alpha={alpha}, gamma={gamma}")
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    # Autocast would otherwise run exp/softplus in half precision when callers pass fp16 logits.
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        # At least float32 (half precision is upcast, float64 kept for gradcheck and references).
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        x = logits.to(dtype)
+        y = target.to(dtype)
+        log_p = -F.softplus(-x)
+        log_not_p = -F.softplus(x)
+        if gamma == 0:
+            pos = -alpha * log_p
+            neg = -log_not_p
+        else:
+            pos = -alpha * torch.exp(gamma * log_not_p) * log_p
+            neg = -torch.exp(gamma * log_p) * log_not_p
+        loss = y * pos + (1.0 - y) * neg
+        if reduction == "sum":
+            return loss.sum()
+        if reduction == "mean":
+            return loss.mean()
+        return loss
+
+
+class ModifiedFocalLoss(nn.Module):
+    """:func:`modified_focal_loss` with ``alpha``, ``gamma`` and ``reduction`` from a LossConfig."""
+
+    def __init__(self, cfg: LossConfig) -> None:
+        super().__init__()
+        if not cfg.alpha >= 0 or not cfg.gamma >= 0:
+            raise ValueError(f"loss.alpha and loss.gamma must be >= 0, got {cfg.alpha}, {cfg.gamma}")
+        self.alpha = float(cfg.alpha)
+        self.gamma = float(cfg.gamma)
+        self.reduction = cfg.reduction
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Loss of ``logits`` against ``target`` (same shape); see :func:`modified_focal_loss`."""
+        return modified_focal_loss(logits, target, self.alpha, self.gamma, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+
+
+def _soft_erode(x: Tensor) -> Tensor:
+    # Minimum over the 4-neighbourhood (a cross), as min-pooling along each axis.
+    return torch.minimum(-F.max_pool2d(-x, (3, 1), 1, (1, 0)), -F.max_pool2d(-x, (1, 3), 1, (0, 1)))
+
+
+def _soft_dilate(x: Tensor) -> Tensor:
+    return F.max_pool2d(x, 3, 1, 1)
+
+
+def soft_skeleton(mask: Tensor, iterations: int = 3) -> Tensor:
+    """Differentiable morphological skeleton of a (soft) mask, as in clDice (Shit et al., CVPR 2021).
+
+    Parameters
+    ----------
+    mask : Tensor, (N, 1, H, W), values in [0, 1]
+    iterations : int
+        Erosions applied; structures up to about ``2 * iterations`` px wide keep a skeleton. A
+        wire 1-3 px wide is its own skeleton.
+
+    Returns
+    -------
+    Tensor, same shape, values in [0, 1]
+    """
+    if mask.dim() != 4:
+        raise ValueError(f"mask must be (N, C, H, W), got shape {tuple(mask.shape)}")
+    img = mask
+    skel = F.relu(img - _soft_dilate(_soft_erode(img)))
+    for _ in range(iterations):
+        img = _soft_erode(img)
+        delta = F.relu(img - _soft_dilate(_soft_erode(img)))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) -> Tensor:
+    """``1 - sum(sigmoid(logits) * S) / sum(S)``, ``S`` = :func:`soft_skeleton` of ``target``.
+
+    Summed over the whole batch, so a crop without wire adds nothing; 0 when the batch holds no
+    wire at all.
+
+    Parameters
+    ----------
+    logits, target : Tensor, (N, 1, H, W)
+        Network output before the sigmoid; 0/1 (or soft) guidewire mask.
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 1], float32 (at least).
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        with torch.no_grad():
+            skel = soft_skeleton(target.to(dtype), iterations)
+        total = skel.sum()
+        if float(total) == 0.0:
+            return logits.to(dtype).sum() * 0.0  # keeps the graph (DDP expects every output used)
+        return 1.0 - (torch.sigmoid(logits.to(dtype)) * skel).sum() / total
+
+
+class GuidewireLoss(nn.Module):
+    """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
+
+    With ``skeleton_recall_weight = 0`` (the paper's config) this is exactly
+    :class:`ModifiedFocalLoss`.
+    """
+
+    def __init__(self, cfg: LossConfig) -> None:
+        super().__init__()
+        self.focal = ModifiedFocalLoss(cfg)
+        if not cfg.skeleton_recall_weight >= 0:
+            raise ValueError(f"loss.skeleton_recall_weight must be >= 0, got {cfg.skeleton_recall_weight}")
+        self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Scalar loss of ``logits`` against ``target`` (same shape)."""
+        loss = self.focal(logits, target)
+        if self.skeleton_recall_weight > 0:
+            loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, target)
+        return loss
+
+    def extra_repr(self) -> str:
+        return f"skeleton_recall_weight={self.skeleton_recall_weight}"
