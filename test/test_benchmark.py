@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 import time
 from types import SimpleNamespace
@@ -10,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire_model.evaluation.measurement import MemoryProbe, latency_summary, simulate_keep_latest
+from guidewire_model.evaluation.measurement import MemoryProbe, simulate_keep_latest
+from guidewire_model.runtime.rolling_stats import latency_summary
 from guidewire_model.evaluation import benchmark_suite as bench_suite
 from guidewire_model.evaluation.benchmark_suite import BenchCase, ModelSource, add_speedups, plan_cases, run_suite
 from guidewire_model.evaluation.benchmark import format_table, main, time_callable
@@ -18,7 +21,7 @@ from guidewire_model.runtime.rolling_stats import RollingPercentiles
 
 TINY = ["--set", "model.encoder=resnet18", "--set", "model.encoder_width=8"]
 FAST = ["--runs", "2", "--warmup", "1", "--threads", "1", "--frames", "2", "--frame-size", "128", "--no-progress"]
-STAGE_FIELDS = {"p50", "p90", "p99", "mean", "min", "max", "runs"}
+STAGE_FIELDS = {"p50", "p90", "p95", "p99", "mean", "min", "max", "runs"}
 MEMORY_FIELDS = {"load_rss_mb", "rss_peak_delta_mb", "rss_method", "cuda_max_allocated_mb", "cuda_used_delta_mb"}
 MIB = 2**20
 
@@ -57,11 +60,12 @@ def test_latency_summary_matches_rolling_percentiles():
     for s in samples:
         rolling.add(s)
     summary = latency_summary(samples)
-    for q in (50, 90, 99):
+    for q in (50, 90, 95, 99):
         assert summary[f"p{q}"] == pytest.approx(rolling.percentile(q))
     assert summary["runs"] == 101 and summary["mean"] == pytest.approx(samples.mean())
-    with pytest.raises(ValueError):
-        latency_summary([])
+    assert summary["min"] == samples.min() and summary["max"] == samples.max()
+    empty = latency_summary([])
+    assert empty["runs"] == 0 and all(math.isnan(v) for k, v in empty.items() if k != "runs")
     with pytest.raises(ValueError):
         latency_summary([1.0, float("nan")])
 

@@ -45,6 +45,7 @@ from guidewire_model.evaluation.bag_report import headline_text, write_report
 from guidewire_model.metrics.wires import CentrelineScores, wires_cross
 from guidewire_model.evaluation.frame_record import FrameRecord, frame_accuracy, frame_badness, headline_latency_key
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep
+from guidewire_model.runtime.rolling_stats import latency_summary
 
 __all__ = [
     "Evaluation",
@@ -61,13 +62,10 @@ LATENCY_STAGES = ("preprocess", "inference", "postprocess", "total")
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=np.float64)
-    if a.size == 0:
+    s = latency_summary(values)
+    if s["runs"] == 0:
         return {"count": 0}
-    # np.percentile's default (linear) method, as rolling_stats.RollingPercentiles uses.
-    p50, p95, p99 = np.percentile(a, [50, 95, 99])
-    return {"count": int(a.size), "mean": float(a.mean()), "p50": float(p50), "p95": float(p95),
-            "p99": float(p99), "max": float(a.max())}
+    return {"count": s["runs"], **{k: s[k] for k in ("mean", "p50", "p95", "p99", "max")}}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from guidewire_model.evaluation.measurement import latency_summary
+from guidewire_model.runtime.rolling_stats import latency_summary
 
 __all__ = ["BACKENDS", "build_parser", "format_table", "main", "time_backend", "time_callable"]
 
@@ -46,7 +46,7 @@ def time_callable(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, fl
     Returns
     -------
     dict
-        :func:`~guidewire_model.evaluation.measurement.latency_summary` of the timed calls: ``p50``,
+        :func:`~guidewire_model.runtime.rolling_stats.latency_summary` of the timed calls: ``p50``,
         ``p90``, ``p99``, ``mean``, ``min``, ``max`` (ms) and ``runs``.
 
     Raises

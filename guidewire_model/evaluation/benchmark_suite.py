@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from guidewire_model.evaluation.measurement import MemoryProbe, latency_summary, simulate_keep_latest
+from guidewire_model.evaluation.measurement import MemoryProbe, simulate_keep_latest
+from guidewire_model.runtime.rolling_stats import latency_summary
 
 __all__ = ["BenchCase", "ModelSource", "add_speedups", "format_markdown", "machine_info", "plan_cases",
            "run_suite", "time_pipeline"]
@@ -159,7 +160,7 @@ def time_pipeline(process: Callable[[np.ndarray], Any], frames: Sequence[np.ndar
     Returns
     -------
     dict
-        ``stages``: :func:`~guidewire_model.evaluation.measurement.latency_summary` of ``preprocess``,
+        ``stages``: :func:`~guidewire_model.runtime.rolling_stats.latency_summary` of ``preprocess``,
         ``model``, ``postprocess`` and ``end_to_end`` (wall time around ``process``);
         ``end_to_end_ms`` (the timed samples in order); ``fps`` = 1000 / mean end to end;
         ``wires_per_frame`` and ``mask_fraction`` (means; a network with random weights finds no

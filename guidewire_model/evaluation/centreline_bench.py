@@ -40,6 +40,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.runtime.rolling_stats import latency_summary
 from guidewire_model.metrics.wires import CentrelineScores, wires_cross
 
 __all__ = ["DEMO_SEQUENCE", "benchmark_speed", "evaluate_masks", "evaluate_on_ground_truth",
@@ -88,9 +89,8 @@ def benchmark_speed(masks: list[np.ndarray], repeats: int = 3) -> dict[str, floa
             t0 = time.perf_counter()
             extract_centrelines(mask)
             times.append((time.perf_counter() - t0) * 1e3)
-    t = np.asarray(times)
-    return {"masks": len(masks), "calls": len(t), "ms_p50": float(np.percentile(t, 50)),
-            "ms_p99": float(np.percentile(t, 99)), "ms_mean": float(t.mean())}
+    s = latency_summary(times)
+    return {"masks": len(masks), "calls": s["runs"], "ms_p50": s["p50"], "ms_p99": s["p99"], "ms_mean": s["mean"]}
 
 
 def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: float = 10.0,

@@ -5,8 +5,8 @@ the same thing everywhere in this project:
 
 * latencies are wall-clock milliseconds from :func:`time.perf_counter`, one sample per frame;
   warm-up frames are never among the samples;
-* percentiles are :func:`numpy.percentile` with its default linear interpolation over all samples,
-  exactly what :class:`~guidewire_model.runtime.rolling_stats.RollingPercentiles` computes over its window;
+* a set of latencies is summarised by :func:`~guidewire_model.runtime.rolling_stats.latency_summary`
+  (:func:`numpy.percentile`, linear interpolation), as the node's diagnostics summarise their window;
 * FPS of a serial stage is ``1000 / mean latency`` (frames one after another, no overlap);
 * frames dropped at a given input rate come from :func:`simulate_keep_latest`, which replays the
   measured per-frame latencies through the node's keep-latest hand-over (``frame_slot``).
@@ -19,46 +19,14 @@ import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
+from guidewire_model.runtime.rolling_stats import latency_summary
 
-__all__ = ["PERCENTILES", "MemoryProbe", "latency_summary", "simulate_keep_latest"]
-
-PERCENTILES = (50, 90, 99)
+__all__ = ["MemoryProbe", "simulate_keep_latest"]
 
 _PROC_STATUS = Path("/proc/self/status")
 _PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def latency_summary(samples_ms: Iterable[float]) -> dict[str, float]:
-    """Summary statistics of per-frame latencies.
-
-    Parameters
-    ----------
-    samples_ms : iterable of float
-        One latency per timed frame, in milliseconds; at least one.
-
-    Returns
-    -------
-    dict
-        ``p50``, ``p90``, ``p99`` (numpy linear-interpolation percentiles, as in
-        :class:`~guidewire_model.runtime.rolling_stats.RollingPercentiles`), ``mean``, ``min``, ``max`` (ms)
-        and ``runs`` (the sample count, int).
-
-    Raises
-    ------
-    ValueError
-        If there are no samples or one is not finite.
-    """
-    times = np.fromiter((float(s) for s in samples_ms), dtype=np.float64)
-    if times.size == 0:
-        raise ValueError("latency_summary needs at least one sample")
-    if not np.all(np.isfinite(times)):
-        raise ValueError("latency_summary: every sample must be finite")
-    p50, p90, p99 = np.percentile(times, PERCENTILES)
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(times.mean()),
-            "min": float(times.min()), "max": float(times.max()), "runs": int(times.size)}
 
 
 def simulate_keep_latest(service_ms: Sequence[float], period_ms: float) -> dict[str, float]:
@@ -82,7 +50,7 @@ def simulate_keep_latest(service_ms: Sequence[float], period_ms: float) -> dict[
     dict
         ``served`` and ``dropped`` frame counts, ``drop_fraction`` = dropped / (served + dropped),
         ``fps`` = input rate x (1 - drop_fraction), the output rate the node would sustain, and
-        ``latency`` (a :func:`latency_summary` of arrival -> completion, queueing included).
+        ``latency`` (a :func:`~guidewire_model.runtime.rolling_stats.latency_summary` of arrival -> completion, queueing included).
 
     Raises
     ------

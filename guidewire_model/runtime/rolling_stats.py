@@ -1,7 +1,8 @@
-"""Bounded-memory statistics over the most recent samples: latency percentiles and event rates.
+"""Latency and rate statistics: a summary of a set of latencies, and bounded windows of the latest samples.
 
-Shared by the ROS node's diagnostics, the bag evaluator and the benchmarks, so every figure of
-"latency p50/p99" or "FPS" in this project is computed the same way.
+Shared by the ROS node's diagnostics, the bag evaluator, the demo, the soak test and the
+benchmarks, so every figure of "latency p50/p99" or "FPS" in this project is computed the same way:
+:func:`numpy.percentile` with its default linear interpolation.
 """
 
 from __future__ import annotations
@@ -9,10 +10,45 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import Iterable
 
 import numpy as np
 
-__all__ = ["RateMeter", "RollingPercentiles"]
+__all__ = ["PERCENTILES", "RateMeter", "RollingPercentiles", "latency_summary"]
+
+#: The percentiles of every latency summary.
+PERCENTILES = (50, 90, 95, 99)
+
+
+def latency_summary(samples_ms: Iterable[float]) -> dict[str, float]:
+    """Summary statistics of per-frame latencies.
+
+    Parameters
+    ----------
+    samples_ms : iterable of float
+        One latency per timed frame, in milliseconds.
+
+    Returns
+    -------
+    dict
+        ``p50``, ``p90``, ``p95``, ``p99`` (linear-interpolation percentiles, as
+        :class:`RollingPercentiles`), ``mean``, ``min``, ``max`` (ms) and ``runs`` (the sample count,
+        int). With no samples, ``runs`` is 0 and every figure NaN.
+
+    Raises
+    ------
+    ValueError
+        If a sample is not finite.
+    """
+    times = np.fromiter((float(s) for s in samples_ms), dtype=np.float64)
+    if not np.all(np.isfinite(times)):
+        raise ValueError("latency_summary: every sample must be finite")
+    if times.size == 0:
+        return {**{f"p{q}": float("nan") for q in PERCENTILES}, "mean": float("nan"), "min": float("nan"),
+                "max": float("nan"), "runs": 0}
+    values = np.percentile(times, PERCENTILES)
+    return {**{f"p{q}": float(v) for q, v in zip(PERCENTILES, values)}, "mean": float(times.mean()),
+            "min": float(times.min()), "max": float(times.max()), "runs": int(times.size)}
 
 
 class RollingPercentiles:

@@ -24,6 +24,7 @@ import numpy as np
 from guidewire_model.metrics.wires import CentrelineScores, wires_cross
 from guidewire_model.core.shipped_files import shipped_models_dir
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+from guidewire_model.runtime.rolling_stats import latency_summary
 from guidewire_model.runtime.wire_overlay import render_overlay
 
 from .processes import ros_environment, start_module, stop_process, wait_for_node
@@ -39,7 +40,7 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
     """Figures of a recorded run (records in stamp order, as from ``ResultRecorder.snapshot``)."""
     inputs = [r for r in records if r.input_received_ns is not None]
     served = [r for r in inputs if r.wires_received_ns is not None and r.mask_received_ns is not None]
-    latencies = np.array([r.latency_ms for r in served], dtype=np.float64)
+    latency = latency_summary(r.latency_ms for r in served)
     counts = AccuracyCounts()
     scores = CentrelineScores()
     for r in served:
@@ -52,8 +53,8 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
         "frames_served": len(served),
         "frames_dropped": len(inputs) - len(served),
         "achieved_fps": len(served) / duration_s if duration_s > 0 else float("nan"),
-        "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
-        "latency_p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
+        "latency_p50_ms": latency["p50"],
+        "latency_p99_ms": latency["p99"],
         "precision": counts.pixel.precision,
         "recall": counts.pixel.recall,
         "f1": counts.pixel.f1,

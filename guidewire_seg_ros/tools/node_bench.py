@@ -33,6 +33,7 @@ import numpy as np
 from guidewire_model.runtime.backends import create_backend
 from guidewire_model.core.shipped_files import shipped_models_dir
 from guidewire_model.runtime.pipeline import GuidewirePipeline
+from guidewire_model.runtime.rolling_stats import latency_summary
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_seg_ros.topic_diagnostics import NODE_STATUS_SUFFIX
 
@@ -51,9 +52,8 @@ def offline_timings(model: Path, frames: list[np.ndarray]) -> dict[str, float]:
         pipeline.process(image)
         times.append((time.perf_counter() - t0) * 1e3)
     pipeline.backend.close()
-    t = np.asarray(times)
-    return {"ms_mean": float(t.mean()), "ms_p50": float(np.percentile(t, 50)),
-            "ms_p99": float(np.percentile(t, 99)), "fps": 1000.0 / float(t.mean())}
+    s = latency_summary(times)
+    return {"ms_mean": s["mean"], "ms_p50": s["p50"], "ms_p99": s["p99"], "fps": 1000.0 / s["mean"]}
 
 
 def served_fps(received_ns: Sequence[int]) -> float:
@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         rss_after = proc.memory_info().rss
         served = [r for r in recorder.snapshot() if r.wires_received_ns is not None]
-        lat = np.array([r.latency_ms for r in served]) if served else np.array([np.nan])
+        lat = latency_summary(r.latency_ms for r in served)
         fps = served_fps([r.wires_received_ns for r in served])
         return {"rate_hz": rate_hz, "published": len(messages), "served": len(served),
                 "dropped": len(messages) - len(served), "served_fps": fps,
-                "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p99_ms": float(np.percentile(lat, 99)),
+                "latency_p50_ms": lat["p50"], "latency_p99_ms": lat["p99"],
                 "node_rss_before_mb": rss_before / 2**20, "node_rss_after_mb": rss_after / 2**20}
 
     try:
@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             loop_ms.append((time.perf_counter() - t1) * 1e3)
         closed_elapsed = time.perf_counter() - t0
-        closed = {"fps": len(loop_ms) / closed_elapsed, "unanswered": unanswered, "ms_mean": float(np.mean(loop_ms)),
-                  "ms_p50": float(np.percentile(loop_ms, 50)), "ms_p99": float(np.percentile(loop_ms, 99))}
+        loop = latency_summary(loop_ms)
+        closed = {"fps": len(loop_ms) / closed_elapsed, "unanswered": unanswered, "ms_mean": loop["mean"],
+                  "ms_p50": loop["p50"], "ms_p99": loop["p99"]}
         # The node's time split of the closed-loop frames: its next /diagnostics after the loop.
         fresh_diagnostics.clear()
         fresh_diagnostics.wait(5.0)

@@ -20,9 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 from guidewire_model.core.shipped_files import shipped_models_dir
+from guidewire_model.runtime.rolling_stats import latency_summary
 
 __all__ = ["main"]
 
@@ -131,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
 
     served = len(latencies)
-    lat = np.array([ms for _, ms in latencies]) if latencies else np.array([np.nan])
+    lat = latency_summary(ms for _, ms in latencies)
     growth = {k: final[k] - baseline[k] for k in final}
     ok = alive and code == 0 and growth["rss_mb"] <= args.max_rss_growth_mb and growth["fds"] <= 0 \
         and growth["threads"] <= 0
     result = {"frames": args.frames, "rate_hz": args.rate, "served": served, "dropped": args.frames - served,
-              "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p99_ms": float(np.percentile(lat, 99)),
+              "latency_p50_ms": lat["p50"], "latency_p99_ms": lat["p99"],
               "after_warmup": baseline, "end": final, "growth": growth, "node_exit_code": code, "ok": ok,
               "windows": rows}
     print(f"\nnode after warm-up ({args.warmup} frames): RSS {baseline['rss_mb']:.1f} MB, {baseline['fds']} fds, "
@@ -156,9 +156,9 @@ def _window_row(first: int, last: int, latencies, lock, proc) -> dict:
     with lock:
         window = [ms for i, ms in latencies if first <= i < last]
     stats = _node_stats(proc)
+    latency = latency_summary(window)
     return {"frames": f"{first}-{last - 1}", "served": len(window), "dropped": (last - first) - len(window),
-            "p50_ms": float(np.percentile(window, 50)) if window else float("nan"),
-            "p99_ms": float(np.percentile(window, 99)) if window else float("nan"), **stats}
+            "p50_ms": latency["p50"], "p99_ms": latency["p99"], **stats}
 
 
 def _format_row(row: dict) -> str:
