@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 __all__ = [
     "arc_length",
     "as_points",
+    "border_distance",
     "closest_point_distances",
     "mean_centreline_distance",
     "nearest_sample_distance",
@@ -44,6 +45,19 @@ def resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     n = max(int(math.ceil(s[-1] / spacing)), 1) + 1
     t = np.linspace(0.0, s[-1], n)
     return np.stack([np.interp(t, s, points[:, 0]), np.interp(t, s, points[:, 1])], axis=1)
+
+
+def border_distance(points: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Distance [px] of (x, y) points to the nearest pixel outside an image of ``shape`` (H, W).
+
+    1 on the outermost pixels, the same convention as the field of view's
+    :meth:`~guidewire_model.runtime.field_of_view.FieldOfView.distance`; 0 or less outside the image.
+    Returns float64 (N,).
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    h, w = shape
+    x, y = pts[:, 0], pts[:, 1]
+    return np.minimum(np.minimum(x + 1.0, w - x), np.minimum(y + 1.0, h - y))
 
 
 def as_points(item: Any) -> np.ndarray:

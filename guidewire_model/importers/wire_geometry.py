@@ -25,7 +25,7 @@ import numpy as np
 from scipy.interpolate import splev, splprep
 
 from guidewire_model.runtime.centreline import extract_centrelines
-from guidewire_model.core.polyline import arc_length, resample
+from guidewire_model.core.polyline import arc_length, border_distance, resample
 from guidewire_model.importers.errors import InputError
 
 __all__ = ["CATHETER_WIDTH_PX", "MIN_WIDTH_PX", "WIRE_WIDTH_PX", "area_centreline", "draw_curve", "fill_polygon",
@@ -102,11 +102,6 @@ def fill_polygon(canvas: np.ndarray, points: np.ndarray, value: int = 1) -> np.n
     return canvas
 
 
-def _border_distance(p: np.ndarray, shape: tuple[int, int]) -> float:
-    h, w = shape
-    return float(min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]))
-
-
 def orient(points: np.ndarray, shape: tuple[int, int], catheter: np.ndarray | None = None,
            as_drawn: bool = False) -> np.ndarray:
     """``points`` ordered proximal -> distal by the rule of the module docstring.
@@ -132,7 +127,7 @@ def orient(points: np.ndarray, shape: tuple[int, int], catheter: np.ndarray | No
         at = [float(dist[int(np.clip(round(p[1]), 0, h - 1)), int(np.clip(round(p[0]), 0, w - 1))])
               for p in (first, last)]
     else:
-        at = [_border_distance(first, shape), _border_distance(last, shape)]
+        at = list(border_distance(np.stack([first, last]), shape))
     if abs(at[0] - at[1]) < 1.0:
         return points
     return points if at[0] < at[1] else points[::-1].copy()

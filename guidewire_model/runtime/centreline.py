@@ -82,7 +82,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, depth_first_order
 from skimage.morphology import skeletonize
 
-from guidewire_model.core.polyline import arc_length, polyline_length, resample
+from guidewire_model.core.polyline import arc_length, border_distance, polyline_length, resample
 from guidewire_model.core.wire import Wire
 
 if TYPE_CHECKING:
@@ -817,18 +817,9 @@ def _extend_to_mask_edge(points: np.ndarray, mask: np.ndarray, max_px: float) ->
     return np.concatenate([points, (tip + d * reach)[None]])
 
 
-def _image_border_distance(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Distance [px] of (x, y) points to the nearest pixel outside the image (1 on the outer pixels)."""
-    h, w = shape
-    x, y = points[:, 0], points[:, 1]
-    return np.minimum(np.minimum(x + 1.0, w - x), np.minimum(y + 1.0, h - y))
-
-
-def _border_distance(p: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None" = None) -> float:
-    if field is not None:
-        return float(field.distance(p[None])[0])
-    h, w = shape
-    return float(min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]))
+def _end_distance(p: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None" = None) -> float:
+    """Distance [px] of one end point to the field's edge, or to the image border without a field."""
+    return float((field.distance(p[None]) if field is not None else border_distance(p[None], shape))[0])
 
 
 def _drop_edge_runs(points: np.ndarray, edge_distance: np.ndarray, distance_px: float, run_px: float
@@ -868,7 +859,7 @@ def _crosses_view(points: np.ndarray, shape: tuple[int, int], field: "FieldOfVie
     ``field`` is given (image border, shutters, text), else of the image border. Such a path enters
     and leaves the view and has no free tip (see *Free tip* in the module docstring)."""
     ends = points[[0, -1]]
-    d = field.distance(ends) if field is not None else _image_border_distance(ends, shape)
+    d = field.distance(ends) if field is not None else border_distance(ends, shape)
     return bool(np.all(d <= margin_px))
 
 
@@ -889,7 +880,7 @@ def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, o
     for i, p in enumerate(paths):
         if i in reverse:
             continue
-        b0, b1 = _border_distance(p[0], shape, field), _border_distance(p[-1], shape, field)
+        b0, b1 = _end_distance(p[0], shape, field), _end_distance(p[-1], shape, field)
         near0, near1 = b0 <= border_px, b1 <= border_px
         if near0 != near1:
             reverse[i] = near1
@@ -1063,7 +1054,7 @@ def extract_centrelines(
                 pieces = [corner_piece]
                 if edge_distance_px > 0:
                     d = (field.distance(corner_piece) if field is not None
-                         else _image_border_distance(corner_piece, binary.shape))
+                         else border_distance(corner_piece, binary.shape))
                     pieces = _drop_edge_runs(corner_piece, d, edge_distance_px, edge_run_px)
                 for piece in pieces:
                     heapq.heappush(heap, (-polyline_length(piece), counter, piece, True))

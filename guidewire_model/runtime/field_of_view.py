@@ -67,6 +67,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from guidewire_model.core.polyline import border_distance
+
 __all__ = ["FieldOfView", "estimate_field", "valid_field"]
 
 # Side of the coarse block grid the shutter test runs on; the fine grid (edges, distances) is twice it.
@@ -116,10 +118,10 @@ class FieldOfView:
         bilinearly (accurate to about a pixel).
         """
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        h, w = self.valid.shape
-        x, y = pts[:, 0], pts[:, 1]
-        d = np.minimum(np.minimum(x + 1.0, w - x), np.minimum(y + 1.0, h - y)) - self._border_margin_px
+        d = border_distance(pts, self.valid.shape) - self._border_margin_px
         if self._core_distance is not None and len(pts):
+            h, w = self.valid.shape
+            x, y = pts[:, 0], pts[:, 1]
             fh, fw = self._core_distance.shape
             # Bilinear, with the pixel-centre convention of cv2.resize (as ``valid`` was made).
             u = np.clip((x + 0.5) * fw / w - 0.5, 0.0, fw - 1.0)
