@@ -1,9 +1,11 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of one.
 
-Writers go through :func:`atomic_path` (training checkpoints and the engine cache still have their
-own): the bytes go to a hidden temporary name in the target's own folder (same file system, so the
-final :func:`os.replace` is atomic on POSIX), are fsynced, and only then take the target's name. On any exception the temporary file is
-removed and the target is untouched. Standard library only (the runtime uses it too).
+Every writer of the project goes through :func:`atomic_path` (data sets, training run files and
+checkpoints, exported and quantised models, the TensorRT engine cache): the bytes go to a hidden
+temporary name in the target's own folder (same file system, so the final :func:`os.replace` is
+atomic on POSIX), are fsynced, and only then take the target's name; the folder is then fsynced so
+the rename survives a power cut. On any exception the temporary file is removed and the target is
+untouched. Standard library only (the runtime uses it too).
 """
 
 from __future__ import annotations
@@ -51,6 +53,21 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename durable; not every platform or file system lets a folder be opened or synced.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -5,22 +5,21 @@ A checkpoint is a plain dict written with :func:`torch.save`. Everything in it m
 dicts -- because a model file is *data*: loading one must never run code from it. So RNG states
 are stored as tensors or plain lists, never as pickled numpy objects.
 
-Saving is atomic: the bytes go to a temporary file in the target folder, are flushed and fsynced,
-and only then renamed over the target with :func:`os.replace` (atomic on POSIX within one file
-system); finally the folder is fsynced so the rename itself survives a power cut. A kill, a crash
-or a full disk at any moment therefore leaves either the old or the new checkpoint, never a torn one.
+Saving is atomic (:func:`~guidewire_model.core.atomic_io.atomic_path`: a temporary file in the target
+folder, fsynced, renamed over the target, the folder fsynced): a kill, a crash or a full disk at any
+moment leaves either the old or the new checkpoint, never a torn one.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from guidewire_model.core.atomic_io import atomic_path
 from guidewire_model.training.config import ConfigError, TrainConfig, from_mapping
 
 __all__ = [
@@ -71,34 +70,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"{path}: refusing to save a checkpoint without key(s) {missing}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename durable; not every platform/file system lets a directory be opened.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

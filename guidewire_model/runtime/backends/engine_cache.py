@@ -7,7 +7,7 @@ sidecar holding the full key and the build report (the parity check against ONNX
 
 * A cached engine is used only if its sidecar matches the key; a missing or different sidecar, or an
   engine that fails to deserialize (TensorRT upgrade, torn file), is rebuilt with a warning.
-* Every write is atomic (temporary file in the folder, ``fsync``, ``os.replace``); the sidecar is
+* Every write is atomic (:mod:`guidewire_model.core.atomic_io`); the sidecar is
   written last, so an engine without one is never loaded.
 * A per-key file lock (``flock``) makes concurrent starts build once: the first process builds, the
   others wait on the lock and then load what it wrote.
@@ -25,12 +25,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from guidewire_model.core.atomic_io import write_bytes_atomic
 from guidewire_model.runtime.backends.base import BackendError
 
 try:  # flock is POSIX; the robot computers (Linux, Jetson) have it.
@@ -325,14 +325,4 @@ class EngineCache:
     def _write(self, path: Path, data: bytes) -> None:
         if path.resolve().parent != self.folder.resolve():
             raise ValueError(f"refusing to write {path} outside the engine cache {self.folder}")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())  # the data is on disk before the name points at it
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(path, data)
