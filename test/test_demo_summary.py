@@ -21,7 +21,7 @@ def _records(masks, gt_masks):
     out = []
     for i, (mask, gt) in enumerate(zip(masks, gt_masks)):
         stamp = 1_000_000_000 + i * 10_000_000
-        out.append(recorder.FrameRecord(stamp_ns=stamp, input_received_ns=stamp, mask=mask, mask_received_ns=stamp,
+        out.append(recorder.ReceivedFrame(stamp_ns=stamp, input_received_ns=stamp, mask=mask, mask_received_ns=stamp,
                                         wires=[], wires_received_ns=stamp + 5_000_000, gt_mask=gt))
     return out
 

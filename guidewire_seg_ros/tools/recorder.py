@@ -21,7 +21,7 @@ from guidewire_seg.msg import GuidewireArray
 from ..image_conversion import image_to_gray
 from ..messages import msg_to_wires
 
-__all__ = ["FrameRecord", "ResultRecorder", "stamp_ns"]
+__all__ = ["ReceivedFrame", "ResultRecorder", "stamp_ns"]
 
 
 def stamp_ns(header: Any) -> int:
@@ -30,7 +30,7 @@ def stamp_ns(header: Any) -> int:
 
 
 @dataclass
-class FrameRecord:
+class ReceivedFrame:
     """What was seen for one input stamp; fields stay ``None`` until their message arrives."""
 
     stamp_ns: int
@@ -51,7 +51,7 @@ class FrameRecord:
 
 
 class ResultRecorder(Node):
-    """Subscribes to a guidewire_seg node's outputs and keeps one :class:`FrameRecord` per stamp.
+    """Subscribes to a guidewire_seg node's outputs and keeps one :class:`ReceivedFrame` per stamp.
 
     Parameters
     ----------
@@ -70,7 +70,7 @@ class ResultRecorder(Node):
                  keep_images: bool = True, name: str = "guidewire_recorder") -> None:
         super().__init__(name)
         self.keep_images = keep_images
-        self.records: dict[int, FrameRecord] = {}
+        self.records: dict[int, ReceivedFrame] = {}
         self._lock = threading.Condition()
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.create_subscription(Image, mask_topic, self._on_mask, qos)
@@ -85,11 +85,11 @@ class ResultRecorder(Node):
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _record(self, header: Any) -> FrameRecord:
+    def _record(self, header: Any) -> ReceivedFrame:
         key = stamp_ns(header)
         rec = self.records.get(key)
         if rec is None:
-            rec = self.records[key] = FrameRecord(key)
+            rec = self.records[key] = ReceivedFrame(key)
         return rec
 
     def _on_image(self, msg: Image) -> None:
@@ -136,7 +136,7 @@ class ResultRecorder(Node):
         with self._lock:
             return self._lock.wait_for(arrived, timeout)
 
-    def snapshot(self) -> list[FrameRecord]:
+    def snapshot(self) -> list[ReceivedFrame]:
         """Records in stamp order (a copy of the list; the records themselves are shared)."""
         with self._lock:
             return [self.records[k] for k in sorted(self.records)]
