@@ -14,15 +14,8 @@ from guidewire_model.data import layout
 
 from guidewire_model.runtime import preprocess
 from guidewire_model.training.config import AugmentConfig
-from guidewire_model.training.dataset import (
-    DatasetError,
-    SegmentationDataset,
-    Split,
-    load_frame,
-    resize_mask,
-    scan_dataset,
-    split_by_patient,
-)
+from guidewire_model.data.sequences import DatasetError, Split, load_frame, resize_mask, scan_dataset, split_by_patient
+from guidewire_model.training.dataset import SegmentationDataset
 from guidewire_model.core.wire import Wire
 
 SIZE = 96

@@ -13,7 +13,7 @@ import torch
 from guidewire_model.training.checkpoint import save_checkpoint
 from guidewire_model.training.config import load_train_config, to_dict
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.training.dataset import load_frame, scan_dataset, split_by_patient
+from guidewire_model.data.sequences import load_frame, scan_dataset, split_by_patient
 from guidewire_model.evaluation.evaluate import evaluate_checkpoint, main
 from guidewire_model.training.network import build_model
 from guidewire_model.runtime.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay

@@ -10,7 +10,7 @@ import numpy as np
 
 from annotation_factory import SHAPE, arc, clicks, coco_rle_string, distance_to, pixels, write_json
 from guidewire_model.data import layout
-from guidewire_model.training.dataset import scan_dataset
+from guidewire_model.data.sequences import scan_dataset
 from guidewire_model.importers.cli import main
 from guidewire_model.importers.wire_geometry import draw_curve
 

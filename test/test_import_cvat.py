@@ -10,7 +10,7 @@ import pytest
 
 from annotation_factory import SHAPE, arc, clicks, cvat_rle, cvat_xml, distance_to, pixels, write_frames
 from guidewire_model.data import layout
-from guidewire_model.training.dataset import scan_dataset
+from guidewire_model.data.sequences import scan_dataset
 from guidewire_model.importers.cli import main
 
 # Two wires leaving a catheter tip at (32, 48); the catheter comes in from the left border.

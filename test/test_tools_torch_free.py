@@ -142,3 +142,23 @@ def test_import_cvat_polylines_without_torch(tmp_path):
 
     mask = cv2.imread(str(tmp_path / "data" / "P1" / layout.MASKS_DIR / layout.frame_name(0)), cv2.IMREAD_UNCHANGED)
     assert np.count_nonzero(mask) > 0
+
+
+def test_evaluate_an_onnx_model_on_a_plain_folder_without_torch(tmp_path):
+    model = export_line_model(tmp_path, size=128)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    t = np.linspace(0.0, 1.0, 60)
+    for index, offset in enumerate((20, 60)):
+        curve = np.c_[offset + 30 * t, 10 + 100 * t]
+        frame = dark_curves((128, 128), [curve])
+        mask = np.zeros((128, 128), np.uint8)
+        cv2.polylines(mask, [np.round(curve).astype(np.int32)], False, 255, 2)
+        cv2.imwrite(str(folder / f"frame_{index}.png"), frame)
+        cv2.imwrite(str(folder / f"guidewire_{index}.png"), mask)
+
+    run_without_torch("guidewire-eval", "--model", str(model), "--folder", str(folder), "--out",
+                      str(tmp_path / "report"), "--no-reference", cwd=tmp_path)
+
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["n_frames"] == 2 and metrics["overall"]["tolerance"]["f1"] > 0.5

@@ -19,7 +19,7 @@ from torch import nn
 from guidewire_model.training.checkpoint import load_checkpoint
 from guidewire_model.training.config import ConfigError, load_train_config
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.training.dataset import load_frame, scan_dataset
+from guidewire_model.data.sequences import load_frame, scan_dataset
 from guidewire_model.synthetic import SyntheticConfig, write_dataset
 from guidewire_model.training.train import _train_epoch, config_differences, train
 

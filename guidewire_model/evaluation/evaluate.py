@@ -50,7 +50,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from guidewire_model.training.checkpoint import CheckpointError
+from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 
@@ -113,7 +113,7 @@ class EvalFrame:
 
 
 def _load_dataset_frame(seq: Any, index: int) -> tuple[np.ndarray, np.ndarray, None]:
-    from guidewire_model.training.dataset import load_frame
+    from guidewire_model.data.sequences import load_frame
 
     image, mask = load_frame(seq, index)
     return image, mask, None
@@ -250,7 +250,7 @@ def _load_model(path: str | os.PathLike, threshold: float | None, device: str, b
 
     from guidewire_model.training.torch_backend import TorchBackend
     from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload, validation_threshold
-    from guidewire_model.training.dataset import Split
+    from guidewire_model.data.sequences import Split
     from guidewire_model.training.config import describe_model
 
     if backend not in ("auto", "torch"):
@@ -278,7 +278,7 @@ def _load_model(path: str | os.PathLike, threshold: float | None, device: str, b
 
 
 def _select_sequences(model: _Model, data_root: str | os.PathLike, split: str) -> list[Any]:
-    from guidewire_model.training.dataset import DatasetError, scan_dataset
+    from guidewire_model.data.sequences import DatasetError, scan_dataset
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -315,7 +315,7 @@ def _reference_validation(model: _Model, data_root: str | os.PathLike | None, ev
                           reference_val: str | os.PathLike | None,
                           prefixes: FolderPrefixes) -> tuple[list[EvalFrame], str]:
     """Validation frames for the reference's threshold, and a sentence saying what they are."""
-    from guidewire_model.training.dataset import scan_dataset
+    from guidewire_model.data.sequences import scan_dataset
     from guidewire_model.data.frame_folder import is_frame_folder
 
     if reference_val is not None:
@@ -641,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from guidewire_model.runtime.backends import BackendError
-    from guidewire_model.training.dataset import DatasetError
+    from guidewire_model.data.sequences import DatasetError
 
     try:
         prefixes = FolderPrefixes(args.frame_prefix, args.mask_prefix, args.exclude_prefix or None)

@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
 
-    from guidewire_model.training.dataset import DatasetError
+    from guidewire_model.data.sequences import DatasetError
 
     try:
         overrides = dict(parse_override(s) for s in args.set)

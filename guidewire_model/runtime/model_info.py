@@ -21,6 +21,7 @@ from typing import Any, Mapping
 __all__ = [
     "METADATA_PREFIX",
     "MIN_OPSET",
+    "CheckpointError",
     "ModelFileError",
     "ModelInfo",
     "config_sha256",
@@ -40,6 +41,14 @@ _REEXPORT = "re-export it with guidewire-export"
 
 class ModelFileError(ValueError):
     """A model file is missing, unreadable or inconsistent; the message names the file and the fix."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or not a guidewire checkpoint; names the file.
+
+    Defined here, beside :class:`ModelFileError`, so code that handles any model file (evaluation,
+    the command-line tools) can catch it without importing PyTorch.
+    """
 
 
 @dataclass(frozen=True)

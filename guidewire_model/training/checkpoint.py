@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from guidewire_model.core.atomic_io import atomic_path
+from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.training.config import ConfigError, TrainConfig, from_mapping
 
 __all__ = [
@@ -36,10 +37,6 @@ __all__ = [
 
 #: Keys every guidewire checkpoint carries; training checkpoints add optimizer/scheduler/RNG state.
 REQUIRED_KEYS = ("model", "config")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, unreadable or not a guidewire checkpoint; names the file."""
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

@@ -201,7 +201,7 @@ def _resolve_device(cfg: TrainConfig) -> str:
 
 
 def _prepare_split(cfg: TrainConfig, out: Path, resume: bool):
-    from guidewire_model.training.dataset import Split, scan_dataset, split_by_patient
+    from guidewire_model.data.sequences import Split, scan_dataset, split_by_patient
 
     if cfg.data.source == "synthetic":
         # Fresh generator scenes every epoch: no folder, no patients to split.
@@ -702,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="start from this run's weights (fine-tuning; sets init_from)")
     args = parser.parse_args(argv)
 
-    from guidewire_model.training.dataset import DatasetError
+    from guidewire_model.data.sequences import DatasetError
 
     logging.basicConfig(level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
