@@ -9,14 +9,26 @@ instead of working through a growing backlog.
 The runtime's Python log (``guidewire_model.*``, TensorRT's own log included) is printed through the
 node's ROS logger at the matching severity (:mod:`.ros_logging`).
 
+It is a lifecycle (managed) node. *configure* loads the model (building and checking a TensorRT
+engine where that backend is chosen), warms it up and creates the publishers and the subscription;
+*activate* starts serving; *deactivate* stops it (frames are ignored, nothing is published);
+*cleanup* releases the model. With ``autostart`` (the default) the node takes itself to active at
+start, as the launch file's default; with ``autostart: false`` it waits, unconfigured, for a
+lifecycle manager (``~/change_state``). A configure that fails (a bad model file, a TensorRT build
+that fails its check) leaves the node unconfigured and logs why; with ``autostart`` the process
+then exits 1.
+
 Topics (relative names, remappable)::
 
     sub  image                     sensor_msgs/Image
     pub  ~/mask                    sensor_msgs/Image, mono8 0/255, the input's size and header
     pub  ~/centrelines             guidewire_seg/GuidewireArray, the input's header
-    pub  ~/centreline_points       sensor_msgs/PointCloud2 (x, y px; z 0; wire_id, index, probability)
+    pub  ~/centreline_points       sensor_msgs/PointCloud2 (x, y; z 0; wire_id, index, probability): pixels
+                                   in frame "<image frame>_pixels", or metres with pixel_spacing_m
     pub  ~/overlay                 sensor_msgs/Image bgr8 (only with publish_overlay)
-    pub  /diagnostics              diagnostic_msgs/DiagnosticArray
+    pub  /diagnostics              diagnostic_msgs/DiagnosticArray (in every state)
+    srv  ~/reset_tracking          std_srvs/Trigger: forget the tracked wires (a new run, a bag loop);
+                                   ids restart at 1 from the next frame
 """
 
 from __future__ import annotations
@@ -44,10 +56,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import Image, PointCloud2
+from std_srvs.srv import Trigger
 
 # The runtime only: nothing here (or below it) imports torch or the training configuration, so a
 # node serving an ONNX model runs on a computer without PyTorch (test_node_torch_free.py checks it).
@@ -83,13 +97,17 @@ def resolve_model_path(params: NodeParameters) -> Path:
     return shipped_models_dir() / "default.onnx"
 
 
-class GuidewireSegNode(Node):
+class GuidewireSegNode(LifecycleNode):
     """Segments guidewires in every frame it can keep up with and publishes masks and centrelines.
+
+    A lifecycle node (see the module docstring); construction only declares the parameters and
+    creates the diagnostics publisher and the reset service.
 
     Raises (at construction, so the process exits non-zero before serving)
     ----------------------------------------------------------------------
-    ParameterError, ModelFileError, CheckpointError, BackendError, ShippedFilesError
-        On a bad parameter or model file; the message names it and the fix.
+    ParameterError
+        On a bad parameter; the message names it and what is allowed. A bad model file is reported
+        by the *configure* transition (:attr:`configure_error`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -98,68 +116,27 @@ class GuidewireSegNode(Node):
         # logger from here on, model loading included; stop() removes the handler.
         self._log_forwarding = forward_python_logging(self.get_logger())
         try:
-            self._start()
+            self.params = declare_parameters(self)
         except BaseException:
             self._log_forwarding.remove()
             raise
-
-    def _start(self) -> None:
-        """Read the parameters, load the model, create the publishers and start the worker."""
-        self.params = declare_parameters(self)
-        model_path = resolve_model_path(self.params)
-        device = resolve_device(self.params.device)
-        backend = create_backend(
-            self.params.backend, model_path, device=device, fp16=self.params.fp16,
-            engine_cache_dir=self.params.engine_cache_dir or None, threads=self.params.inference_threads or None,
-        )
-
-        if self.params.input_size and self.params.input_size != backend.info.input_size:
-            backend.close()
-            raise ParameterError(
-                f"parameter 'input_size' is {self.params.input_size} but {model_path} takes "
-                f"{backend.info.input_size}x{backend.info.input_size} inputs; set input_size: 0 (= the model's) "
-                "or export a model at that size")
-        threshold = self.params.threshold if self.params.threshold >= 0 else None
-        self.pipeline = GuidewirePipeline(backend, threshold=threshold, max_wires=self.params.max_wires,
-                                          **postprocess_kwargs(self.params))
-        self.model_path = model_path
-        self.device = device
-        backend.warmup()
-        self.max_age_ms = self.params.max_age_ms or self._measure_max_age_ms()
-        if os.environ.get(FAULT_ENV):
-            self.pipeline.backend = FaultInjectingBackend(backend, int(os.environ[FAULT_ENV]))
-            self.get_logger().warning(f"{FAULT_ENV} is set: the backend will fail after "
-                                      f"{self.pipeline.backend.fail_after} frames (test mode)")
-        self.get_logger().info(
-            f"model {model_path} ({backend.info.architecture}/{backend.info.encoder}, "
-            f"{backend.info.input_size}px) on {backend.name}/{device}; threshold {self.pipeline.threshold:.3f}; "
-            f"results older than {self.max_age_ms:.0f} ms are dropped")
-
-        reliability = (ReliabilityPolicy.RELIABLE if self.params.qos_reliability == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
-                             reliability=reliability, durability=qos_profile_sensor_data.durability)
-        # Reliable publishers serve both reliable and best-effort subscribers.
-        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
-                             reliability=ReliabilityPolicy.RELIABLE)
-        self._mask_pub = self.create_publisher(Image, "~/mask", pub_qos)
-        self._lines_pub = self.create_publisher(GuidewireArray, "~/centrelines", pub_qos)
-        self._cloud_pub = self.create_publisher(PointCloud2, "~/centreline_points", pub_qos)
-        self._overlay_pub = self.create_publisher(Image, "~/overlay", pub_qos)
+        self.pipeline: GuidewirePipeline | None = None
+        self.configure_error: str | None = None
+        self._serving = threading.Event()  # set while active
+        self._stop = threading.Event()
+        self._stop.set()  # no worker yet
+        self._worker: threading.Thread | None = None
+        self._subscription = None
+        self._topic_diagnostics: dict[str, TopicDiagnostic] = {}
+        self._reset_counters()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        # Diagnostics in every state, so a lifecycle manager and an aggregator see an idle node too.
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        if os.environ.get(PUBLISH_FAULT_ENV):
-            self._lines_pub = FaultyPublisher(self._lines_pub, parse_failing_calls(os.environ[PUBLISH_FAULT_ENV]))
-            self.get_logger().warning(f"{PUBLISH_FAULT_ENV} is set: ~/centrelines publish calls "
-                                      f"{sorted(self._lines_pub.failing_calls)} will raise (test mode)")
-        # One frequency + stamp-age status per output topic, as diagnostic_updater's TopicDiagnostic.
-        bounds = FrequencyBounds(min_hz=self.params.diagnostics_min_hz, max_hz=self.params.diagnostics_max_hz,
-                                 max_stamp_age_s=self.params.diagnostics_max_stamp_age_s)
-        self._topic_diagnostics = {
-            key: TopicDiagnostic(pub.topic_name, self.get_name(), bounds, self._now_s)
-            for key, pub in (("mask", self._mask_pub), ("centrelines", self._lines_pub),
-                             ("centreline_points", self._cloud_pub), ("overlay", self._overlay_pub))}
-        self._hardware_id = f"{os.uname().nodename}:{device}"
+        self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+        self._reset_requested = threading.Event()
+        self.create_service(Trigger, "~/reset_tracking", self._on_reset_tracking)
 
+    def _reset_counters(self) -> None:
         self._slot = FrameSlot()
         self._latency_ms = RollingPercentiles(window=1000)
         # Where a frame's time goes, so the cost of the ROS shell itself is visible in /diagnostics:
@@ -179,18 +156,152 @@ class GuidewireSegNode(Node):
         self._fallback_reason: str | None = None
         self._halt_reason: str | None = None
         self._consecutive_failures = 0
+        self._hardware_id = f"{os.uname().nodename}:{self.params.device}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model and create the publishers, the subscription and the worker (not serving yet)."""
+        try:
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the node unconfigured, with the reason
+            self.configure_error = str(exc) or type(exc).__name__
+            self.get_logger().error(f"configure failed: {self.configure_error}")
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self.configure_error = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._started = time.monotonic()  # staleness counts from here
+        self._serving.set()
+        self.get_logger().info("active: serving")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._serving.clear()
+        self._slot.take(timeout=0.0)  # a frame waiting now is never served
+        self.get_logger().info("inactive: frames are ignored")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("unconfigured: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def start_serving(self) -> bool:
+        """configure + activate, as ``autostart`` does; False (with :attr:`configure_error`) if either fails."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return False
+        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        """Load the model, create the publishers and the subscription and start the worker."""
+        self._reset_counters()
+        model_path = resolve_model_path(self.params)
+        device = resolve_device(self.params.device)
+        backend = create_backend(
+            self.params.backend, model_path, device=device, fp16=self.params.fp16,
+            engine_cache_dir=self.params.engine_cache_dir or None, threads=self.params.inference_threads or None,
+        )
+
+        if self.params.input_size and self.params.input_size != backend.info.input_size:
+            backend.close()
+            raise ParameterError(
+                f"parameter 'input_size' is {self.params.input_size} but {model_path} takes "
+                f"{backend.info.input_size}x{backend.info.input_size} inputs; set input_size: 0 (= the model's) "
+                "or export a model at that size")
+        threshold = self.params.threshold if self.params.threshold >= 0 else None
+        self.pipeline = GuidewirePipeline(backend, threshold=threshold, max_wires=self.params.max_wires,
+                                          **postprocess_kwargs(self.params))
+        self.model_path = model_path
+        self.device = device
+        self._hardware_id = f"{os.uname().nodename}:{device}"
+        backend.warmup()
+        self.max_age_ms = self.params.max_age_ms or self._measure_max_age_ms()
+        if os.environ.get(FAULT_ENV):
+            self.pipeline.backend = FaultInjectingBackend(backend, int(os.environ[FAULT_ENV]))
+            self.get_logger().warning(f"{FAULT_ENV} is set: the backend will fail after "
+                                      f"{self.pipeline.backend.fail_after} frames (test mode)")
+        self.get_logger().info(
+            f"model {model_path} ({backend.info.architecture}/{backend.info.encoder}, "
+            f"{backend.info.input_size}px) on {backend.name}/{device}; threshold {self.pipeline.threshold:.3f}; "
+            f"results older than {self.max_age_ms:.0f} ms are dropped")
+
+        reliability = (ReliabilityPolicy.RELIABLE if self.params.qos_reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
+                             reliability=reliability, durability=qos_profile_sensor_data.durability)
+        # Reliable publishers serve both reliable and best-effort subscribers.
+        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.qos_depth,
+                             reliability=(ReliabilityPolicy.RELIABLE if self.params.output_qos_reliability == "reliable"
+                                          else ReliabilityPolicy.BEST_EFFORT))
+        self._mask_pub = self.create_lifecycle_publisher(Image, "~/mask", pub_qos)
+        self._lines_pub = self.create_lifecycle_publisher(GuidewireArray, "~/centrelines", pub_qos)
+        self._cloud_pub = self.create_lifecycle_publisher(PointCloud2, "~/centreline_points", pub_qos)
+        self._overlay_pub = self.create_lifecycle_publisher(Image, "~/overlay", pub_qos)
+        self._publishers_made = [self._mask_pub, self._lines_pub, self._cloud_pub, self._overlay_pub]
+        if os.environ.get(PUBLISH_FAULT_ENV):
+            self._lines_pub = FaultyPublisher(self._lines_pub, parse_failing_calls(os.environ[PUBLISH_FAULT_ENV]))
+            self.get_logger().warning(f"{PUBLISH_FAULT_ENV} is set: ~/centrelines publish calls "
+                                      f"{sorted(self._lines_pub.failing_calls)} will raise (test mode)")
+        # One frequency + stamp-age status per output topic, as diagnostic_updater's TopicDiagnostic.
+        bounds = FrequencyBounds(min_hz=self.params.diagnostics_min_hz, max_hz=self.params.diagnostics_max_hz,
+                                 max_stamp_age_s=self.params.diagnostics_max_stamp_age_s)
+        self._topic_diagnostics = {
+            key: TopicDiagnostic(pub.topic_name, self.get_name(), bounds, self._now_s)
+            for key, pub in (("mask", self._mask_pub), ("centrelines", self._lines_pub),
+                             ("centreline_points", self._cloud_pub), ("overlay", self._overlay_pub))}
+
         # Set by a live `max_age_ms: 0`; the worker re-measures, as it is the pipeline's only user.
         self._remeasure = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
-
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         # Best-effort transport may lose a frame before any callback sees it; the middleware reports
         # those losses, and they are counted beside the node's own drops.
-        self.create_subscription(Image, "image", self._on_image, sub_qos,
-                                 event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
-        self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
+        self._subscription = self.create_subscription(
+            Image, "image", self._on_image, sub_qos,
+            event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
         self._worker.start()
+
+    def _release(self) -> None:
+        """Undo :meth:`_configure`: worker stopped, backend closed, publishers and subscription gone
+        (idempotent; back to what construction made)."""
+        self._serving.clear()
+        self._stop.set()
+        self._slot.close()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self._worker = None
+        if self.pipeline is not None:
+            self.pipeline.backend.close()
+        self.pipeline = None
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        for pub in getattr(self, "_publishers_made", []):
+            self.destroy_lifecycle_publisher(pub)
+        self._publishers_made = []
+        self._topic_diagnostics = {}
+
+    def _on_reset_tracking(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        # Applied by the worker between frames (it is the tracker's only user).
+        if self.pipeline is None:
+            response.success, response.message = False, "not configured: no tracker to reset"
+            return response
+        self._reset_requested.set()
+        self._slot.take(timeout=0.0)  # a frame of the previous run waiting now would be tracked into the new one
+        response.success, response.message = True, "wire tracking reset: ids restart at 1 from the next frame"
+        self.get_logger().info("wire tracking reset on request")
+        return response
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -199,6 +310,9 @@ class GuidewireSegNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         # Never blocks: inference happens on the worker. A frame still waiting is replaced.
+        if not self._serving.is_set():
+            self._counts["ignored_inactive"] += 1
+            return
         self._counts["received"] += 1
         self._last_input = time.monotonic()
         if self._slot.put((msg, time.monotonic())):
@@ -213,6 +327,9 @@ class GuidewireSegNode(Node):
                 self._remeasure.clear()
                 self._remeasure_max_age()
             item = self._slot.take(timeout=0.1)
+            if self._reset_requested.is_set():  # after the wait: a request made during it applies now
+                self._reset_requested.clear()
+                self.pipeline.reset()
             if item is None:
                 continue
             try:
@@ -247,6 +364,9 @@ class GuidewireSegNode(Node):
             self.get_logger().warning(
                 f"dropping a result {age_ms:.0f} ms after its frame arrived (max_age_ms {self.max_age_ms:.0f})",
                 throttle_duration_sec=10.0)
+            return
+        if not self._serving.is_set():
+            self._counts["not_served"] += 1  # deactivated while this frame was processed
             return
         try:
             self._publish(msg, image, result)
@@ -366,7 +486,7 @@ class GuidewireSegNode(Node):
         topics["mask"].tick(stamp_s)
         self._lines_pub.publish(wires_to_msg(header, image.shape[1], image.shape[0], result.wires))
         topics["centrelines"].tick(stamp_s)
-        self._cloud_pub.publish(centrelines_to_cloud(header, result.wires))
+        self._cloud_pub.publish(centrelines_to_cloud(header, result.wires, self.params.pixel_spacing_m))
         topics["centreline_points"].tick(stamp_s)
         if self.params.publish_overlay:
             overlay = render_overlay(image, result.mask, result.wires)
@@ -376,13 +496,21 @@ class GuidewireSegNode(Node):
     def _publish_diagnostics(self) -> None:
         # The topic statuses first and the node's own status last: readers that keep the last status
         # whose name starts with the node's name (node_bench) keep reading the node's.
-        statuses = [d.status(self._hardware_id) for key, d in self._topic_diagnostics.items()
-                    if key != "overlay" or self.params.publish_overlay]
+        statuses = []
+        if self._serving.is_set():
+            statuses = [d.status(self._hardware_id) for key, d in self._topic_diagnostics.items()
+                        if key != "overlay" or self.params.publish_overlay]
         statuses.append(self._node_status())
         self._diag_pub.publish(DiagnosticArray(header=_stamp_header(self), status=statuses))
 
     def _node_status(self) -> DiagnosticStatus:
         status = DiagnosticStatus(name=self.get_name() + NODE_STATUS_SUFFIX, hardware_id=self._hardware_id)
+        if self.pipeline is None:
+            status.level = DiagnosticStatus.OK
+            status.message = ("unconfigured: no model loaded" if self.configure_error is None
+                              else f"unconfigured: configure failed: {self.configure_error}")
+            status.values = [KeyValue(key="lifecycle_state", value="unconfigured")]
+            return status
         fps = self._published.rate()
         values = {
             "fps": f"{fps:.2f}",
@@ -402,6 +530,8 @@ class GuidewireSegNode(Node):
             "model": str(self.model_path),
             "threshold": f"{self.pipeline.threshold:.4f}",
             "max_wires": str(self.pipeline.max_wires),
+            "lifecycle_state": "active" if self._serving.is_set() else "inactive",
+            "frames_ignored_inactive": str(self._counts["ignored_inactive"]),
         }
         values.update({f"malformed_{k}": str(v) for k, v in sorted(self._bad_kinds.items())})
         now = time.monotonic()
@@ -425,6 +555,8 @@ class GuidewireSegNode(Node):
         p = self.params
         if self._halt_reason is not None:
             return DiagnosticStatus.ERROR, f"not publishing: {self._halt_reason}"
+        if not self._serving.is_set():
+            return DiagnosticStatus.OK, "inactive: model loaded, frames are ignored until activated"
         if since_input > p.stale_s:
             return DiagnosticStatus.STALE, f"no image received for {since_input:.1f} s"
         if since_output > p.stale_s:
@@ -449,37 +581,35 @@ class GuidewireSegNode(Node):
             if p.name not in RUNTIME_PARAMETERS:
                 return SetParametersResult(successful=False, reason=f"'{p.name}' can only be set at start")
             updated[p.name] = p.value
+        pipeline = self.pipeline
         try:
             params = validate(updated, source=f"node '{self.get_name()}'")
-            self.pipeline.configure(**postprocess_kwargs(params))
+            if pipeline is not None:
+                pipeline.configure(**postprocess_kwargs(params))
         except (ParameterError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.params = params
+        if pipeline is None:
+            return SetParametersResult(successful=True)  # the next configure reads them
         changed = {p.name for p in changes}
         if "threshold" in changed:
             # Negative = the model's own threshold, as at start.
-            self.pipeline.threshold = (params.threshold if params.threshold >= 0
-                                       else self.pipeline.backend.info.threshold)
+            pipeline.threshold = params.threshold if params.threshold >= 0 else pipeline.backend.info.threshold
         if "max_age_ms" in changed:
             if params.max_age_ms:
                 self.max_age_ms = params.max_age_ms
             else:
                 self._remeasure.set()  # 0 = sized to the model's measured speed, as at start
         if "max_wires" in changed:
-            self.pipeline.max_wires = params.max_wires
+            pipeline.max_wires = params.max_wires
         return SetParametersResult(successful=True)
 
     def stop(self) -> None:
         """Stop the worker, release the backend and stop forwarding the runtime's log (idempotent)."""
-        first = not self._stop.is_set()
-        self._stop.set()
-        self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
-        self.pipeline.backend.close()
-        if first:
+        if self.pipeline is not None:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(self._counts.items()))
             self.get_logger().info(f"stopped; frames: {counts or 'none'}")
+        self._release()
         self._log_forwarding.remove()
 
     def counters(self) -> dict[str, int]:
@@ -509,6 +639,7 @@ def main(args: list[str] | None = None) -> int:
             rclpy.init(args=args)
             try:
                 node = GuidewireSegNode()
+                started = not node.params.autostart or node.start_serving()
             except Exception as exc:
                 if not rclpy.ok():
                     # rclpy's SIGINT/SIGTERM handler shut the context down (from its own thread) while the
@@ -516,13 +647,17 @@ def main(args: list[str] | None = None) -> int:
                     # was raised: a stop, not a start error.
                     pass
                 elif isinstance(exc, (ParameterError, ValueError, RuntimeError, OSError)):
-                    # ModelFileError, CheckpointError, ShippedFilesError, BackendError subclass ValueError/RuntimeError.
                     rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
                     code = 1
                 else:
                     raise
             else:
-                rclpy.spin(node)
+                if started:
+                    rclpy.spin(node)
+                elif rclpy.ok():
+                    # autostart: a configure that fails (bad model file, TensorRT engine refused) ends the process.
+                    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {node.configure_error}")
+                    code = 1
         except ExternalShutdownException:
             pass  # SIGTERM: rclpy shut the context down
         finally:

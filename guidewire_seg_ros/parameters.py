@@ -57,6 +57,9 @@ POSTPROCESS_PARAMETERS = tuple(f.name for f in dataclasses.fields(PostprocessSet
 class NodeParameters:
     """Parameters of the ``guidewire_seg`` node (see config/guidewire_seg.yaml for the values)."""
 
+    autostart: bool = field(metadata=_p(
+        "configure (load the model) and activate (serve) at start; false = wait in the unconfigured state "
+        "for a lifecycle manager's transitions"))
     model_path: str = field(metadata=_p(
         "ONNX model (or .pt checkpoint for backend torch); empty = the shipped default model"))
     backend: str = field(metadata=_p(
@@ -88,7 +91,14 @@ class NodeParameters:
     publish_overlay: bool = field(metadata=_p("publish ~/overlay (bgr8) for viewing; costs CPU", read_only=False))
     qos_reliability: str = field(metadata=_p(
         "input subscription reliability; best_effort = sensor-data QoS", choices=("best_effort", "reliable")))
+    output_qos_reliability: str = field(metadata=_p(
+        "reliability of the mask, centreline, point and overlay publishers; reliable also serves best-effort "
+        "subscribers", choices=("reliable", "best_effort")))
     qos_depth: int = field(metadata=_p("queue depth of the input subscription and of the publishers", lo=1, hi=100))
+    pixel_spacing_m: float = field(metadata=_p(
+        "~/centreline_points units: 0 = pixels, in the frame '<image frame_id>_pixels' (not metres, so not the "
+        "image frame of REP-103); > 0 = metres per pixel at the detector, in the image's own frame", lo=0.0,
+        hi=1.0))
     max_input_pixels: int = field(metadata=_p(
         "frames with more pixels are refused before decoding", lo=1, hi=268435456))
     diagnostics_period_s: float = field(metadata=_p("period of /diagnostics updates [s]", lo=0.05, hi=60.0))

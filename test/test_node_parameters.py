@@ -90,6 +90,8 @@ def test_live_parameter_changes_reach_the_pipeline():
         Parameter("model_path", value=str(shipped_models_dir() / "default.onnx")),
         Parameter("backend", value="onnxruntime"), Parameter("inference_threads", value=1)])
     try:
+        assert node.pipeline is None  # constructed = unconfigured: nothing loaded yet
+        assert node.start_serving(), node.configure_error
         assert node.pipeline.settings == PostprocessSettings()
         changes = {"field_of_view": False, "field_margin_px": 9.0, "border_margin_px": 1.0,
                    "detect_burned_in_text": False, "edge_reject_px": 4.0, "edge_reject_run_px": 40.0,

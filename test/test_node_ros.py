@@ -97,7 +97,8 @@ def test_every_encoding_gives_a_mask_with_the_inputs_size_and_header(running_nod
     lines = probe.lines[key]
     assert lines.header == msg.header
     assert (lines.image_width, lines.image_height) == (g8.shape[1], g8.shape[0])
-    assert probe.clouds[key].header == msg.header
+    cloud_header = probe.clouds[key].header  # pixel units: the image's "_pixels" frame (REP-103)
+    assert cloud_header.stamp == msg.header.stamp and cloud_header.frame_id == "fluoroscope_pixels"
 
 
 def test_point_cloud_matches_the_centrelines(running_node):

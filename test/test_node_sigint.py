@@ -38,7 +38,7 @@ STOP_TIMEOUT_S = 60.0  # the imports run to their end before a deferred SIGINT i
 #: argv: stage, ready file, sent file, then the node's ROS arguments. Stops in ``stage`` until the test
 #: has sent SIGINT (the sent file exists), then lets ``main`` handle it. Stages: "imports" (as the
 #: console script runs them), "model loading" (in create_backend), "rclpy failing" (in the node's
-#: construction the KeyboardInterrupt is held back until rclpy's handler has shut the context down, so
+#: configure transition the KeyboardInterrupt is held back until rclpy's handler has shut the context down, so
 #: an rclpy call fails first, as when the signal lands inside a long rclpy call).
 HOLD = textwrap.dedent("""
     import sys, time
@@ -66,7 +66,7 @@ HOLD = textwrap.dedent("""
 
         node.create_backend = slow_create_backend
     if stage == "rclpy failing":  # the KeyboardInterrupt comes late, after an rclpy call failed
-        start = node.GuidewireSegNode._start
+        start = node.GuidewireSegNode._configure
 
         def start_on_a_shut_down_context(self):
             try:
@@ -76,7 +76,7 @@ HOLD = textwrap.dedent("""
                     time.sleep(0.01)
             return start(self)  # its first rclpy call fails: the context is shut down
 
-        node.GuidewireSegNode._start = start_on_a_shut_down_context
+        node.GuidewireSegNode._configure = start_on_a_shut_down_context
     code = node.main(sys.argv[4:])
     print(f"main returned {code}; rclpy.ok() {rclpy.ok()}", flush=True)
     sys.exit(code)
@@ -149,7 +149,8 @@ def test_sigint_held_inside_a_stage_is_a_clean_exit_with_rclpy_shut_down(model, 
 
     text = _assert_clean(code, log, f"during {stage}")
     assert "main returned 0; rclpy.ok() False" in text, text
-    # The model was never loaded: the signal ended the start where it was held.
-    assert "on onnxruntime/cpu" not in text, text
+    if stage != "rclpy failing":  # there the model loads and then creating a publisher fails
+        # The model was never loaded: the signal ended the start where it was held.
+        assert "on onnxruntime/cpu" not in text, text
     if stage == "imports":
         assert LOADING_LINE not in text, f"rclpy was started after a SIGINT during the imports:\n{text}"

@@ -32,7 +32,7 @@ def test_fields_offsets_and_steps_decode_back_to_the_points():
     wires = _wires()
     cloud = centrelines_to_cloud(header, wires, use_sensor_msgs_py=False)
     assert isinstance(cloud, PointCloud2)
-    assert cloud.header == header
+    assert cloud.header.stamp == header.stamp and cloud.header.frame_id == "fluoro_pixels"
     assert (cloud.height, cloud.width) == (1, 42)
     assert cloud.point_step == 24 and cloud.row_step == 24 * 42 and len(cloud.data) == 24 * 42
     names = [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields]
@@ -49,6 +49,20 @@ def test_fields_offsets_and_steps_decode_back_to_the_points():
         assert block["index"].tolist() == list(range(len(wire.points)))
         np.testing.assert_array_equal(block["probability"], wire.point_probability)
         start += len(wire.points)
+
+
+def test_a_pixel_spacing_gives_metres_in_the_image_frame():
+    header = Header(frame_id="fluoro")
+    wires = _wires()
+    pixels = cloud_to_array(centrelines_to_cloud(header, wires, use_sensor_msgs_py=False))
+    cloud = centrelines_to_cloud(header, wires, pixel_spacing_m=0.0002, use_sensor_msgs_py=False)
+    metres = cloud_to_array(cloud)
+    assert cloud.header.frame_id == "fluoro"
+    np.testing.assert_allclose(metres["x"], pixels["x"] * np.float32(0.0002), rtol=1e-6)
+    np.testing.assert_allclose(metres["y"], pixels["y"] * np.float32(0.0002), rtol=1e-6)
+    np.testing.assert_array_equal(metres["wire_id"], pixels["wire_id"])
+    with pytest.raises(ValueError, match="pixel_spacing_m"):
+        centrelines_to_cloud(header, wires, pixel_spacing_m=-1.0)
 
 
 def test_empty_frame_gives_an_empty_valid_cloud():
