@@ -5,11 +5,16 @@ The one implementation of the image rules used by the ROS node (through
 ``is_bigendian`` are honoured, and every field is validated before the pixel data is touched, so a
 malformed frame raises :class:`ImageFormatError` instead of crashing or allocating memory in
 proportion to a bogus size. Plain numpy and OpenCV; no ROS import.
+
+:func:`decode_gray` is three steps, each public so another decoder (cv_bridge in the node) can be put
+between the first and the last: :func:`check_image_fields` (the refusals, from the header and the data
+length only), the pixel view of the rows, and :func:`to_gray` (the project's grey rules).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -19,9 +24,12 @@ __all__ = [
     "ENCODINGS",
     "MAX_NON_FINITE_SHARE",
     "ImageFormatError",
+    "ImageLayout",
     "bgr_image_fields",
+    "check_image_fields",
     "decode_gray",
     "gray_image_fields",
+    "to_gray",
 ]
 
 #: encoding -> (channels, numpy base dtype). Aliases of OpenCV type names included.
@@ -56,6 +64,111 @@ class ImageFormatError(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """The pixel layout of a frame whose fields passed :func:`check_image_fields`."""
+
+    encoding: str
+    height: int
+    width: int
+    step: int
+    channels: int
+    #: sample type in native byte order (the message's order is ``is_bigendian``)
+    dtype: np.dtype
+
+    @property
+    def pixel_bytes(self) -> int:
+        """Bytes of one pixel (all channels)."""
+        return self.channels * self.dtype.itemsize
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of the pixels of one row, without the row padding (``step`` - ``row_bytes``)."""
+        return self.width * self.pixel_bytes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the decoded pixels before the grey conversion: (H, W) or (H, W, channels)."""
+        return (self.height, self.width, self.channels) if self.channels > 1 else (self.height, self.width)
+
+
+def check_image_fields(encoding: str, height: int, width: int, step: int, data: Any,
+                       max_pixels: int | None = None) -> ImageLayout:
+    """Validate the fields of a sensor_msgs/Image without touching its pixel data.
+
+    Only ``len(data)`` (or ``data.nbytes``) is read, so a frame claiming a bogus size is refused
+    before anything is allocated for it.
+
+    Parameters
+    ----------
+    encoding, height, width, step, data, max_pixels
+        As for :func:`decode_gray`.
+
+    Returns
+    -------
+    ImageLayout
+        The layout the pixel data is to be read with.
+
+    Raises
+    ------
+    ImageFormatError
+        With ``kind`` one of ``encoding``, ``size``, ``too_large``, ``step``, ``data_length``.
+    """
+    encoding = str(encoding)
+    if encoding not in ENCODINGS:
+        raise ImageFormatError(
+            "encoding", f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
+        )
+    channels, dtype = ENCODINGS[encoding]
+    height, width, step = int(height), int(width), int(step)
+    if height <= 0 or width <= 0:
+        raise ImageFormatError("size", f"empty image ({width}x{height})")
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageFormatError(
+            "too_large", f"{width}x{height} = {height * width} pixels exceeds max_input_pixels={max_pixels}"
+        )
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageFormatError("step", f"step {step} < {row_bytes} bytes needed for a {width}-pixel {encoding} row")
+    if step % dtype.itemsize:
+        raise ImageFormatError("step", f"step {step} is not a multiple of the {dtype.itemsize}-byte sample size")
+    n_bytes = len(data) if not isinstance(data, np.ndarray) else data.nbytes
+    if n_bytes != step * height:
+        raise ImageFormatError(
+            "data_length", f"data holds {n_bytes} bytes, expected step*height = {step}*{height} = {step * height}"
+        )
+    return ImageLayout(encoding, height, width, step, channels, dtype)
+
+
+def to_gray(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """The project's grey rules, applied to decoded pixels of one of :data:`ENCODINGS`.
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, channels)
+        The frame's samples in its encoding's channel order, either byte order (a view of the
+        message's buffer is allowed: the result never shares memory with it).
+    encoding : str
+        One of :data:`ENCODINGS`.
+
+    Returns
+    -------
+    ndarray, shape (H, W)
+        As :func:`decode_gray` returns.
+
+    Raises
+    ------
+    ImageFormatError
+        ``non_finite`` for a float frame with more NaN/Inf pixels than :data:`MAX_NON_FINITE_SHARE`.
+    """
+    channels, dtype = ENCODINGS[encoding]
+    if channels > 1:
+        return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_GRAY[encoding])
+    # astype to the native dtype copies, which also detaches the array from the message buffer.
+    out = pixels.astype(dtype.newbyteorder("="), copy=True)
+    return _repair_non_finite(out) if out.dtype.kind == "f" else out
 
 
 def decode_gray(encoding: str, height: int, width: int, step: int, is_bigendian: bool, data: Any,
@@ -93,39 +206,12 @@ def decode_gray(encoding: str, height: int, width: int, step: int, is_bigendian:
         ``non_finite`` for a float frame with more NaN/Inf pixels than :data:`MAX_NON_FINITE_SHARE`
         (an all-NaN or all-Inf frame among them).
     """
-    encoding = str(encoding)
-    if encoding not in ENCODINGS:
-        raise ImageFormatError(
-            "encoding", f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
-        )
-    channels, dtype = ENCODINGS[encoding]
-    height, width, step = int(height), int(width), int(step)
-    if height <= 0 or width <= 0:
-        raise ImageFormatError("size", f"empty image ({width}x{height})")
-    if max_pixels is not None and height * width > max_pixels:
-        raise ImageFormatError(
-            "too_large", f"{width}x{height} = {height * width} pixels exceeds max_input_pixels={max_pixels}"
-        )
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ImageFormatError("step", f"step {step} < {row_bytes} bytes needed for a {width}-pixel {encoding} row")
-    if step % dtype.itemsize:
-        raise ImageFormatError("step", f"step {step} is not a multiple of the {dtype.itemsize}-byte sample size")
-    n_bytes = len(data) if not isinstance(data, np.ndarray) else data.nbytes
-    if n_bytes != step * height:
-        raise ImageFormatError(
-            "data_length", f"data holds {n_bytes} bytes, expected step*height = {step}*{height} = {step * height}"
-        )
-    order = ">" if is_bigendian else "<"
+    layout = check_image_fields(encoding, height, width, step, data, max_pixels)
     flat = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
-    rows = flat.reshape(height, step)[:, :row_bytes]
-    pixels = rows.view(dtype.newbyteorder(order)) if dtype.itemsize > 1 else rows
-    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
-    if channels > 1:
-        return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_GRAY[encoding])
-    # astype to the native dtype copies, which also detaches the array from the message buffer.
-    out = pixels.astype(dtype.newbyteorder("="), copy=True)
-    return _repair_non_finite(out) if out.dtype.kind == "f" else out
+    rows = flat.reshape(layout.height, layout.step)[:, :layout.row_bytes]
+    order = ">" if is_bigendian else "<"
+    pixels = rows.view(layout.dtype.newbyteorder(order)) if layout.dtype.itemsize > 1 else rows
+    return to_gray(pixels.reshape(layout.shape), layout.encoding)
 
 
 def _repair_non_finite(image: np.ndarray) -> np.ndarray:
