@@ -13,7 +13,7 @@ import torch
 from guidewire_model.training.checkpoint import save_checkpoint
 from guidewire_model.training.config import load_train_config, to_dict
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.data.sequences import load_frame, scan_dataset, split_by_patient
+from guidewire_model.data.sequences import load_exclude, load_frame, scan_dataset, split_by_patient
 from guidewire_model.evaluation.evaluate import evaluate_checkpoint, main
 from guidewire_model.training.network import build_model
 from guidewire_model.runtime.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
@@ -41,9 +41,10 @@ def run(tmp_path_factory):
     return data, ckpt, model, cfg, split
 
 
-def _direct_counts(model, cfg, seq, threshold):
-    """tp, fp, fn, tn of one sequence, computed here from the pieces (one batch per sequence): the
-    network's map, 0 outside the frame's valid field of view (as the node publishes it), thresholded."""
+def _direct_predictions(model, cfg, seq, threshold):
+    """(prediction, mask) of each frame of one sequence, computed here from the pieces (one batch per
+    sequence): the network's map, 0 outside the frame's valid field of view (as the node publishes
+    it), thresholded."""
     from guidewire_model.runtime.field_of_view import estimate_field
 
     frames = [load_frame(seq, i) for i in range(len(seq))]
@@ -51,12 +52,18 @@ def _direct_counts(model, cfg, seq, threshold):
                                        cfg.model.input_std))
     with torch.no_grad():
         prob = torch.sigmoid(model(x)).numpy()
-    tp = fp = fn = tn = 0
+    out = []
     for (image, mask), p in zip(frames, prob):
         prob_full = restore_size(p[0], image.shape)
         estimate_field(image).apply(prob_full)
-        pred = prob_full >= threshold
-        gt = mask.astype(bool)
+        out.append((prob_full >= threshold, mask.astype(bool)))
+    return out
+
+
+def _direct_counts(model, cfg, seq, threshold):
+    """tp, fp, fn, tn of one sequence (see :func:`_direct_predictions`)."""
+    tp = fp = fn = tn = 0
+    for pred, gt in _direct_predictions(model, cfg, seq, threshold):
         tp += int((pred & gt).sum()); fp += int((pred & ~gt).sum())
         fn += int((~pred & gt).sum()); tn += int((~pred & ~gt).sum())
     return tp, fp, fn, tn
@@ -86,6 +93,16 @@ def test_metrics_match_a_direct_computation(run, tmp_path: Path) -> None:
     assert t["tolerance_px"] == 2.0 and t["pred"] == tp + fp and tp <= t["pred_near"] <= t["pred"]
     assert t["f1"] == pytest.approx(2 * t["precision"] * t["recall"] / (t["precision"] + t["recall"]))
     assert all("tolerance" in c for c in r["per_sequence"].values())
+    # The generator's device masks (exclude/): the share of predicted pixels on them, counted directly.
+    on, pred = 0, 0
+    for name in split.test:
+        seq = seqs[name]
+        for i, (predicted, _) in enumerate(_direct_predictions(model, cfg, seq, 0.5)):
+            # Within 1 px (Euclidean) of a device pixel: the device or one of its 4-neighbours.
+            near = cv2.dilate(load_exclude(seq, i), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))) > 0
+            on, pred = on + int((predicted & near).sum()), pred + int(predicted.sum())
+    ex = r["exclude"]
+    assert ex["annotation"] == "exclude/" and ex["frames"] == 2 * 3 and (ex["pred"], ex["on_exclude"]) == (pred, on)
     # The Frangi row: threshold chosen on the stored split's validation sequences, scored on the test ones.
     ref = r["reference"]
     assert "validation part" in ref["threshold_source"] and ref["validation"]["frames"] == 3 * len(split.val)

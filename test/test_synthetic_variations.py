@@ -4,7 +4,9 @@ backward compatibility of the presets, determinism, and the ground truth under e
 from __future__ import annotations
 
 import hashlib
+import json
 
+import cv2
 import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
@@ -336,3 +338,51 @@ def test_a_wire_hidden_entirely_is_left_out_and_frames_still_write(tmp_path):
         dropped += len(ids) < 2
         layout.write_sample(tmp_path / f"s{seed}", 0, frame.image, frame.mask, instances=frame.instances, wires=frame.wires)
     assert dropped > 0
+
+
+def test_device_pixels_follow_the_wire_mask_rule():
+    from guidewire_model.synthetic.imaging import mark_devices, tube_samples
+
+    pts = np.array([[10.0, 50.0], [90.0, 50.0]])
+    devices = np.zeros((100, 100), np.uint8)
+    mark_devices(devices, tube_samples(pts, 4.0, devices.shape), 3.0)
+    ys, xs = np.mgrid[:100, :100]
+    # Distance of each pixel centre to the segment, caps included.
+    along = np.clip(xs, 10.0, 90.0)
+    expected = np.hypot(xs - along, ys - 50.0) <= 3.0
+    np.testing.assert_array_equal(devices.astype(bool), expected)
+    mark_devices(None, tube_samples(pts, 4.0, devices.shape), 3.0)  # no mask asked for: nothing to do
+
+
+@pytest.mark.parametrize("preset", ["medium", "varied"])
+def test_device_ground_truth_marks_the_catheter_and_look_alikes_never_the_wire(preset):
+    for seed in range(4):
+        frames = generate_sequence(SyntheticConfig.preset(preset, size=SIZE), seed, 2)
+        again = generate_sequence(SyntheticConfig.preset(preset, size=SIZE), seed, 2)
+        for frame, same in zip(frames, again):
+            devices = frame.devices
+            assert devices is not None and devices.shape == frame.mask.shape and devices.dtype == np.uint8
+            assert set(np.unique(devices).tolist()) <= {0, 1}
+            np.testing.assert_array_equal(devices, same.devices)  # deterministic per seed
+            assert not (devices & frame.mask).any(), "a wire pixel marked as a device"
+            if frame.field_of_view is not None:
+                assert not (devices & (1 - frame.field_of_view)).any(), "a device pixel behind a shutter"
+            # The catheter (an opaque tube) is always in view, and its pixels are darker than the
+            # background around them.
+            assert devices.sum() > 50
+            image = frame.image.astype(np.float64)
+            ring = (cv2.dilate(devices, np.ones((9, 9), np.uint8)) > 0) & (devices == 0) & (frame.mask == 0)
+            assert image[devices > 0].mean() < image[ring].mean()
+
+
+def test_written_data_sets_carry_the_device_masks_as_exclude(tmp_path):
+    from guidewire_model.data.sequences import load_exclude, scan_dataset
+    from guidewire_model.synthetic import write_dataset
+
+    write_dataset(tmp_path / "data", 1, 2, SyntheticConfig.preset("medium", size=SIZE), seed=3, progress=False)
+    (seq,) = scan_dataset(tmp_path / "data")
+    seed = json.loads((seq.path / "meta.json").read_text())["seed"]
+    frames = generate_sequence(SyntheticConfig.preset("medium", size=SIZE), seed, 2)
+    assert seq.exclude_paths is not None and len(seq.exclude_paths) == 2
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(load_exclude(seq, i), frame.devices)

@@ -10,8 +10,9 @@
         instances/000000.png       optional: 0 background, k > 0 the pixels of wire k
         centrelines/000000.json    optional: {"wires": [{"id": 1, "points": [[x, y], ...],
                                                "tip": [x, y]}]}, points proximal -> distal
-        exclude/000000.png         optional: 1 where a look-alike that is NOT guidewire was
-                                   annotated (the catheter); never read by training
+        exclude/000000.png         optional: 1 where a device that is NOT guidewire lies (an
+                                   annotated catheter; the generator's catheters and look-alikes);
+                                   never read by training
 
 Pixel coordinates: x to the right, y down, origin at the *centre* of the top-left pixel, in pixels
 of the frame. A hospital team fills this layout with its own sequences and trains with no code

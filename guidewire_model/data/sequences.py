@@ -34,6 +34,7 @@ __all__ = [
     "DatasetError",
     "SequenceInfo",
     "Split",
+    "load_exclude",
     "load_frame",
     "read_image",
     "resize_mask",
@@ -66,6 +67,9 @@ class SequenceInfo:
         Frame ``i`` and its mask, sorted by file name (time order).
     instance_paths, centreline_paths : tuple of Path or None
         Per-frame instance masks / centreline JSON files, when the folder exists.
+    exclude_paths : tuple of Path or None
+        Per-frame masks of what is *not* guidewire (catheter, look-alike devices), when ``exclude/``
+        exists: what evaluation reports the share of predicted pixels on.
     shape : (H, W)
         Size shared by all frames and masks of the sequence.
     dtype : str
@@ -81,6 +85,7 @@ class SequenceInfo:
     centreline_paths: tuple[Path, ...] | None
     shape: tuple[int, int]
     dtype: str
+    exclude_paths: tuple[Path, ...] | None = None
 
     @property
     def n_frames(self) -> int:
@@ -195,6 +200,10 @@ def _scan_sequence(seq_dir: Path) -> SequenceInfo:
         for fp, ip in zip(frame_paths, instance_paths):
             _check_label_header(ip, fp, shape, "instance mask")
     centreline_paths = _optional_paths(seq_dir, layout.CENTRELINES_DIR, names, ".json")
+    exclude_paths = _optional_paths(seq_dir, layout.EXCLUDE_DIR, names, ".png")
+    if exclude_paths is not None:
+        for fp, ep in zip(frame_paths, exclude_paths):
+            _check_label_header(ep, fp, shape, "exclude mask")
     return SequenceInfo(
         name=seq_dir.name,
         patient=_read_patient(seq_dir),
@@ -205,6 +214,7 @@ def _scan_sequence(seq_dir: Path) -> SequenceInfo:
         centreline_paths=centreline_paths,
         shape=shape,
         dtype=dtype,
+        exclude_paths=exclude_paths,
     )
 
 
@@ -311,6 +321,19 @@ def load_frame(seq: SequenceInfo, index: int) -> tuple[np.ndarray, np.ndarray]:
             "single-channel; the file changed since the data set was scanned, or it is not grayscale"
         )
     return image, _read_mask(seq.mask_paths[index], seq.shape)
+
+
+def load_exclude(seq: SequenceInfo, index: int) -> np.ndarray | None:
+    """Frame ``index``'s exclude mask (uint8 in {0, 1}: not guidewire), or None without ``exclude/``.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, if it is corrupt, of another size, or not binary.
+    """
+    if seq.exclude_paths is None:
+        return None
+    return _read_mask(seq.exclude_paths[index], seq.shape)
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

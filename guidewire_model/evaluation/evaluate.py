@@ -51,6 +51,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from guidewire_model.runtime.model_info import CheckpointError
+from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 
@@ -112,11 +113,11 @@ class EvalFrame:
     file: str | None = None
 
 
-def _load_dataset_frame(seq: Any, index: int) -> tuple[np.ndarray, np.ndarray, None]:
-    from guidewire_model.data.sequences import load_frame
+def _load_dataset_frame(seq: Any, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    from guidewire_model.data.sequences import load_exclude, load_frame
 
     image, mask = load_frame(seq, index)
-    return image, mask, None
+    return image, mask, load_exclude(seq, index)
 
 
 def dataset_frames(sequences: Sequence[Any]) -> list[EvalFrame]:
@@ -454,7 +455,9 @@ def evaluate(
         overlay_files.append(rel)
 
     info = pipeline.backend.info
-    exclude_prefix = prefixes.exclude if folder is not None else None
+    # What the exclude annotation is called in the report: a folder's file prefix, or a data set's
+    # exclude/ masks (the generator's devices: catheter and look-alikes).
+    exclude_prefix = prefixes.exclude if folder is not None else f"{layout.EXCLUDE_DIR}/"
     result: dict[str, Any] = {
         "model": {"path": str(loaded.path), "kind": loaded.kind, "backend": pipeline.backend.name,
                   "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},

@@ -13,7 +13,7 @@ import numpy as np
 
 from guidewire_model.synthetic import curves
 from guidewire_model.synthetic.anatomy import IODINE_MU, VesselTree
-from guidewire_model.synthetic.imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.imaging import mark_devices, tube_profile, tube_samples
 from guidewire_model.synthetic.motion import MotionModel
 
 __all__ = [
@@ -251,8 +251,10 @@ def build_distractors(rng: np.random.Generator, n: int, size: int) -> list[Distr
     return out
 
 
-def render_catheter(mu: np.ndarray, catheter: Catheter, motion: MotionModel, t: float, opacity: float, scale: float) -> None:
-    """Add the catheter wall (and contrast in its lumen during injection) to ``mu`` in place."""
+def render_catheter(mu: np.ndarray, catheter: Catheter, motion: MotionModel, t: float, opacity: float, scale: float,
+                    devices: np.ndarray | None = None) -> None:
+    """Add the catheter wall (and contrast in its lumen during injection) to ``mu`` in place, and
+    mark its pixels in ``devices`` when given."""
     pts = motion.warp(catheter.points, t, "heart")
     samples = tube_samples(pts, catheter.outer_radius + 1.0, mu.shape)
     if samples is None:
@@ -260,10 +262,13 @@ def render_catheter(mu: np.ndarray, catheter: Catheter, motion: MotionModel, t: 
     wall = catheter.wall_mu / scale * tube_profile(samples.dist, catheter.outer_radius, catheter.inner_radius)
     lumen = IODINE_MU * opacity / scale * tube_profile(samples.dist, catheter.inner_radius)
     mu[samples.ys, samples.xs] += (wall + lumen).astype(np.float32)
+    mark_devices(devices, samples, catheter.outer_radius)
 
 
-def render_distractors(mu: np.ndarray, distractors: list[Distractor], motion: MotionModel, t: float, scale: float) -> None:
-    """Add every distractor (moving with its motion layer) to ``mu`` in place."""
+def render_distractors(mu: np.ndarray, distractors: list[Distractor], motion: MotionModel, t: float, scale: float,
+                       devices: np.ndarray | None = None) -> None:
+    """Add every distractor (moving with its motion layer) to ``mu`` in place, and mark their pixels
+    in ``devices`` when given."""
     for item in distractors:
         pts = motion.warp(item.points, t, item.layer)
         samples = tube_samples(pts, item.radius + 1.0, mu.shape, closed=item.closed)
@@ -273,6 +278,7 @@ def render_distractors(mu: np.ndarray, distractors: list[Distractor], motion: Mo
         if item.core_radius > 0:
             val += item.core_mu / scale * tube_profile(samples.dist, item.core_radius)
         mu[samples.ys, samples.xs] += val.astype(np.float32)
+        mark_devices(devices, samples, item.radius)
 
 
 def render_wire(

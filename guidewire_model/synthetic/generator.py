@@ -68,6 +68,11 @@ class SyntheticFrame:
         Where the frame shows the scene: 0 behind opaque shutters and letterbox bars. None when
         the whole frame does (always without the shutter variations). Wire pixels in the 0 area
         are not in ``mask``.
+    devices : ndarray (H, W) uint8 in {0, 1}, or None
+        Pixels of the devices that are not guidewire: the guiding catheter, micro- and balloon
+        catheters, and the look-alikes (ECG leads, sternal wires, pacing and EP catheters, stents,
+        clips), drawn with the wire mask's rule; never a ``mask`` pixel. Written as the data set's
+        ``exclude/`` masks, so evaluation reports the share of predicted pixels on them.
     """
 
     image: np.ndarray
@@ -78,6 +83,7 @@ class SyntheticFrame:
     index: int = 0
     time: float = 0.0
     field_of_view: np.ndarray | None = None
+    devices: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -187,11 +193,12 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     motion = scene.motion
     extras = scene.extras
     mu = scene.background.mu(motion, t)
+    devices = np.zeros((size, size), np.uint8)
     # A phantom holds water, not contrast agent.
     opacity = 0.0 if extras is not None and extras.phantom else _opacity(scene, cfg, t)
     render_vessels(mu, scene.tree, motion, t, opacity, k)
-    render_catheter(mu, scene.catheter, motion, t, opacity, k)
-    render_distractors(mu, list(scene.distractors), motion, t, k)
+    render_catheter(mu, scene.catheter, motion, t, opacity, k, devices)
+    render_distractors(mu, list(scene.distractors), motion, t, k, devices)
     if extras is not None and extras.collimation is not None and extras.collimation.filter_mu is not None:
         mu += extras.collimation.filter_mu
     instances = np.zeros((size, size), np.uint8)
@@ -205,7 +212,7 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
             pix = render_wire(mu, wire, pts, k)
         else:
             rider = extras.rider(wire.wire_id)
-            hidden = render_overwire(mu, rider, pts, k) if rider is not None else 0
+            hidden = render_overwire(mu, rider, pts, k, devices) if rider is not None else 0
             pix = render_wire(mu, wire, pts, k, hidden_before=hidden)
             if pix is not None and extras.visible is not None:
                 seen = extras.visible[pix]
@@ -218,7 +225,10 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
     wires = [Wire.from_points(centrelines[w.wire_id], wire_id=w.wire_id) for w in ordered
              if extras is None or len(centrelines[w.wire_id]) >= 2]
-    return mu, instances, wires, crossing
+    devices[instances > 0] = 0  # a wire pixel is guidewire, also where it runs over a device
+    if extras is not None and extras.visible is not None:
+        devices[~extras.visible.astype(bool)] = 0
+    return mu, instances, devices, wires, crossing
 
 
 def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[SyntheticFrame]:
@@ -253,7 +263,7 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
     window = None
     for i in range(n_frames):
         t = scene.t_start + i / cfg.fps
-        mu, instances, wires, crossing = _render(scene, cfg, t)
+        mu, instances, devices, wires, crossing = _render(scene, cfg, t)
         noise_rng = np.random.default_rng([int(seed), 1, i])
         dose = cfg.dose if extras is None else cfg.dose * extras.dose_scale
         counts = expose(mu, dose, cfg.electronic_noise, blur, noise_rng, scene.gain_field)
@@ -274,29 +284,29 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
             image = quantize(display, cfg.bit_depth)
             frames.append(SyntheticFrame(
                 image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
-                crossing=crossing, index=i, time=float(t),
+                crossing=crossing, index=i, time=float(t), devices=devices,
             ))
             continue
         image = finish_frame(quantize(finish_display(display, extras, i, cfg.fps), cfg.bit_depth), extras)
-        frames.append(_framed(image, instances, wires, crossing, i, float(t), extras))
+        frames.append(_framed(image, instances, devices, wires, crossing, i, float(t), extras))
     return frames
 
 
-def _framed(image: np.ndarray, instances: np.ndarray, wires: list[Wire], crossing: bool,
+def _framed(image: np.ndarray, instances: np.ndarray, devices: np.ndarray, wires: list[Wire], crossing: bool,
             index: int, t: float, extras: Extras) -> SyntheticFrame:
     """A frame of a varied sequence, cut to its window (centrelines moved into window coordinates)."""
     fov = None if extras.visible is None else extras.visible.astype(np.uint8)
     if extras.crop is not None:
         top, left, h, w = extras.crop
         cut = (slice(top, top + h), slice(left, left + w))
-        image, instances, fov = image[cut], instances[cut], fov[cut]
+        image, instances, devices, fov = image[cut], instances[cut], devices[cut], fov[cut]
         wires = [Wire.from_points(w_.points - (left, top), wire_id=w_.wire_id) for w_ in wires]
         if fov.all():
             fov = None
-    image, instances = np.ascontiguousarray(image), np.ascontiguousarray(instances)
+    image, instances, devices = (np.ascontiguousarray(a) for a in (image, instances, devices))
     fov = None if fov is None else np.ascontiguousarray(fov)
     return SyntheticFrame(image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
-                          crossing=crossing, index=index, time=t, field_of_view=fov)
+                          crossing=crossing, index=index, time=t, field_of_view=fov, devices=devices)
 
 
 def generate_frame(cfg: SyntheticConfig, seed: int) -> SyntheticFrame:
@@ -348,7 +358,8 @@ def write_dataset(
         seq_seed = sequence_seed(seed, i)
         frames = generate_sequence(cfg, seq_seed, frames_per_sequence)
         for frame in frames:
-            layout.write_sample(seq_dir, frame.index, frame.image, frame.mask, instances=frame.instances, wires=frame.wires)
+            layout.write_sample(seq_dir, frame.index, frame.image, frame.mask, instances=frame.instances,
+                                wires=frame.wires, exclude=frame.devices)
             bar.update(1)
         meta = {"patient": name, "seed": seq_seed, "synthetic": cfg.to_dict()}
         (seq_dir / layout.META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")

@@ -17,6 +17,7 @@ __all__ = [
     "TubeSamples",
     "chord",
     "expose",
+    "mark_devices",
     "quantize",
     "to_display",
     "tube_profile",
@@ -42,6 +43,16 @@ class TubeSamples:
     xs: np.ndarray
     dist: np.ndarray
     u: np.ndarray
+
+
+def mark_devices(devices: np.ndarray | None, samples: TubeSamples | None, radius: float) -> None:
+    """Set ``devices`` to 1 at the pixels of ``samples`` whose centre lies within ``radius`` of the
+    polyline (the device's ground truth, drawn with the same rule as the wire mask); nothing when
+    either is None."""
+    if devices is None or samples is None:
+        return
+    inside = samples.dist <= radius
+    devices[samples.ys[inside], samples.xs[inside]] = 1
 
 
 def tube_samples(points: np.ndarray, reach: float, shape: tuple[int, int], closed: bool = False) -> TubeSamples | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from guidewire_model.synthetic.devices import Catheter, Guidewire
-from guidewire_model.synthetic.imaging import tube_profile, tube_samples
+from guidewire_model.synthetic.imaging import mark_devices, tube_profile, tube_samples
 
 __all__ = ["Balloon", "Microcatheter", "OverWire", "render_overwire", "sample_overwire"]
 
@@ -109,16 +109,20 @@ def sample_overwire(
     return catheter, tuple(riders)
 
 
-def _tube(mu: np.ndarray, pts: np.ndarray, radius: float, value: float, inner: float = 0.0) -> None:
+def _tube(mu: np.ndarray, pts: np.ndarray, radius: float, value: float, inner: float = 0.0,
+          devices: np.ndarray | None = None) -> None:
     if len(pts) < 2:
         return
     samples = tube_samples(pts, radius + 1.0, mu.shape)
     if samples is not None:
         mu[samples.ys, samples.xs] += (value * tube_profile(samples.dist, radius, inner)).astype(np.float32)
+        mark_devices(devices, samples, radius)
 
 
-def render_overwire(mu: np.ndarray, rider: OverWire, points: np.ndarray, scale: float) -> int:
-    """Add the devices on one wire (centreline ``points`` of this frame) to ``mu`` in place.
+def render_overwire(mu: np.ndarray, rider: OverWire, points: np.ndarray, scale: float,
+                    devices: np.ndarray | None = None) -> int:
+    """Add the devices on one wire (centreline ``points`` of this frame) to ``mu`` in place, and
+    mark their pixels in ``devices`` when given.
 
     Returns
     -------
@@ -134,9 +138,9 @@ def render_overwire(mu: np.ndarray, rider: OverWire, points: np.ndarray, scale: 
         m = int(min(round(micro.length), n - 3))
         if m < 2:
             return 0
-        _tube(mu, points[: m + 1], micro.outer_radius, micro.wall_mu / scale, 0.55 * micro.outer_radius)
+        _tube(mu, points[: m + 1], micro.outer_radius, micro.wall_mu / scale, 0.55 * micro.outer_radius, devices=devices)
         band = max(int(round(2.5 * scale)), 2)
-        _tube(mu, points[max(m - band, 0): m + 1], micro.outer_radius, micro.marker_mu / scale, 0.55 * micro.outer_radius)
+        _tube(mu, points[max(m - band, 0): m + 1], micro.outer_radius, micro.marker_mu / scale, 0.55 * micro.outer_radius, devices=devices)
         return m
     if balloon is not None:
         b0, b1 = int(round(balloon.start)), int(round(balloon.start + balloon.length))
@@ -144,12 +148,12 @@ def render_overwire(mu: np.ndarray, rider: OverWire, points: np.ndarray, scale: 
             # The wire's visible part does not reach past the balloon (clipped by the frame).
             return 0
         tip = min(b1 + int(round(4 * scale)) + 2, n)
-        _tube(mu, points[:tip], balloon.shaft_radius, balloon.shaft_mu / scale, 0.6 * balloon.shaft_radius)
+        _tube(mu, points[:tip], balloon.shaft_radius, balloon.shaft_mu / scale, 0.6 * balloon.shaft_radius, devices=devices)
         if balloon.inflated_radius > 0:
-            _tube(mu, points[b0: b1 + 1], balloon.inflated_radius, balloon.inflated_mu / scale)
+            _tube(mu, points[b0: b1 + 1], balloon.inflated_radius, balloon.inflated_mu / scale, devices=devices)
         half = max(balloon.marker_length / 2, 1.0)
         for c in (b0, b1):
             lo, hi = int(max(c - half, 0)), int(min(c + half + 1, n))
             # A marker is a ring around the shaft's lumen (the wire passes through it).
-            _tube(mu, points[lo:hi], balloon.marker_radius, balloon.marker_mu / scale, 0.3 * balloon.marker_radius)
+            _tube(mu, points[lo:hi], balloon.marker_radius, balloon.marker_mu / scale, 0.3 * balloon.marker_radius, devices=devices)
     return 0
