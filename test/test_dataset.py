@@ -287,3 +287,20 @@ def test_resize_mask_keeps_a_thin_diagonal_wire_connected():
     assert small.sum() < 2 * 64
     big = resize_mask(mask[:64, :64], 128)
     assert set(np.unique(big)) == {0, 1}
+
+
+def test_exclude_masks_may_cover_some_frames_only(tmp_path):
+    # An annotator draws the catheter where it is seen: frames without an exclude file have none.
+    from guidewire_model.data.sequences import load_exclude
+
+    seq_dir = tmp_path / "data" / "seq"
+    for i in range(3):
+        exclude = np.eye(8, dtype=np.uint8) if i != 1 else None
+        layout.write_sample(seq_dir, i, np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), exclude=exclude)
+    (seq,) = scan_dataset(tmp_path / "data")
+    assert [p is None for p in seq.exclude_paths] == [False, True, False]
+    np.testing.assert_array_equal(load_exclude(seq, 0), np.eye(8, dtype=np.uint8))
+    assert load_exclude(seq, 1) is None
+    (seq_dir / layout.EXCLUDE_DIR / layout.frame_name(2)).write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="000002.png"):
+        scan_dataset(tmp_path / "data")

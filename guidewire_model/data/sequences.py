@@ -67,9 +67,10 @@ class SequenceInfo:
         Frame ``i`` and its mask, sorted by file name (time order).
     instance_paths, centreline_paths : tuple of Path or None
         Per-frame instance masks / centreline JSON files, when the folder exists.
-    exclude_paths : tuple of Path or None
+    exclude_paths : tuple of (Path or None), or None
         Per-frame masks of what is *not* guidewire (catheter, look-alike devices), when ``exclude/``
-        exists: what evaluation reports the share of predicted pixels on.
+        exists: what evaluation reports the share of predicted pixels on. None for a frame without
+        a file (nothing annotated there: not "no catheter").
     shape : (H, W)
         Size shared by all frames and masks of the sequence.
     dtype : str
@@ -85,7 +86,7 @@ class SequenceInfo:
     centreline_paths: tuple[Path, ...] | None
     shape: tuple[int, int]
     dtype: str
-    exclude_paths: tuple[Path, ...] | None = None
+    exclude_paths: tuple[Path | None, ...] | None = None
 
     @property
     def n_frames(self) -> int:
@@ -200,10 +201,14 @@ def _scan_sequence(seq_dir: Path) -> SequenceInfo:
         for fp, ip in zip(frame_paths, instance_paths):
             _check_label_header(ip, fp, shape, "instance mask")
     centreline_paths = _optional_paths(seq_dir, layout.CENTRELINES_DIR, names, ".json")
-    exclude_paths = _optional_paths(seq_dir, layout.EXCLUDE_DIR, names, ".png")
-    if exclude_paths is not None:
+    exclude_paths = None
+    if (seq_dir / layout.EXCLUDE_DIR).is_dir():
+        # Per frame: an annotator marks the catheter only where it is drawn.
+        exclude_paths = tuple(p if p.is_file() else None
+                              for p in (seq_dir / layout.EXCLUDE_DIR / n for n in names))
         for fp, ep in zip(frame_paths, exclude_paths):
-            _check_label_header(ep, fp, shape, "exclude mask")
+            if ep is not None:
+                _check_label_header(ep, fp, shape, "exclude mask")
     return SequenceInfo(
         name=seq_dir.name,
         patient=_read_patient(seq_dir),
@@ -324,14 +329,14 @@ def load_frame(seq: SequenceInfo, index: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_exclude(seq: SequenceInfo, index: int) -> np.ndarray | None:
-    """Frame ``index``'s exclude mask (uint8 in {0, 1}: not guidewire), or None without ``exclude/``.
+    """Frame ``index``'s exclude mask (uint8 in {0, 1}: not guidewire), or None where it has none.
 
     Raises
     ------
     DatasetError
         Naming the file, if it is corrupt, of another size, or not binary.
     """
-    if seq.exclude_paths is None:
+    if seq.exclude_paths is None or seq.exclude_paths[index] is None:
         return None
     return _read_mask(seq.exclude_paths[index], seq.shape)
 
