@@ -10,9 +10,10 @@ The runtime's Python log (``guidewire_model.*``, TensorRT's own log included) is
 node's ROS logger at the matching severity (:mod:`.ros_logging`).
 
 It is a lifecycle (managed) node. *configure* loads the model (building and checking a TensorRT
-engine where that backend is chosen), warms it up and creates the publishers and the subscription;
-*activate* starts serving; *deactivate* stops it (frames are ignored, nothing is published);
-*cleanup* releases the model. With ``autostart`` (the default) the node takes itself to active at
+engine where that backend is chosen), warms it up and creates the publishers and the worker;
+*activate* subscribes to the images and starts serving, so a publisher that sees the subscription
+knows its frames are served; *deactivate* unsubscribes and stops publishing (a frame in flight is
+not published); *cleanup* releases the model. With ``autostart`` (the default) the node takes itself to active at
 start, as the launch file's default; with ``autostart: false`` it waits, unconfigured, for a
 lifecycle manager (``~/change_state``). A configure that fails (a bad model file, a TensorRT build
 that fails its check) leaves the node unconfigured and logs why; with ``autostart`` the process
@@ -175,13 +176,15 @@ class GuidewireSegNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._started = time.monotonic()  # staleness counts from here
         self._serving.set()
+        self._subscribe()
         self.get_logger().info("active: serving")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._serving.clear()
+        self._unsubscribe()
         self._slot.take(timeout=0.0)  # a frame waiting now is never served
-        self.get_logger().info("inactive: frames are ignored")
+        self.get_logger().info("inactive: not subscribed, nothing published")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -265,12 +268,22 @@ class GuidewireSegNode(LifecycleNode):
         self._remeasure = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
+        self._sub_qos = sub_qos  # the subscription exists while active (on_activate)
+        self._worker.start()
+
+    def _subscribe(self) -> None:
+        # Only while active: a publisher that sees the node subscribed knows its frames are served.
         # Best-effort transport may lose a frame before any callback sees it; the middleware reports
         # those losses, and they are counted beside the node's own drops.
-        self._subscription = self.create_subscription(
-            Image, "image", self._on_image, sub_qos,
-            event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
-        self._worker.start()
+        if self._subscription is None:
+            self._subscription = self.create_subscription(
+                Image, "image", self._on_image, self._sub_qos,
+                event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_lost))
+
+    def _unsubscribe(self) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
 
     def _release(self) -> None:
         """Undo :meth:`_configure`: worker stopped, backend closed, publishers and subscription gone
@@ -284,9 +297,7 @@ class GuidewireSegNode(LifecycleNode):
         if self.pipeline is not None:
             self.pipeline.backend.close()
         self.pipeline = None
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        self._unsubscribe()
         for pub in getattr(self, "_publishers_made", []):
             self.destroy_lifecycle_publisher(pub)
         self._publishers_made = []

@@ -94,12 +94,12 @@ def test_a_manager_walks_the_node_through_its_states(line_model, tmp_path):
         assert not manager.reset_tracking().success
         assert _node_value(probe, "lifecycle_state", lambda v: v == "unconfigured", 0)
 
-        # Inactive: the model is loaded and frames arrive, but they are ignored and nothing is published.
+        # Inactive: the model is loaded and the outputs exist, but the node does not subscribe yet.
         assert manager.transition(Transition.TRANSITION_CONFIGURE)
         assert manager.state() == State.PRIMARY_STATE_INACTIVE
-        assert probe.wait_until(lambda: probe.image_pub.get_subscription_count() == 1, 30.0)
-        probe.image_pub.publish(Image(header=probe.next_header(), **gray_to_image_fields(two_wires())))
-        _node_value(probe, "frames_ignored_inactive", lambda v: int(v) >= 1, len(probe.diagnostics))
+        assert probe.wait_until(lambda: probe.count_publishers(probe.lines_topic) == 1, 30.0)
+        _node_value(probe, "lifecycle_state", lambda v: v == "inactive", len(probe.diagnostics))
+        assert probe.image_pub.get_subscription_count() == 0
         assert not probe.lines and not probe.masks
 
         # Active: served, tracked; a reset makes the ids start again at 1.
@@ -115,13 +115,10 @@ def test_a_manager_walks_the_node_through_its_states(line_model, tmp_path):
         assert answer.success and "restart at 1" in answer.message
         assert _ids(probe, two_wires()) == [1, 2]
 
-        # Deactivated: ignored again; cleaned up: the model and the outputs are gone.
+        # Deactivated: unsubscribed, nothing served; cleaned up: the model and the outputs are gone.
         assert manager.transition(Transition.TRANSITION_DEACTIVATE)
-        served = len(probe.lines)
-        ignored = int(status_values(probe.latest_status())["frames_ignored_inactive"])
-        probe.image_pub.publish(Image(header=probe.next_header(), **gray_to_image_fields(two_wires())))
-        _node_value(probe, "frames_ignored_inactive", lambda v: int(v) > ignored, len(probe.diagnostics))
-        assert len(probe.lines) == served
+        assert probe.wait_until(lambda: probe.image_pub.get_subscription_count() == 0, 30.0)
+        _node_value(probe, "lifecycle_state", lambda v: v == "inactive", len(probe.diagnostics))
         assert manager.transition(Transition.TRANSITION_CLEANUP)
         assert manager.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert probe.wait_until(lambda: probe.count_publishers(probe.lines_topic) == 0, 30.0)
