@@ -216,3 +216,12 @@ def test_bad_inputs_are_named(tmp_path, capsys, models):
         err = capsys.readouterr().err
         assert str(args[0]) in err and needle in err
     assert main([str(text), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "none.onnx")]) == 2
+    # A damaged checkpoint: one line naming it, not a traceback.
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.zeros((32, 32), np.uint8))
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(models["tiny.pt"].read_bytes()[:100])
+    capsys.readouterr()
+    assert main([str(frame), "--out", str(tmp_path / "out2"), "--model", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("guidewire-segment: error:") and str(broken) in err and "Traceback" not in err

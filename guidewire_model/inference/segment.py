@@ -38,7 +38,7 @@ from guidewire_model.importers.discover import discover_sources
 from guidewire_model.importers.errors import InputError
 from guidewire_model.importers.sources import FrameSource
 from guidewire_model.importers.writer import unique_names
-from guidewire_model.runtime.model_info import ModelFileError
+from guidewire_model.runtime.model_info import CheckpointError, ModelFileError
 from guidewire_model.runtime.pipeline import GuidewirePipeline
 from guidewire_model.inference.segment_output import SequenceOutput
 
@@ -52,19 +52,11 @@ def default_model_path() -> Path:
     return shipped_models_dir() / "default.onnx"
 
 
-def _model_errors() -> tuple[type[Exception], ...]:
-    """The errors that mean bad input or a bad model: reported in one line, exit code 2.
-
-    Evaluated in the ``except`` clause, i.e. after the error was raised. A ``CheckpointError`` can
-    only have been raised if :mod:`~guidewire_model.training.checkpoint` was imported (by the torch backend,
-    for a ``.pt`` model), so it is looked up, never imported here: segmenting with an ONNX model
-    never loads PyTorch. A checkpoint where PyTorch is missing is refused by
-    :func:`~guidewire_model.runtime.backends.create_backend` with a ``BackendError`` naming the file and both
-    fixes (``pip install .[train]``, or export it to ONNX).
-    """
-    errors: tuple[type[Exception], ...] = (InputError, ModelFileError, BackendError, ConfigError)
-    checkpoint = sys.modules.get(f"{__package__}.checkpoint")
-    return errors if checkpoint is None else errors + (checkpoint.CheckpointError,)
+#: The errors that mean bad input or a bad model: reported in one line, exit code 2. A checkpoint
+#: where PyTorch is missing is refused by :func:`~guidewire_model.runtime.backends.create_backend`
+#: with a ``BackendError`` naming the file and both fixes (``pip install .[train]``, or export it to
+#: ONNX); ``CheckpointError`` lives in the torch-free ``model_info``.
+_MODEL_ERRORS = (InputError, ModelFileError, CheckpointError, BackendError, ConfigError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         export = CvatExport(args.out / "cvat") if args.export == "cvat" else None
         summaries = segment_sources(sources, pipeline, args.out, args.overlay, export, progress=not args.quiet)
         xml = export.write() if export is not None else None
-    except _model_errors() as exc:
+    except _MODEL_ERRORS as exc:
         print(f"guidewire-segment: error: {exc}", file=sys.stderr)
         return 2
     summary = {"model": str(model), "backend": type(backend).__name__, "threshold": pipeline.threshold,
