@@ -128,6 +128,7 @@ class GuidewireSegNode(LifecycleNode):
         self._stop.set()  # no worker yet
         self._worker: threading.Thread | None = None
         self._subscription = None
+        self._publishers_made: list = []
         self._topic_diagnostics: dict[str, TopicDiagnostic] = {}
         self._reset_counters()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -162,7 +163,7 @@ class GuidewireSegNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load the model and create the publishers, the subscription and the worker (not serving yet)."""
+        """Load the model and create the publishers and the worker (not subscribed, not serving yet)."""
         try:
             self._configure()
         except Exception as exc:  # noqa: BLE001 - any failure leaves the node unconfigured, with the reason
@@ -207,7 +208,7 @@ class GuidewireSegNode(LifecycleNode):
         return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
-        """Load the model, create the publishers and the subscription and start the worker."""
+        """Load the model, create the publishers and start the worker."""
         self._reset_counters()
         model_path = resolve_model_path(self.params)
         device = resolve_device(self.params.device)
@@ -298,7 +299,7 @@ class GuidewireSegNode(LifecycleNode):
             self.pipeline.backend.close()
         self.pipeline = None
         self._unsubscribe()
-        for pub in getattr(self, "_publishers_made", []):
+        for pub in self._publishers_made:
             self.destroy_lifecycle_publisher(pub)
         self._publishers_made = []
         self._topic_diagnostics = {}

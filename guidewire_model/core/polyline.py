@@ -126,7 +126,7 @@ def mean_centreline_distance(a: Any, b: Any) -> float:
 
     The mean over the points of ``a`` of their distance to ``b`` and the mean over ``b`` to
     ``a``, averaged; 0 for identical curves, and independent of the direction of either curve.
-    Accepts arrays, centrelines, tracked wires or annotations.
+    Accepts (N, 2) arrays or anything with ``.points`` (a :class:`~guidewire_model.core.wire.Wire`).
     """
     pa, pb = as_points(a), as_points(b)
     a_to_b = float(closest_point_distances(pa, pb).mean())

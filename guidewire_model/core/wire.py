@@ -26,12 +26,6 @@ UNTRACKED = 0
 _DIRECTION_PX = 10.0
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    # A wire is shared by the tracker, the publisher and the metrics: nobody may edit it in place.
-    array.setflags(write=False)
-    return array
-
-
 @dataclass(frozen=True, eq=False)
 class Wire:
     """One guidewire in one frame: an ordered centreline and its distal tip.
@@ -68,6 +62,13 @@ class Wire:
     frames_tracked: int = 1
     point_probability: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # A wire is shared by the tracker, the publisher and the metrics: nobody may edit it in place,
+        # however it was made (from points, replaced, or read back from a message).
+        for array in (self.points, self.tip, self.tip_direction, self.point_probability):
+            if array is not None:
+                array.setflags(write=False)
+
     @classmethod
     def from_points(cls, points: Any, *, wire_id: int = UNTRACKED, mean_probability: float = 1.0,
                     frames_tracked: int = 1, direction_px: float = _DIRECTION_PX) -> "Wire":
@@ -95,8 +96,8 @@ class Wire:
         vec = pts[-1] - pts[max(back, 0)]
         norm = float(np.hypot(*vec))
         direction = vec / norm if norm > 1e-9 else np.zeros(2)
-        return cls(_frozen(pts), _frozen(pts[-1].copy()), _frozen(direction), float(s[-1]),
-                   float(mean_probability), int(wire_id), int(frames_tracked))
+        return cls(pts, pts[-1].copy(), direction, float(s[-1]), float(mean_probability), int(wire_id),
+                   int(frames_tracked))
 
     def reversed(self) -> "Wire":
         """The same wire traced the other way (the other end becomes the tip)."""
@@ -117,7 +118,7 @@ class Wire:
         prob = np.array(point_probability, dtype=np.float32).reshape(-1)
         if len(prob) != len(self.points):
             raise ValueError(f"point_probability has {len(prob)} values for {len(self.points)} points")
-        return dataclasses.replace(self, point_probability=_frozen(prob))
+        return dataclasses.replace(self, point_probability=prob)
 
     def to_json(self) -> dict:
         """``{"id", "points", "tip"}`` rounded to 1/1000 px: the annotation files' form."""

@@ -817,9 +817,10 @@ def _extend_to_mask_edge(points: np.ndarray, mask: np.ndarray, max_px: float) ->
     return np.concatenate([points, (tip + d * reach)[None]])
 
 
-def _end_distance(p: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None" = None) -> float:
-    """Distance [px] of one end point to the field's edge, or to the image border without a field."""
-    return float((field.distance(p[None]) if field is not None else border_distance(p[None], shape))[0])
+def _edge_distance(points: np.ndarray, shape: tuple[int, int], field: "FieldOfView | None") -> np.ndarray:
+    """Distance [px] of (x, y) points to "the border": the field's edge when a ``field`` is given
+    (image border, shutters, text), else the image border."""
+    return field.distance(points) if field is not None else border_distance(points, shape)
 
 
 def _drop_edge_runs(points: np.ndarray, edge_distance: np.ndarray, distance_px: float, run_px: float
@@ -858,9 +859,7 @@ def _crosses_view(points: np.ndarray, shape: tuple[int, int], field: "FieldOfVie
     """Whether both ends of a path lie within ``margin_px`` of the border: of the field's edge when
     ``field`` is given (image border, shutters, text), else of the image border. Such a path enters
     and leaves the view and has no free tip (see *Free tip* in the module docstring)."""
-    ends = points[[0, -1]]
-    d = field.distance(ends) if field is not None else border_distance(ends, shape)
-    return bool(np.all(d <= margin_px))
+    return bool(np.all(_edge_distance(points[[0, -1]], shape, field) <= margin_px))
 
 
 def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, origin_px: float,
@@ -880,7 +879,7 @@ def _orient(paths: list[np.ndarray], shape: tuple[int, int], border_px: float, o
     for i, p in enumerate(paths):
         if i in reverse:
             continue
-        b0, b1 = _end_distance(p[0], shape, field), _end_distance(p[-1], shape, field)
+        b0, b1 = (float(d) for d in _edge_distance(p[[0, -1]], shape, field))
         near0, near1 = b0 <= border_px, b1 <= border_px
         if near0 != near1:
             reverse[i] = near1
@@ -1053,8 +1052,7 @@ def extract_centrelines(
             for corner_piece in _split_at_corners(pts, math.radians(corner_deg)):
                 pieces = [corner_piece]
                 if edge_distance_px > 0:
-                    d = (field.distance(corner_piece) if field is not None
-                         else border_distance(corner_piece, binary.shape))
+                    d = _edge_distance(corner_piece, binary.shape, field)
                     pieces = _drop_edge_runs(corner_piece, d, edge_distance_px, edge_run_px)
                 for piece in pieces:
                     heapq.heappush(heap, (-polyline_length(piece), counter, piece, True))

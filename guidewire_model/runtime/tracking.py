@@ -22,8 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from guidewire_model.core.wire import Wire
-from guidewire_model.core.polyline import nearest_sample_distance
-from guidewire_model.core.polyline import arc_length
+from guidewire_model.core.polyline import arc_length, nearest_sample_distance
 
 __all__ = ["WireTracker", "assign", "same_direction"]
 

@@ -66,8 +66,6 @@ def wires_from_guidewire_array(msg: Any) -> list[Wire]:
         points = np.array([[p.x, p.y] for p in w.points], dtype=np.float64).reshape(-1, 2)
         tip = np.array([w.tip.x, w.tip.y], dtype=np.float64)
         direction = np.array([w.tip_direction.x, w.tip_direction.y], dtype=np.float64)
-        for array in (points, tip, direction):
-            array.setflags(write=False)
         out.append(Wire(points, tip, direction, float(w.length_px), float(w.mean_probability),
                         int(w.id), int(w.frames_tracked)))
     return out
