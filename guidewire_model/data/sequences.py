@@ -155,11 +155,16 @@ def _read_patient(seq_dir: Path) -> str:
     return str(patient)
 
 
-def _optional_paths(seq_dir: Path, sub: str, names: list[str], suffix: str) -> tuple[Path, ...] | None:
+def _optional_paths(seq_dir: Path, sub: str, names: list[str], suffix: str,
+                    every_frame: bool = True) -> tuple[Path | None, ...] | None:
+    """Per-frame files of an optional sub-folder; None without the folder. With ``every_frame``
+    a missing file is an error, else its place holds None."""
     folder = seq_dir / sub
     if not folder.is_dir():
         return None
     paths = tuple(folder / (Path(n).stem + suffix) for n in names)
+    if not every_frame:
+        return tuple(p if p.is_file() else None for p in paths)
     for frame_name, p in zip(names, paths):
         if not p.is_file():
             raise DatasetError(
@@ -201,11 +206,9 @@ def _scan_sequence(seq_dir: Path) -> SequenceInfo:
         for fp, ip in zip(frame_paths, instance_paths):
             _check_label_header(ip, fp, shape, "instance mask")
     centreline_paths = _optional_paths(seq_dir, layout.CENTRELINES_DIR, names, ".json")
-    exclude_paths = None
-    if (seq_dir / layout.EXCLUDE_DIR).is_dir():
-        # Per frame: an annotator marks the catheter only where it is drawn.
-        exclude_paths = tuple(p if p.is_file() else None
-                              for p in (seq_dir / layout.EXCLUDE_DIR / n for n in names))
+    # Per frame: an annotator marks the catheter only where it is drawn.
+    exclude_paths = _optional_paths(seq_dir, layout.EXCLUDE_DIR, names, ".png", every_frame=False)
+    if exclude_paths is not None:
         for fp, ep in zip(frame_paths, exclude_paths):
             if ep is not None:
                 _check_label_header(ep, fp, shape, "exclude mask")
