@@ -94,8 +94,9 @@ def augment_pair(
     ----------
     image : ndarray, shape (H, W), float32 in [0, 1] (also uint8, uint16)
         The frame, usually already resized to the network input.
-    mask : ndarray, shape (H, W), uint8 in {0, 1} (also bool)
-        Guidewire mask.
+    mask : ndarray, shape (H, W), uint8 labels (also bool)
+        Guidewire mask in {0, 1}, or a label map (0 / 1 / ``DEVICE_LABEL``): resampled with
+        nearest neighbour, so it keeps exactly its label values.
     rng : numpy.random.Generator
         Source of every random number (see the module docstring).
     cfg : AugmentConfig

@@ -96,6 +96,12 @@ class LossConfig:
     #: of Thin Tubular Structures", ECCV 2024). It rewards keeping every stretch of a thin wire, which
     #: the per-pixel focal loss weighs no more than a pixel of background.
     skeleton_recall_weight: float = field(default=0.0, metadata=_range(0.0))
+    #: Weight of the background term on pixels of devices that are not guidewires (catheters,
+    #: leads, sternal wires, stents; not in the paper, 1 there): the synthetic generator draws
+    #: them and data sets may hold them as ``exclude/`` masks. About half of what the models
+    #: marked on synthetic frames lay on such devices; weighing those pixels up as negatives
+    #: aims the loss at the look-alikes the paper says a learned model should reject.
+    device_weight: float = field(default=1.0, metadata=_range(0.0))
 
 
 @dataclass(frozen=True)

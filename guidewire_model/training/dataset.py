@@ -14,23 +14,31 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from guidewire_model.data.sequences import DatasetError, SequenceInfo, load_frame, resize_mask
+from guidewire_model.data.sequences import DatasetError, SequenceInfo, load_exclude, load_frame, resize_mask
 from guidewire_model.runtime.preprocess import normalize, resize_to_square, to_unit_float
 from guidewire_model.training.augment import augment_pair
 from guidewire_model.training.config import AugmentConfig
+from guidewire_model.training.losses import DEVICE_LABEL
 
 __all__ = ["SegmentationDataset", "training_sample"]
 
 
 def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
                     augment: AugmentConfig | None, crop_size: int | None, mean: float,
-                    std: float) -> tuple[torch.Tensor, torch.Tensor]:
+                    std: float, devices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One network-ready pair from a [0, 1] frame and its 0/1 mask at the network's input side.
 
     Augments (``augment_pair``, when ``augment`` is given), takes a random ``crop_size`` square
     (when smaller than the frame), normalises, and returns float32 tensors of shape (1, C, C). Every
     random number comes from ``rng`` (unused, and may be None, with neither augmentation nor crop).
+    With ``devices`` (a 0/1 mask of non-guidewire devices, same shape), the target holds
+    :data:`~guidewire_model.training.losses.DEVICE_LABEL` on device pixels that are not guidewire;
+    the image, crop and random stream are the same as without it.
     """
+    if devices is not None:
+        if devices.shape != mask.shape:
+            raise ValueError(f"devices {devices.shape} and mask {mask.shape} must have the same shape")
+        mask = np.where((devices > 0) & (mask == 0), DEVICE_LABEL, mask).astype(np.uint8)
     if augment is not None:
         image, mask = augment_pair(image, mask, rng, augment)
     side = image.shape[0]
@@ -67,6 +75,10 @@ class SegmentationDataset(Dataset):
         ``None`` for validation / evaluation.
     seed : int
         Non-negative augmentation seed.
+    with_devices : bool
+        Mark the pixels of each frame's ``exclude/`` mask (devices that are not guidewires), where
+        it has one, with :data:`~guidewire_model.training.losses.DEVICE_LABEL` in the target, for
+        ``loss.device_weight``.
     crop_size : int, optional
         Train on a random ``crop_size`` square of the (resized, augmented) frame instead of the
         whole of it. The network is fully convolutional, so a model trained on crops at native
@@ -74,7 +86,7 @@ class SegmentationDataset(Dataset):
         downscaling the frames instead would thin the 1.5-4 px wires below what the model can see.
 
     Items are ``(image, mask)``: torch float32 tensors of shape (1, C, C) with C = ``crop_size``
-    or ``S``; the image normalised, the mask in {0, 1}.
+    or ``S``; the image normalised, the mask in {0, 1} (and ``DEVICE_LABEL`` with ``with_devices``).
     """
 
     def __init__(
@@ -86,6 +98,7 @@ class SegmentationDataset(Dataset):
         augment: AugmentConfig | None,
         seed: int,
         crop_size: int | None = None,
+        with_devices: bool = False,
     ) -> None:
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
             raise ValueError(f"crop_size must be in (0, input_size={input_size}], got {crop_size}")
@@ -102,6 +115,7 @@ class SegmentationDataset(Dataset):
         self.augment = augment
         self.seed = int(seed)
         self.crop_size = None if crop_size is None else int(crop_size)
+        self.with_devices = bool(with_devices)
         self.epoch = 0
         self._starts = np.cumsum([0] + [len(s) for s in self.sequences]).tolist()
 
@@ -130,7 +144,10 @@ class SegmentationDataset(Dataset):
         image, mask = load_frame(self.sequences[seq], frame)
         image = resize_to_square(to_unit_float(image), self.input_size)
         mask = resize_mask(mask, self.input_size)
+        devices = load_exclude(self.sequences[seq], frame) if self.with_devices else None
+        if devices is not None:
+            devices = resize_mask(devices, self.input_size)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std)
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
 
 

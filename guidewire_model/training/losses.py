@@ -15,6 +15,8 @@ the loss and its gradient stay finite for any logit, where ``log(sigmoid(x))`` w
 :class:`GuidewireLoss` adds, when ``LossConfig.skeleton_recall_weight > 0``, the skeleton recall
 term of Kirchhoff et al. (ECCV 2024), which is not in the paper:
 ``1 - sum(p * S) / sum(S)`` with ``S`` the soft skeleton of the true mask (:func:`soft_skeleton`).
+Its targets may also mark pixels of devices that are not guidewires with :data:`DEVICE_LABEL`:
+those are background, with their background term weighted by ``LossConfig.device_weight``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from torch import Tensor, nn
 
 from guidewire_model.training.config import LossConfig
 
-__all__ = ["GuidewireLoss", "ModifiedFocalLoss", "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
+#: Target value of a pixel on a device that is not a guidewire (catheter, lead, sternal wire...):
+#: background to every metric, a weighted negative to :class:`GuidewireLoss`. Targets are
+#: 0 = background, 1 = guidewire, this = device.
+DEVICE_LABEL = 2
+
+__all__ = ["DEVICE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
@@ -176,8 +183,9 @@ def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) ->
 class GuidewireLoss(nn.Module):
     """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
 
-    With ``skeleton_recall_weight = 0`` (the paper's config) this is exactly
-    :class:`ModifiedFocalLoss`.
+    Target pixels equal to :data:`DEVICE_LABEL` are background whose eq. (1) term is multiplied
+    by ``device_weight``. With ``skeleton_recall_weight = 0`` and targets in {0, 1} (the paper's
+    config) this is exactly :class:`ModifiedFocalLoss`.
     """
 
     def __init__(self, cfg: LossConfig) -> None:
@@ -185,14 +193,26 @@ class GuidewireLoss(nn.Module):
         self.focal = ModifiedFocalLoss(cfg)
         if not cfg.skeleton_recall_weight >= 0:
             raise ValueError(f"loss.skeleton_recall_weight must be >= 0, got {cfg.skeleton_recall_weight}")
+        if not cfg.device_weight >= 0:
+            raise ValueError(f"loss.device_weight must be >= 0, got {cfg.device_weight}")
         self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
+        self.device_weight = float(cfg.device_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Scalar loss of ``logits`` against ``target`` (same shape)."""
-        loss = self.focal(logits, target)
+        """Scalar loss of ``logits`` against ``target`` (same shape; 0, 1 or :data:`DEVICE_LABEL`)."""
+        device = target == DEVICE_LABEL
+        if bool(device.any()):
+            wire = torch.where(device, torch.zeros_like(target), target)
+            per_pixel = modified_focal_loss(logits, wire, self.focal.alpha, self.focal.gamma, "none")
+            weight = torch.where(device, self.device_weight, 1.0).to(per_pixel.dtype)
+            per_pixel = per_pixel * weight
+            loss = per_pixel.sum() if self.focal.reduction == "sum" else per_pixel.mean()
+        else:
+            wire = target
+            loss = self.focal(logits, target)
         if self.skeleton_recall_weight > 0:
-            loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, target)
+            loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, wire)
         return loss
 
     def extra_repr(self) -> str:
-        return f"skeleton_recall_weight={self.skeleton_recall_weight}"
+        return f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}"

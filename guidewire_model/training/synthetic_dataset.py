@@ -63,13 +63,18 @@ class SyntheticTrainSet(Dataset):
         Non-negative run seed.
     crop_size : int, optional
         Side of the random square crops; ``None`` = whole frames.
+    with_devices : bool
+        Mark the generator's non-guidewire devices (``SyntheticFrame.devices``) with
+        :data:`~guidewire_model.training.losses.DEVICE_LABEL` in the targets, for
+        ``loss.device_weight``; images and random streams are the same either way.
 
     Items are ``(image, mask)`` float32 tensors of shape (1, C, C), like
     :class:`guidewire_model.training.dataset.SegmentationDataset`.
     """
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
-                 augment: AugmentConfig | None, seed: int, crop_size: int | None = None) -> None:
+                 augment: AugmentConfig | None, seed: int, crop_size: int | None = None,
+                 with_devices: bool = False) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
@@ -81,6 +86,7 @@ class SyntheticTrainSet(Dataset):
         self.augment = augment
         self.seed = int(seed)
         self.crop_size = None if crop_size is None else int(crop_size)
+        self.with_devices = bool(with_devices)
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
         self._generators = {name: SyntheticConfig.preset(name, size=self.input_size) for name in cfg.presets}
@@ -121,7 +127,8 @@ class SyntheticTrainSet(Dataset):
         image = to_unit_float(frame.image)
         mask = frame.mask.astype(np.uint8)
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 0xC0])
-        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std)
+        devices = frame.devices if self.with_devices else None
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
 
 
 class SyntheticValidationSet(Dataset):

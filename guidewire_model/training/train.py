@@ -442,16 +442,19 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
     """Training and validation sets of the configured data source."""
     m = cfg.model
     crop = cfg.data.crop_size or None
+    # Device targets only matter to a loss that weighs them differently from background.
+    devices = cfg.loss.device_weight != 1.0
     if cfg.data.source == "synthetic":
         from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet
 
         syn = cfg.data.synthetic
-        return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop),
+        return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop,
+                                  with_devices=devices),
                 SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std))
     from guidewire_model.training.dataset import SegmentationDataset
 
     return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
-                                crop_size=crop),
+                                crop_size=crop, with_devices=devices),
             SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed))
 
 
