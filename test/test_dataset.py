@@ -304,3 +304,24 @@ def test_exclude_masks_may_cover_some_frames_only(tmp_path):
     (seq_dir / layout.EXCLUDE_DIR / layout.frame_name(2)).write_bytes(b"not a png")
     with pytest.raises(DatasetError, match="000002.png"):
         scan_dataset(tmp_path / "data")
+
+
+def test_with_devices_puts_the_exclude_mask_into_the_target(tmp_path):
+    from guidewire_model.training.dataset import SegmentationDataset
+    from guidewire_model.training.losses import DEVICE_LABEL
+
+    seq_dir = tmp_path / "seq_000"
+    mask = np.zeros((16, 16), np.uint8)
+    mask[8, :] = 1
+    exclude = np.zeros((16, 16), np.uint8)
+    exclude[:, 3] = 1  # crosses the wire at (8, 3): the wire wins there
+    layout.write_sample(seq_dir, 0, np.full((16, 16), 128, np.uint8), mask, exclude=exclude)
+    layout.write_sample(seq_dir, 1, np.full((16, 16), 128, np.uint8), mask)  # no exclude file
+    seq = scan_dataset(tmp_path)[0]
+    plain = SegmentationDataset([seq], 16, 0.5, 0.25, None, 0)
+    marked = SegmentationDataset([seq], 16, 0.5, 0.25, None, 0, with_devices=True)
+    y = marked[0][1][0].numpy()
+    expected = np.where(mask > 0, 1, np.where(exclude > 0, DEVICE_LABEL, 0)).astype(np.float32)
+    assert np.array_equal(y, expected) and y[8, 3] == 1
+    assert torch.equal(marked[0][0], plain[0][0])
+    assert torch.equal(marked[1][1], plain[1][1])  # a frame without an exclude mask: plain 0/1

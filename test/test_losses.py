@@ -235,3 +235,32 @@ def test_guidewire_loss_is_the_papers_loss_without_the_skeleton_term():
     assert torch.equal(GuidewireLoss(plain)(logits, target), focal)
     expected = focal + 0.5 * skeleton_recall_loss(logits, target)
     assert torch.allclose(GuidewireLoss(with_skel)(logits, target), expected)
+
+
+def test_device_pixels_are_background_weighted_by_device_weight():
+    from guidewire_model.training.losses import DEVICE_LABEL, GuidewireLoss
+
+    # One wire pixel, one device pixel, two plain background pixels; hand-computed from eq. (1).
+    logits = torch.tensor([0.5, 1.0, -1.0, 2.0]).reshape(1, 1, 2, 2)
+    labels = torch.tensor([1.0, DEVICE_LABEL, 0.0, 0.0]).reshape(1, 1, 2, 2)
+    alpha, gamma, w = 20.0, 2.0, 5.0
+
+    def p(v: float) -> float:
+        return 1 / (1 + math.exp(-v))
+
+    expected = [-alpha * (1 - p(0.5)) ** gamma * math.log(p(0.5)), -w * p(1.0) ** gamma * math.log(1 - p(1.0)),
+                -p(-1.0) ** gamma * math.log(1 - p(-1.0)), -p(2.0) ** gamma * math.log(1 - p(2.0))]
+    for reduction, reduce in (("sum", sum), ("mean", lambda v: sum(v) / 4)):
+        cfg = LossConfig(alpha=alpha, gamma=gamma, reduction=reduction, device_weight=w)
+        assert float(GuidewireLoss(cfg)(logits, labels)) == pytest.approx(reduce(expected), rel=1e-6)
+    # Weight 1: a device pixel is exactly a background pixel, and the skeleton term sees no wire there.
+    cfg = LossConfig(alpha=alpha, gamma=gamma, reduction="mean", skeleton_recall_weight=0.3)
+    as_background = torch.where(labels == DEVICE_LABEL, 0.0, labels)
+    assert torch.allclose(GuidewireLoss(cfg)(logits, labels), GuidewireLoss(cfg)(logits, as_background))
+    # Weight 0 ignores device pixels: whatever the network says there costs nothing.
+    cfg0 = LossConfig(alpha=alpha, gamma=gamma, reduction="sum", device_weight=0.0)
+    moved = logits.clone()
+    moved[0, 0, 0, 1] = 9.0
+    assert torch.equal(GuidewireLoss(cfg0)(logits, labels), GuidewireLoss(cfg0)(moved, labels))
+    with pytest.raises(ValueError, match="device_weight"):
+        GuidewireLoss(LossConfig(alpha=alpha, gamma=gamma, reduction="sum", device_weight=-1.0))

@@ -149,3 +149,26 @@ def test_training_on_fresh_synthetic_frames_resumes_to_the_same_weights(tmp_path
     resumed = train(_synthetic_run(tmp_path / "cut", 3), resume=True)
     assert resumed["history"] == whole["history"]
     assert resumed["param_checksums"] == whole["param_checksums"]
+
+
+def test_with_devices_marks_the_generators_devices_and_changes_nothing_else():
+    from guidewire_model.training.losses import DEVICE_LABEL
+
+    plain, marked = _set(crop_size=None, cfg=_with_devices_cfg()), _set(crop_size=None, cfg=_with_devices_cfg(),
+                                                                          with_devices=True)
+    seen_device = False
+    for i in range(len(plain)):
+        gen_seed, preset, t = marked.scene_of(i)
+        frame = generate_sequence(SyntheticConfig.preset(preset, size=64), gen_seed, SMALL.frames_per_scene)[t]
+        (x0, y0), (x1, y1) = plain[i], marked[i]
+        assert torch.equal(x0, x1) and torch.equal(y0, (y1 == 1).float())
+        expected = np.where(frame.mask > 0, 1, np.where(frame.devices > 0, DEVICE_LABEL, 0))
+        assert np.array_equal(y1[0].numpy(), expected.astype(np.float32))
+        seen_device |= bool((y1 == DEVICE_LABEL).any())
+    assert seen_device  # the hard preset draws catheters and leads
+
+
+def _with_devices_cfg() -> SyntheticDataConfig:
+    from dataclasses import replace
+
+    return replace(SMALL, presets=("hard",), weights=(1.0,))

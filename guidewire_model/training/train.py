@@ -553,13 +553,13 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d: %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g, epochs %d..%d",
+            "skeleton recall %g device weight %g, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
-            start_epoch + 1, cfg.optim.epochs)
+            cfg.loss.device_weight, start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None
     for epoch in range(start_epoch, cfg.optim.epochs):
