@@ -120,21 +120,31 @@ def _synthetic_run(out, epochs: int):
 
 
 def _assert_recorded_f1_at_2_is_the_checkpoints(path, history) -> None:
-    """Recompute an epoch's validation F1@2 from its checkpoint and compare it with the history's record."""
+    """Recompute an epoch's validation F1@2 and device share from its checkpoint and compare them
+    with the history's record."""
     payload = load_checkpoint(path)
     model, cfg = model_from_payload(payload, path)
     record = history[payload["epoch"] - 1]
     val = SyntheticValidationSet(cfg.data.synthetic, cfg.model.input_size, cfg.model.input_mean, cfg.model.input_std)
     counts = ToleranceCounts()
+    on_device = predicted = 0
     with torch.no_grad():
-        for image, mask in val:
+        for i in range(len(val)):
+            image, labels = val[i]
             prob = torch.sigmoid(model(image[None]))[0, 0].numpy()
             # Validation keeps probabilities in half precision until the sweep has chosen its threshold.
             pred = prob.astype(np.float16) >= record["val_best_threshold"]
-            counts = counts + tolerance_counts(pred, mask[0].numpy() > 0.5)
+            counts = counts + tolerance_counts(pred, labels[0].numpy() == 1)
+            # The generator's own device pixels, not the targets' labels: a direct count.
+            devices = generate_sequence(
+                SyntheticConfig.preset(val.names[i].split("_")[0], size=cfg.model.input_size),
+                int(val.names[i].split("_")[1]), cfg.data.synthetic.val_frames_per_scene)[i % cfg.data.synthetic.val_frames_per_scene].devices
+            on_device += int(np.count_nonzero(pred & (devices > 0)))
+            predicted += int(np.count_nonzero(pred))
     assert counts.pred > 0 and counts.skeleton > 0, counts
     assert (record["val_precision_at_2"], record["val_recall_at_2"], record["val_f1_at_2"]) == (
         counts.precision, counts.recall, counts.f1), (path.name, counts)
+    assert record["val_device_share"] == pytest.approx(on_device / predicted, abs=1e-12)
 
 
 def test_training_on_fresh_synthetic_frames_resumes_to_the_same_weights(tmp_path):

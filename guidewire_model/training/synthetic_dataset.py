@@ -135,7 +135,9 @@ class SyntheticValidationSet(Dataset):
     """A fixed set of whole synthetic frames for validation, rendered once on construction.
 
     Scenes ``val_seed, val_seed + 1, ...`` take the presets in turn, ``val_frames_per_scene``
-    frames each, until ``val_frames`` frames are made.
+    frames each, until ``val_frames`` frames are made. Targets mark the generator's
+    non-guidewire devices with :data:`~guidewire_model.training.losses.DEVICE_LABEL`, so validation
+    can report how much of a model's prediction falls on them.
 
     Parameters
     ----------
@@ -146,7 +148,7 @@ class SyntheticValidationSet(Dataset):
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float) -> None:
         self.mean, self.std = float(mean), float(std)
-        self.frames: list[tuple[np.ndarray, np.ndarray]] = []
+        self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.names: list[str] = []
         scene = 0
         while len(self.frames) < cfg.val_frames:
@@ -154,7 +156,7 @@ class SyntheticValidationSet(Dataset):
             gen = SyntheticConfig.preset(preset, size=int(input_size))
             n = min(cfg.val_frames_per_scene, cfg.val_frames - len(self.frames))
             for frame in generate_sequence(gen, cfg.val_seed + scene, n):
-                self.frames.append((to_unit_float(frame.image), frame.mask.astype(np.uint8)))
+                self.frames.append((to_unit_float(frame.image), frame.mask.astype(np.uint8), frame.devices))
                 self.names.append(f"{preset}_{cfg.val_seed + scene}")
             scene += 1
 
@@ -162,5 +164,5 @@ class SyntheticValidationSet(Dataset):
         return len(self.frames)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.frames[int(index)]
-        return training_sample(image, mask, None, None, None, self.mean, self.std)
+        image, mask, devices = self.frames[int(index)]
+        return training_sample(image, mask, None, None, None, self.mean, self.std, devices)

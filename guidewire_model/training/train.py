@@ -49,6 +49,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -299,25 +300,38 @@ def _train_epoch(
     return total_loss / max(total_samples, 1)
 
 
+@dataclass
+class _Validation:
+    """One pass over the validation set, reduced over ranks (see :func:`_validate`)."""
+
+    counts: Any  # metrics.PixelCounts at cfg.threshold
+    sweep: Any  # metrics.ThresholdSweep
+    tolerance: Any  # metrics.ToleranceCounts (F1@2) at the sweep's best threshold
+    #: Share of the pixels predicted at the best threshold that lie on non-guidewire devices; None
+    #: when the validation targets mark no device.
+    device_share: float | None
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # rank 0: (image, pred, gt) for overlays
+
+
 @torch.no_grad()
 def _validate(
     model: nn.Module, val_set, indices: list[int], cfg: TrainConfig, device: torch.device, use_amp: bool
-) -> tuple[Any, Any, Any, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+) -> _Validation:
     """Exact pixel counts over the whole validation set, reduced over ranks.
 
-    Each rank takes every ``W``-th frame (no padding, so no frame is counted twice). Returns the
-    summed :class:`metrics.PixelCounts` at ``cfg.threshold``, the merged
-    :class:`metrics.ThresholdSweep`, the summed :class:`metrics.ToleranceCounts` (F1@2) at the
-    sweep's best threshold, and, on rank 0, a few (image, pred, gt) triples for overlays.
+    Each rank takes every ``W``-th frame (no padding, so no frame is counted twice). Targets are
+    0 / 1 / :data:`~guidewire_model.training.losses.DEVICE_LABEL`: device pixels count as
+    background, and the share of predictions on them is reported.
     """
     from guidewire_model.metrics.pixels import PixelCounts, ThresholdSweep, ToleranceCounts, pixel_counts, tolerance_counts
+    from guidewire_model.training.losses import DEVICE_LABEL
 
     model.eval()
     counts = PixelCounts()
     sweep = ThresholdSweep()
     samples = []
     # Probabilities kept (half precision) until the sweep over every frame gives the best threshold.
-    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     mine = indices[dist_utils.rank():: dist_utils.world_size()]
     loader = DataLoader(Subset(val_set, mine), batch_size=cfg.optim.micro_batch_size, shuffle=False,
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
@@ -327,10 +341,11 @@ def _validate(
             logits = model(x)
         prob = torch.sigmoid(logits.float()).cpu().numpy()
         pred = prob >= cfg.threshold
-        gt = masks.numpy() > 0.5
+        labels = masks.numpy()
+        gt, on_device = labels == 1, labels == DEVICE_LABEL
         counts = counts + pixel_counts(pred, gt)
         sweep.update(prob, gt)
-        kept.extend((p[0].astype(np.float16), g[0]) for p, g in zip(prob, gt))
+        kept.extend((p[0].astype(np.float16), g[0], d[0]) for p, g, d in zip(prob, gt, on_device))
         if dist_utils.is_main() and len(samples) < N_TB_OVERLAYS:
             for j in range(min(images.shape[0], N_TB_OVERLAYS - len(samples))):
                 img = images[j, 0].numpy() * cfg.model.input_std + cfg.model.input_mean
@@ -339,10 +354,16 @@ def _validate(
     merged = ThresholdSweep.from_array(dist_utils.all_reduce_sum(sweep.as_array()))
     best_t, _ = merged.best()
     tolerance = ToleranceCounts()
-    for p16, g in kept:
-        tolerance = tolerance + tolerance_counts(p16 >= best_t, g)
+    # predicted pixels on devices, predicted pixels, device pixels
+    device_counts = np.zeros(3, dtype=np.int64)
+    for p16, g, d in kept:
+        pred = p16 >= best_t
+        tolerance = tolerance + tolerance_counts(pred, g)
+        device_counts += (np.count_nonzero(pred & d), np.count_nonzero(pred), np.count_nonzero(d))
     tolerance = ToleranceCounts.from_array(dist_utils.all_reduce_sum(tolerance.as_array()))
-    return total, merged, tolerance, samples
+    on_device, predicted, devices = dist_utils.all_reduce_sum(device_counts)
+    device_share = None if devices == 0 else float(on_device / predicted) if predicted else 0.0
+    return _Validation(total, merged, tolerance, device_share, samples)
 
 
 def _broadcast_buffers(module: nn.Module) -> None:
@@ -455,7 +476,7 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
 
     return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
                                 crop_size=crop, with_devices=devices),
-            SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed))
+            SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed, with_devices=True))
 
 
 def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
@@ -512,12 +533,13 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # Fine-tuning is judged against where it started: the validation scores of the weights it
         # was given, on this run's own validation frames, before any step.
         _broadcast_buffers(model)
-        counts, sweep, tol, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
-        initial_val = _validation_record(counts, sweep, tol)
+        initial = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        initial_val = _validation_record(initial)
         if main_rank:
-            log.info("initial weights from %s: val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f (F1@2 %.4f) at %.3f",
-                     cfg.init_from, counts.precision, counts.recall, counts.f1,
-                     initial_val["val_best_threshold_f1"], tol.f1, initial_val["val_best_threshold"])
+            log.info("initial weights from %s: val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f (F1@2 %.4f) at %.3f%s",
+                     cfg.init_from, initial.counts.precision, initial.counts.recall, initial.counts.f1,
+                     initial_val["val_best_threshold_f1"], initial.tolerance.f1, initial_val["val_best_threshold"],
+                     _device_share_text(initial_val))
     if payload is not None:
         initial_val = payload.get("initial_val")
         model.load_state_dict(payload["model"])
@@ -575,10 +597,10 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
         _broadcast_buffers(model)
-        val_counts, sweep, val_tol, samples = _validate(model, val_set, list(range(len(val_set))), cfg, device,
-                                                        use_amp)
+        validation = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts = validation.counts
         record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
-                  **_validation_record(val_counts, sweep, val_tol)}
+                  **_validation_record(validation)}
         swept_f1 = record["val_best_threshold_f1"]
         # Model selection and the plateau schedule follow the F1 at the best threshold, which does
         # not depend on how the loss's alpha calibrates the probabilities; the threshold that
@@ -610,12 +632,12 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             if improved:
                 save_checkpoint(best_path, ckpt)
             save_checkpoint(last_path, ckpt)
-            _log_epoch(writer, record, samples, cfg.optim.epochs, improved)
+            _log_epoch(writer, record, validation.samples, cfg.optim.epochs, improved)
         dist_utils.barrier()
 
     if val_counts is None:  # resumed a run that had already finished
         _broadcast_buffers(model)
-        val_counts, _, _, _ = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        val_counts = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp).counts
     checksums = dist_utils.all_gather_object(parameter_checksum(model))
     summary = {
         "epochs_run": len(history),
@@ -643,12 +665,21 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     return summary
 
 
-def _validation_record(counts, sweep, tolerance) -> dict[str, float]:
-    """One validation's scores as the history keeps them (strict at the fixed threshold, best threshold, F1@2)."""
-    best_t, swept_f1 = sweep.best()
-    return {"val_precision": counts.precision, "val_recall": counts.recall, "val_f1": counts.f1,
-            "val_best_threshold": best_t, "val_best_threshold_f1": swept_f1, "val_f1_at_2": tolerance.f1,
-            "val_precision_at_2": tolerance.precision, "val_recall_at_2": tolerance.recall}
+def _validation_record(v: _Validation) -> dict[str, float]:
+    """One validation's scores as the history keeps them (strict at the fixed threshold, best
+    threshold, F1@2, and the share of predictions on devices where the targets mark devices)."""
+    best_t, swept_f1 = v.sweep.best()
+    record = {"val_precision": v.counts.precision, "val_recall": v.counts.recall, "val_f1": v.counts.f1,
+              "val_best_threshold": best_t, "val_best_threshold_f1": swept_f1, "val_f1_at_2": v.tolerance.f1,
+              "val_precision_at_2": v.tolerance.precision, "val_recall_at_2": v.tolerance.recall}
+    if v.device_share is not None:
+        record["val_device_share"] = v.device_share
+    return record
+
+
+def _device_share_text(record: dict[str, Any]) -> str:
+    share = record.get("val_device_share")
+    return "" if share is None else f", {100 * share:.1f} % of it on devices"
 
 
 def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: bool) -> None:
@@ -657,15 +688,16 @@ def _log_epoch(writer, record: dict[str, Any], samples, epochs: int, improved: b
     e = record["epoch"]
     writer.add_scalar("train/loss", record["train_loss"], e)
     writer.add_scalar("train/lr", record["lr"], e)
-    for key in ("precision", "recall", "f1", "best_threshold", "best_threshold_f1", "f1_at_2"):
-        writer.add_scalar(f"val/{key}", record[f"val_{key}"], e)
+    for key in ("precision", "recall", "f1", "best_threshold", "best_threshold_f1", "f1_at_2", "device_share"):
+        if f"val_{key}" in record:
+            writer.add_scalar(f"val/{key}", record[f"val_{key}"], e)
     for i, (img, pred, gt) in enumerate(samples):
         writer.add_image(f"val_overlay/{i}", error_overlay(img, pred, gt), e, dataformats="HWC")
     writer.flush()
     log.info("epoch %d/%d  train loss %.4g  lr %.3g  val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f "
-             "(F1@2 %.4f) at %.3f%s", e, epochs, record["train_loss"], record["lr"], record["val_precision"],
+             "(F1@2 %.4f) at %.3f%s%s", e, epochs, record["train_loss"], record["lr"], record["val_precision"],
              record["val_recall"], record["val_f1"], record["val_best_threshold_f1"], record["val_f1_at_2"],
-             record["val_best_threshold"], "  (best)" if improved else "")
+             record["val_best_threshold"], _device_share_text(record), "  (best)" if improved else "")
 
 
 def _attach_file_log(path: Path) -> logging.Handler:
