@@ -128,6 +128,7 @@ def _assert_recorded_f1_at_2_is_the_checkpoints(path, history) -> None:
     val = SyntheticValidationSet(cfg.data.synthetic, cfg.model.input_size, cfg.model.input_mean, cfg.model.input_std)
     counts = ToleranceCounts()
     on_device = predicted = 0
+    scenes: dict[str, list] = {}
     with torch.no_grad():
         for i in range(len(val)):
             image, labels = val[i]
@@ -136,9 +137,12 @@ def _assert_recorded_f1_at_2_is_the_checkpoints(path, history) -> None:
             pred = prob.astype(np.float16) >= record["val_best_threshold"]
             counts = counts + tolerance_counts(pred, labels[0].numpy() == 1)
             # The generator's own device pixels, not the targets' labels: a direct count.
-            devices = generate_sequence(
-                SyntheticConfig.preset(val.names[i].split("_")[0], size=cfg.model.input_size),
-                int(val.names[i].split("_")[1]), cfg.data.synthetic.val_frames_per_scene)[i % cfg.data.synthetic.val_frames_per_scene].devices
+            preset, seed = val.names[i].split("_")
+            per_scene = cfg.data.synthetic.val_frames_per_scene
+            if val.names[i] not in scenes:
+                scenes[val.names[i]] = generate_sequence(
+                    SyntheticConfig.preset(preset, size=cfg.model.input_size), int(seed), per_scene)
+            devices = scenes[val.names[i]][i % per_scene].devices
             on_device += int(np.count_nonzero(pred & (devices > 0)))
             predicted += int(np.count_nonzero(pred))
     assert counts.pred > 0 and counts.skeleton > 0, counts

@@ -43,6 +43,7 @@ def modified_focal_loss(
     alpha: float,
     gamma: float,
     reduction: Literal["sum", "mean", "none"] = "sum",
+    weight: Tensor | None = None,
 ) -> Tensor:
     """Paper eq. (1) from logits.
 
@@ -59,6 +60,9 @@ def modified_focal_loss(
         Modulating exponent, ``gamma >= 0``; 0 gives the alpha-balanced BCE of eq. (2).
     reduction : {"sum", "mean", "none"}
         ``sum`` over all pixels (the paper), ``mean`` = sum / number of pixels, ``none`` per pixel.
+    weight : Tensor, optional
+        Per-pixel factor (broadcastable to ``logits``) applied to each pixel's loss before the
+        reduction; ``mean`` still divides by the number of pixels.
 
     Returns
     -------
@@ -92,6 +96,8 @@ def modified_focal_loss(
             pos = -alpha * torch.exp(gamma * log_not_p) * log_p
             neg = -torch.exp(gamma * log_p) * log_not_p
         loss = y * pos + (1.0 - y) * neg
+        if weight is not None:
+            loss = loss * weight.to(dtype)
         if reduction == "sum":
             return loss.sum()
         if reduction == "mean":
@@ -201,15 +207,11 @@ class GuidewireLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Scalar loss of ``logits`` against ``target`` (same shape; 0, 1 or :data:`DEVICE_LABEL`)."""
         device = target == DEVICE_LABEL
-        if bool(device.any()):
-            wire = torch.where(device, torch.zeros_like(target), target)
-            per_pixel = modified_focal_loss(logits, wire, self.focal.alpha, self.focal.gamma, "none")
-            weight = torch.where(device, self.device_weight, 1.0).to(per_pixel.dtype)
-            per_pixel = per_pixel * weight
-            loss = per_pixel.sum() if self.focal.reduction == "sum" else per_pixel.mean()
-        else:
-            wire = target
-            loss = self.focal(logits, target)
+        wire = torch.where(device, torch.zeros_like(target), target)
+        # Weight 1 makes a device pixel plain background: no weight map to build.
+        weight = torch.where(device, self.device_weight, 1.0) if self.device_weight != 1.0 else None
+        f = self.focal
+        loss = modified_focal_loss(logits, wire, f.alpha, f.gamma, f.reduction, weight)
         if self.skeleton_recall_weight > 0:
             loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, wire)
         return loss
