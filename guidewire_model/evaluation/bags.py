@@ -23,7 +23,7 @@ import functools
 import os
 import sys
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from struct import error as StructError
 from typing import Any, Iterable, Iterator, Sequence
@@ -334,16 +334,6 @@ class BagFrame:
     gt_wires: list[Wire] | None = None
 
 
-@dataclass
-class _Pending:
-    log_time_ns: int
-    frame_id: str
-    image: np.ndarray
-    encoding: str
-    gt_mask: np.ndarray | None = None
-    gt_wires: list[Wire] | None = None
-
-
 def _format_topics(topics: dict[str, TopicInfo]) -> str:
     if not topics:
         return "  (no topics)"
@@ -398,31 +388,32 @@ class FrameStream:
             raise RuntimeError("a FrameStream can be iterated once; call read_frames again")
         self._started = True
         ts = typestore()
-        pending: OrderedDict[int, _Pending] = OrderedDict()
+        # Images waiting for their ground truth, keyed by stamp; each arrival replaces the entry.
+        pending: OrderedDict[int, BagFrame] = OrderedDict()
         early_masks: OrderedDict[int, np.ndarray] = OrderedDict()
         early_wires: OrderedDict[int, list[Wire]] = OrderedDict()
         want_mask, want_wires = self.gt_mask_topic is not None, self.gt_centrelines_topic is not None
 
-        def complete(p: _Pending) -> bool:
+        def complete(p: BagFrame) -> bool:
             return (not want_mask or p.gt_mask is not None) and (not want_wires or p.gt_wires is not None)
 
-        def emit(stamp: int, p: _Pending) -> BagFrame:
+        def emit(p: BagFrame) -> BagFrame:
             if not complete(p):
                 missing = [n for n, ok in (("mask", not want_mask or p.gt_mask is not None),
                                            ("centrelines", not want_wires or p.gt_wires is not None)) if not ok]
-                self._problem(f"image stamped {stamp} has no ground-truth {' or '.join(missing)}")
+                self._problem(f"image stamped {p.stamp_ns} has no ground-truth {' or '.join(missing)}")
             self.frames_read += 1
-            return BagFrame(stamp, p.log_time_ns, p.frame_id, p.image, p.encoding, p.gt_mask, p.gt_wires)
+            return p
 
         def ready() -> Iterator[BagFrame]:
             # In arrival order, so trackers see the sequence as recorded; an incomplete head waits for
             # its ground truth until max_pending later images have arrived.
             while pending:
-                stamp, head = next(iter(pending.items()))
+                head = next(iter(pending.values()))
                 if not complete(head) and len(pending) <= self.max_pending:
                     return
                 pending.popitem(last=False)
-                yield emit(stamp, head)
+                yield emit(head)
 
         def remember(store: OrderedDict, stamp: int, value) -> None:
             store[stamp] = value
@@ -439,21 +430,20 @@ class FrameStream:
                         image = decode_gray(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
                         if stamp in pending:  # a repeated stamp: let the first one go before its twin
                             yield from self._flush_through(stamp, pending, emit)
-                        entry = _Pending(raw.log_time_ns, str(msg.header.frame_id), image, str(msg.encoding))
-                        entry.gt_mask = early_masks.pop(stamp, None)
-                        entry.gt_wires = early_wires.pop(stamp, None)
-                        pending[stamp] = entry
+                        pending[stamp] = BagFrame(stamp, raw.log_time_ns, str(msg.header.frame_id), image,
+                                                  str(msg.encoding), early_masks.pop(stamp, None),
+                                                  early_wires.pop(stamp, None))
                     elif raw.topic == self.gt_mask_topic:
                         mask = (decode_gray(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
                                             msg.data) > 0).astype(np.uint8)
                         if stamp in pending:
-                            pending[stamp].gt_mask = mask
+                            pending[stamp] = replace(pending[stamp], gt_mask=mask)
                         else:
                             remember(early_masks, stamp, mask)
                     else:
                         wires = wires_from_guidewire_array(msg)
                         if stamp in pending:
-                            pending[stamp].gt_wires = wires
+                            pending[stamp] = replace(pending[stamp], gt_wires=wires)
                         else:
                             remember(early_wires, stamp, wires)
                 except (ImageFormatError, ValueError, IndexError, KeyError, AttributeError, StructError) as exc:
@@ -464,8 +454,7 @@ class FrameStream:
         except BagDamaged as exc:
             self.damage = str(exc)
         while pending:
-            stamp, head = pending.popitem(last=False)
-            yield emit(stamp, head)
+            yield emit(pending.popitem(last=False)[1])
         self._finished = True
 
     @property
@@ -479,7 +468,7 @@ class FrameStream:
     def _flush_through(stamp: int, pending: OrderedDict, emit) -> Iterator[BagFrame]:
         while pending:
             s, p = pending.popitem(last=False)
-            yield emit(s, p)
+            yield emit(p)
             if s == stamp:
                 return
 
