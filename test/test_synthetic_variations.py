@@ -94,6 +94,7 @@ def _same_truth(a, b) -> None:
     ("low_resolution_probability", 1.0),
     ("jpeg_probability", 1.0),
     ("vignetting_probability", 1.0),
+    ("faint_wire_probability", 1.0),       # fainter wires, darker catheter: same pixels
 ])
 def test_variations_drawn_over_the_wires_never_change_the_ground_truth(field, value):
     base = dict(rotation_probability=1.0, phantom_probability=0.5, wire_width=(1.5, 3.0))
@@ -105,6 +106,25 @@ def test_variations_drawn_over_the_wires_never_change_the_ground_truth(field, va
             _same_truth(a, b)
             changed += not np.array_equal(a.image, b.image)
     assert changed >= 4, f"{field} did not change the images"
+
+
+def _darkness(frame, where: np.ndarray) -> float:
+    """Mean depth of ``where``'s pixels below their local (9 x 9 median) background, in grey levels."""
+    image = frame.image.astype(np.float32)
+    background = cv2.medianBlur(frame.image, 9).astype(np.float32)
+    return float(np.mean((background - image)[where > 0]))
+
+
+def test_faint_wires_stand_out_less_and_the_catheter_more():
+    # Real runs show a thin wire much fainter than the catheter it leaves; the variation draws that.
+    base = dict(n_distractors=0, wire_width=(2.0, 3.0), contrast=0.0)
+    for seed in range(3):
+        off = generate_frame(SyntheticConfig(size=SIZE, **base), seed)
+        on = generate_frame(SyntheticConfig(size=SIZE, faint_wire_probability=1.0, **base), seed)
+        catheter = off.devices  # no distractors or look-alikes: the devices are the catheter
+        assert catheter.any() and np.array_equal(catheter, on.devices)
+        assert _darkness(on, on.mask) < 0.75 * _darkness(off, off.mask)
+        assert _darkness(on, catheter) > 1.1 * _darkness(off, catheter)
 
 
 def _hidden_case(seed: int, **fields):
@@ -306,6 +326,7 @@ def test_aspect_ratio_cuts_a_window_with_consistent_truth():
 @pytest.mark.parametrize("field, value", [
     ("phantom_probability", 1.5), ("overlay_probability", -0.1), ("n_lookalikes", 50), ("n_lookalikes", 1.5),
     ("jpeg_quality", (90.0, 20.0)), ("aspect_ratio", (0.1, 1.0)), ("microcatheter_probability", "yes"),
+    ("faint_wire_probability", 2.0),
 ])
 def test_new_fields_are_validated(field, value):
     with pytest.raises(ValueError, match=field):

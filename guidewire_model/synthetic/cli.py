@@ -38,6 +38,7 @@ _KNOBS = {
     "thin_catheter_probability": (float, "probability of a guiding catheter 1.5-2.5 wire widths wide"),
     "microcatheter_probability": (float, "per wire: probability of a microcatheter over it"),
     "balloon_probability": (float, "per wire: probability of balloon markers on it"),
+    "faint_wire_probability": (float, "probability of faint wires beside a darker catheter"),
     "n_lookalikes": (int, "most look-alike devices per sequence (pacing/EP leads, stents, clips)"),
 }
 

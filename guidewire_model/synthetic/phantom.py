@@ -69,8 +69,9 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
     w_flat, w_cyl = rng.dirichlet((2.0, 1.5))
     w_wall = rng.uniform(0.0, 0.6)
     wall = rng.uniform(1.0, 3.0) * k
-    # Phantom channels are wide (aorta-sized ones hold the wire in a big lumen).
-    widen = rng.uniform(1.5, 5.0)
+    # Phantom channels are wide: up to aorta-sized ones that hold the wire in a big lumen, far from
+    # the channel's rim (log-uniform, so narrow channels stay as common as before).
+    widen = float(np.exp(rng.uniform(np.log(1.5), np.log(10.0))))
     # The channel holding the wires is one lumen: vessels are joined by taking the maximum, so the
     # bifurcation is not darker than its branches.
     lumen = np.zeros((size, size), np.float32)

@@ -28,7 +28,7 @@ from guidewire_model.synthetic.collimation import Collimation, sample_collimatio
 from guidewire_model.synthetic.config import SyntheticConfig
 from guidewire_model.synthetic.console import Console, sample_console
 from guidewire_model.synthetic.detector import sample_gain
-from guidewire_model.synthetic.devices import transform_wire
+from guidewire_model.synthetic.devices import Catheter, Guidewire, transform_wire
 from guidewire_model.synthetic.lookalikes import build_lookalikes
 from guidewire_model.synthetic.orientation import Turn
 from guidewire_model.synthetic.overlays import Overlay, draw_overlay, sample_overlay
@@ -40,7 +40,7 @@ __all__ = ["STREAM", "Extras", "finish_display", "finish_frame", "stream", "vary
 #: Second entry of every variation's seed sequence (the base generator uses 0 and 1).
 STREAM = 0x7A41
 _IDS = {"orientation": 0, "phantom": 1, "overwire": 2, "lookalikes": 3, "gain": 4, "collimation": 5,
-        "overlay": 6, "console": 7, "framing": 8}
+        "overlay": 6, "console": 7, "framing": 8, "device_contrast": 9}
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -103,6 +103,17 @@ def _crop_window(rng: np.random.Generator, size: int, ratio: tuple[float, float]
     return int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1)), h, w
 
 
+def _device_contrast(
+    rng: np.random.Generator, wires: tuple[Guidewire, ...], catheter: Catheter, probability: float
+) -> tuple[tuple[Guidewire, ...], Catheter]:
+    """Faint wires and a darker catheter with ``probability`` (else both unchanged)."""
+    if rng.random() >= probability:
+        return wires, catheter
+    faint = rng.uniform(0.2, 0.6)
+    wires = tuple(replace(w, body_mu=w.body_mu * faint, tip_mu=w.tip_mu * faint) for w in wires)
+    return wires, replace(catheter, wall_mu=catheter.wall_mu * rng.uniform(1.2, 2.5))
+
+
 def vary_scene(scene: Any, cfg: SyntheticConfig, seed: int) -> Any:
     """The generator's scene with this sequence's variations applied (``scene`` if all are off).
 
@@ -140,6 +151,7 @@ def vary_scene(scene: Any, cfg: SyntheticConfig, seed: int) -> Any:
 
     catheter, riders = sample_overwire(stream(seed, "overwire"), catheter, wires, size, cfg.thin_catheter_probability,
                                        cfg.microcatheter_probability, cfg.balloon_probability)
+    wires, catheter = _device_contrast(stream(seed, "device_contrast"), wires, catheter, cfg.faint_wire_probability)
     distractors = tuple(distractors) + tuple(
         build_lookalikes(stream(seed, "lookalikes"), cfg.n_lookalikes, size, tree, motion.heart_centre))
     gain = sample_gain(stream(seed, "gain"), size, cfg.vignetting_probability)
