@@ -71,6 +71,7 @@ setup(
             "guidewire-train=guidewire_model.training.train:main",
             "guidewire-eval=guidewire_model.evaluation.evaluate:main",
             "guidewire-sweep=guidewire_model.evaluation.sweep:main",
+            "guidewire-contrast=guidewire_model.evaluation.contrast:main",
             "guidewire-export=guidewire_model.training.export:main",
             "guidewire-quantize=guidewire_model.training.quantize:main",
             "guidewire-bench=guidewire_model.evaluation.benchmark:main",

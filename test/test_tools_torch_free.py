@@ -162,3 +162,18 @@ def test_evaluate_an_onnx_model_on_a_plain_folder_without_torch(tmp_path):
 
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["n_frames"] == 2 and metrics["overall"]["tolerance"]["f1"] > 0.5
+
+
+def test_measure_contrast_of_a_plain_folder_without_torch(tmp_path):
+    t = np.linspace(0.0, 1.0, 60)
+    curve = np.c_[20 + 30 * t, 10 + 100 * t]
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.polylines(mask, [np.round(curve).astype(np.int32)], False, 255, 2)
+    noise = np.random.default_rng(0).normal(0.0, 3.0, (128, 128))
+    frame = np.clip(dark_curves((128, 128), [curve]).astype(float) + noise, 0, 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "frame_0.png"), frame)
+    cv2.imwrite(str(tmp_path / "guidewire_0.png"), mask)
+
+    proc = run_without_torch("guidewire-contrast", "--folder", str(tmp_path), cwd=tmp_path)
+
+    assert "1 frames; median" in proc.stdout
