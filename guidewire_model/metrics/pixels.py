@@ -35,7 +35,7 @@ the sum back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 import cv2
@@ -62,8 +62,43 @@ def _ratio(num: int, den: int) -> float:
     return 1.0 if den == 0 else num / den
 
 
+class _Counts:
+    """Non-negative integer counts (the dataclass fields of a subclass), summed with ``+`` and
+    flattened to int64 in field order (to all-reduce across ranks, and back with ``from_array``)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if int(value) != value or value < 0:
+                raise ValueError(f"{type(self).__name__}.{f.name} must be a non-negative integer, got {value!r}")
+            object.__setattr__(self, f.name, int(value))
+
+    def __add__(self, other: "_Counts") -> "_Counts":
+        if type(other) is not type(self):
+            return NotImplemented
+        return type(self)(*(a + b for a, b in zip(self.as_array().tolist(), other.as_array().tolist())))
+
+    def as_array(self) -> np.ndarray:
+        """The counts in field order as int64, e.g. to all-reduce across ranks."""
+        return np.array([getattr(self, f.name) for f in fields(self)], dtype=np.int64)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray):
+        """Inverse of :meth:`as_array` (any integer-valued array-like of one value per field)."""
+        names = [f.name for f in fields(cls)]
+        values = np.asarray(array).reshape(-1)
+        if values.shape != (len(names),):
+            raise ValueError(f"expected {len(names)} values [{', '.join(names)}], got shape {np.shape(array)}")
+        return cls(*(int(v) for v in values))
+
+    def to_dict(self) -> dict[str, float]:
+        """Counts and scores, for logs and JSON reports."""
+        counts = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**counts, "precision": self.precision, "recall": self.recall, "f1": self.f1}
+
+
 @dataclass(frozen=True)
-class PixelCounts:
+class PixelCounts(_Counts):
     """Confusion counts of binary pixel labels; add them up with ``+``.
 
     Attributes
@@ -76,18 +111,6 @@ class PixelCounts:
     fp: int = 0
     fn: int = 0
     tn: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("tp", "fp", "fn", "tn"):
-            value = getattr(self, name)
-            if int(value) != value or value < 0:
-                raise ValueError(f"PixelCounts.{name} must be a non-negative integer, got {value!r}")
-            object.__setattr__(self, name, int(value))
-
-    def __add__(self, other: PixelCounts) -> PixelCounts:
-        if not isinstance(other, PixelCounts):
-            return NotImplemented
-        return PixelCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
 
     @property
     def total(self) -> int:
@@ -109,29 +132,6 @@ class PixelCounts:
         """2 tp / (2 tp + fp + fn); 1.0 when tp = fp = fn = 0."""
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
-    def as_array(self) -> np.ndarray:
-        """``[tp, fp, fn, tn]`` as int64, e.g. to all-reduce across ranks."""
-        return np.array([self.tp, self.fp, self.fn, self.tn], dtype=np.int64)
-
-    @classmethod
-    def from_array(cls, array: np.ndarray) -> PixelCounts:
-        """Inverse of :meth:`as_array` (accepts any integer-valued array-like of 4 entries)."""
-        values = np.asarray(array).reshape(-1)
-        if values.shape != (4,):
-            raise ValueError(f"expected 4 values [tp, fp, fn, tn], got shape {np.shape(array)}")
-        return cls(*(int(v) for v in values))
-
-    def to_dict(self) -> dict[str, float]:
-        """Counts and scores, for logs and JSON reports."""
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-        }
 
 
 def _as_bool(array: np.ndarray, name: str) -> np.ndarray:
@@ -171,7 +171,7 @@ def pixel_counts(pred: np.ndarray, gt: np.ndarray) -> PixelCounts:
 
 
 @dataclass(frozen=True)
-class ToleranceCounts:
+class ToleranceCounts(_Counts):
     """Counts behind precision, recall and F1 within a distance tolerance; add them up with ``+``.
 
     Attributes
@@ -192,19 +192,9 @@ class ToleranceCounts:
     skeleton_hit: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("pred", "pred_near", "skeleton", "skeleton_hit"):
-            value = getattr(self, name)
-            if int(value) != value or value < 0:
-                raise ValueError(f"ToleranceCounts.{name} must be a non-negative integer, got {value!r}")
-            object.__setattr__(self, name, int(value))
+        super().__post_init__()
         if self.pred_near > self.pred or self.skeleton_hit > self.skeleton:
             raise ValueError(f"ToleranceCounts: a matched count exceeds its total ({self})")
-
-    def __add__(self, other: ToleranceCounts) -> ToleranceCounts:
-        if not isinstance(other, ToleranceCounts):
-            return NotImplemented
-        return ToleranceCounts(self.pred + other.pred, self.pred_near + other.pred_near,
-                               self.skeleton + other.skeleton, self.skeleton_hit + other.skeleton_hit)
 
     @property
     def precision(self) -> float:
@@ -221,24 +211,6 @@ class ToleranceCounts:
         """Harmonic mean of precision and recall; 0.0 when both are 0."""
         p, r = self.precision, self.recall
         return 0.0 if p + r == 0 else 2 * p * r / (p + r)
-
-    def as_array(self) -> np.ndarray:
-        """``[pred, pred_near, skeleton, skeleton_hit]`` as int64, e.g. to all-reduce across ranks."""
-        return np.array([self.pred, self.pred_near, self.skeleton, self.skeleton_hit], dtype=np.int64)
-
-    @classmethod
-    def from_array(cls, array: np.ndarray) -> ToleranceCounts:
-        """Inverse of :meth:`as_array`."""
-        values = np.asarray(array).reshape(-1)
-        if values.shape != (4,):
-            raise ValueError(f"expected 4 values [pred, pred_near, skeleton, skeleton_hit], got shape {np.shape(array)}")
-        return cls(*(int(v) for v in values))
-
-    def to_dict(self) -> dict[str, float]:
-        """Counts and scores, for logs and JSON reports."""
-        return {"pred": self.pred, "pred_near": self.pred_near, "skeleton": self.skeleton,
-                "skeleton_hit": self.skeleton_hit, "precision": self.precision, "recall": self.recall,
-                "f1": self.f1}
 
 
 def _distance_to(mask: np.ndarray) -> np.ndarray:
