@@ -1,10 +1,13 @@
 """The ``guidewire_seg`` rclpy node: fluoroscopy images in, guidewire masks and centrelines out.
 
 A thin shell over :class:`guidewire_model.runtime.pipeline.GuidewirePipeline`. The subscription callback only
-drops the newest frame into a keep-latest slot; a worker thread takes it, runs the pipeline and
-publishes. A frame that arrives while an older one still waits in the slot replaces it, and the older
-one is counted as dropped: under overload the node serves the freshest frame, with bounded latency,
-instead of working through a growing backlog.
+drops the newest frame into a keep-latest slot. Two worker threads serve it, one frame apart: the
+first takes the frame, decodes it and runs the network (``GuidewirePipeline.infer``), the second
+traces, tracks and publishes it (``GuidewirePipeline.finish``) while the first already runs the
+network on the next frame; the first waits for the second, so frames are finished in their order
+and nothing queues up between them. A frame that arrives while an older one still waits in the slot
+replaces it, and the older one is counted as dropped: under overload the node serves the freshest
+frame, with bounded latency, instead of working through a growing backlog.
 
 The runtime's Python log (``guidewire_model.*``, TensorRT's own log included) is printed through the
 node's ROS logger at the matching severity (:mod:`.ros_logging`).
@@ -43,11 +46,13 @@ if __name__ == "__main__":
     defer_sigint()
 
 import os
+import queue
 import sys
 import threading
 import time
 import traceback
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +74,7 @@ from std_srvs.srv import Trigger
 from guidewire_seg.msg import GuidewireArray
 from guidewire_model.runtime.backends import create_backend, resolve_device
 from guidewire_model.runtime.backends.fault_injection import FAULT_ENV, FaultInjectingBackend
-from guidewire_model.runtime.pipeline import FrameResult, GuidewirePipeline
+from guidewire_model.runtime.pipeline import FrameResult, GuidewirePipeline, Inference
 from guidewire_model.runtime.rolling_stats import RateMeter, RollingPercentiles
 from guidewire_model.core.shipped_files import shipped_models_dir
 from guidewire_model.runtime.wire_overlay import render_overlay
@@ -86,6 +91,20 @@ from .sigint import raise_sigint_once
 from .topic_diagnostics import NODE_STATUS_SUFFIX, FrequencyBounds, TopicDiagnostic
 
 __all__ = ["GuidewireSegNode", "main"]
+
+@dataclass(frozen=True)
+class _Inferred:
+    """A frame handed from the inference thread to the finishing thread."""
+
+    msg: Image
+    image: np.ndarray
+    inference: Inference
+    received: float  # monotonic times: into the slot, out of it, decoded, network done
+    taken: float
+    decoded: float
+    inferred: float
+    generation: int  # of tracking resets when it was taken; an older one belongs to a run before a reset
+
 
 #: Parameters that may change while the node runs (the rest are read-only: they shape the model load).
 RUNTIME_PARAMETERS = ("threshold", "max_wires", "publish_overlay", "max_age_ms", *POSTPROCESS_PARAMETERS)
@@ -126,7 +145,7 @@ class GuidewireSegNode(LifecycleNode):
         self._serving = threading.Event()  # set while active
         self._stop = threading.Event()
         self._stop.set()  # no worker yet
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._subscription = None
         self._publishers_made: list = []
         self._topic_diagnostics: dict[str, TopicDiagnostic] = {}
@@ -135,19 +154,26 @@ class GuidewireSegNode(LifecycleNode):
         # Diagnostics in every state, so a lifecycle manager and an aggregator see an idle node too.
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
-        self._reset_requested = threading.Event()
+        # A tracking reset: the service raises the flag and starts a new generation, the finishing thread
+        # resets the tracker (its only user) and drops frames taken before the reset.
+        self._reset_lock = threading.Lock()
+        self._reset_requested = False
+        self._generation = 0
         self.create_service(Trigger, "~/reset_tracking", self._on_reset_tracking)
 
     def _reset_counters(self) -> None:
         self._slot = FrameSlot()
+        self._handoff: queue.Queue[_Inferred] = queue.Queue(maxsize=1)
         self._latency_ms = RollingPercentiles(window=1000)
         # Where a frame's time goes, so the cost of the ROS shell itself is visible in /diagnostics:
-        # waiting in the slot, the pipeline, and the node's own work (decoding, messages, publishing).
+        # waiting (in the slot and between the two threads), the pipeline (network and tracing), and
+        # the node's own work (decoding, messages, publishing).
         self._queue_ms = RollingPercentiles(window=1000)
         self._pipeline_ms = RollingPercentiles(window=1000)
         self._own_ms = RollingPercentiles(window=1000)
         self._published = RateMeter(window_s=5.0)
         self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self._bad_kinds: Counter[str] = Counter()
         self._last_bad_log: dict[str, float] = {}
         self._faults_logged: dict[tuple[str, str], float] = {}
@@ -265,12 +291,14 @@ class GuidewireSegNode(LifecycleNode):
             for key, pub in (("mask", self._mask_pub), ("centrelines", self._lines_pub),
                              ("centreline_points", self._cloud_pub), ("overlay", self._overlay_pub))}
 
-        # Set by a live `max_age_ms: 0`; the worker re-measures, as it is the pipeline's only user.
+        # Set by a live `max_age_ms: 0`; the inference thread re-measures, as it is the backend's only user.
         self._remeasure = threading.Event()
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="guidewire_seg_worker", daemon=True)
+        self._workers = [threading.Thread(target=self._infer_loop, name="guidewire_seg_infer", daemon=True),
+                         threading.Thread(target=self._finish_loop, name="guidewire_seg_finish", daemon=True)]
         self._sub_qos = sub_qos  # the subscription exists while active (on_activate)
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
 
     def _subscribe(self) -> None:
         # Only while active: a publisher that sees the node subscribed knows its frames are served.
@@ -292,9 +320,10 @@ class GuidewireSegNode(LifecycleNode):
         self._serving.clear()
         self._stop.set()
         self._slot.close()
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=5.0)
-        self._worker = None
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=5.0)
+        self._workers = []
         if self.pipeline is not None:
             self.pipeline.backend.close()
         self.pipeline = None
@@ -305,12 +334,14 @@ class GuidewireSegNode(LifecycleNode):
         self._topic_diagnostics = {}
 
     def _on_reset_tracking(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        # Applied by the worker between frames (it is the tracker's only user).
+        # Applied by the finishing thread between frames (it is the tracker's only user).
         if self.pipeline is None:
             response.success, response.message = False, "not configured: no tracker to reset"
             return response
-        self._reset_requested.set()
-        self._slot.take(timeout=0.0)  # a frame of the previous run waiting now would be tracked into the new one
+        with self._reset_lock:
+            self._reset_requested = True
+            self._generation += 1  # frames of the previous run in flight now are not tracked into the new one
+        self._slot.take(timeout=0.0)
         response.success, response.message = True, "wire tracking reset: ids restart at 1 from the next frame"
         self.get_logger().info("wire tracking reset on request")
         return response
@@ -323,100 +354,129 @@ class GuidewireSegNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         # Never blocks: inference happens on the worker. A frame still waiting is replaced.
         if not self._serving.is_set():
-            self._counts["ignored_inactive"] += 1
+            self._count("ignored_inactive")
             return
-        self._counts["received"] += 1
+        self._count("received")
         self._last_input = time.monotonic()
         if self._slot.put((msg, time.monotonic())):
-            self._counts["dropped"] += 1
+            self._count("dropped")
 
     def _on_lost(self, info) -> None:
         self._counts["lost_in_transport"] = int(info.total_count)
 
-    def _work(self) -> None:
+    def _infer_loop(self) -> None:
         while not self._stop.is_set():
             if self._remeasure.is_set():
                 self._remeasure.clear()
                 self._remeasure_max_age()
             item = self._slot.take(timeout=0.1)
-            if self._reset_requested.is_set():  # after the wait: a request made during it applies now
-                self._reset_requested.clear()
-                self.pipeline.reset()
             if item is None:
                 continue
             try:
-                self._serve(*item)
+                inferred = self._infer(*item)
             except Exception as exc:  # noqa: BLE001 - whatever a frame does, the worker serves the next
                 self._note_fault("internal_error", exc)
+                continue
+            while inferred is not None:  # the finishing thread takes it once done with the frame before
+                try:
+                    self._handoff.put(inferred, timeout=0.1)
+                    inferred = None
+                except queue.Full:
+                    if self._stop.is_set():
+                        return
 
-    def _serve(self, msg: Image, received: float) -> None:
-        """Decode, process and publish one frame, counting it under exactly one outcome."""
+    def _infer(self, msg: Image, received: float) -> _Inferred | None:
+        """Decode a frame and run the network on it; None when the frame ends here (counted)."""
         taken = time.monotonic()
+        generation = self._generation
         try:
             image = image_to_gray(msg, max_pixels=self.params.max_input_pixels)
         except ImageFormatError as exc:
             self._note_bad_frame(exc.kind, str(exc))
-            return
+            return None
         if self._halt_reason is not None:
-            self._counts["not_served"] += 1
-            return
+            self._count("not_served")
+            return None
         decoded = time.monotonic()
         try:
-            result = self.pipeline.process(image)
+            inference = self.pipeline.infer(image)
         except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
-            self._counts["failed"] += 1
+            self._count("failed")
             self._handle_backend_failure(exc)
-            return
+            return None
         self._consecutive_failures = 0
+        return _Inferred(msg, image, inference, received, taken, decoded, time.monotonic(), generation)
+
+    def _finish_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._handoff.get(timeout=0.1)
+            except queue.Empty:
+                item = None
+            with self._reset_lock:  # after the wait: a request made during it applies now
+                if self._reset_requested:
+                    self._reset_requested = False
+                    self.pipeline.reset()
+                generation = self._generation
+            if item is None:
+                continue
+            if item.generation != generation:
+                self._count("not_served")  # taken before a tracking reset: belongs to the previous run
+                continue
+            try:
+                self._finish(item)
+            except Exception as exc:  # noqa: BLE001 - whatever a frame does, the worker serves the next
+                self._note_fault("internal_error", exc)
+
+    def _finish(self, item: _Inferred) -> None:
+        """Trace, track and publish an inferred frame, counting it under exactly one outcome."""
+        started = time.monotonic()
+        result = self.pipeline.finish(item.inference)
         processed = time.monotonic()
-        age_ms = (processed - received) * 1e3
+        age_ms = (processed - item.received) * 1e3
         if age_ms > self.max_age_ms:
             # Late is worse than missing for a controller: it would act on where the wire was.
-            self._counts["expired"] += 1
+            self._count("expired")
             self.get_logger().warning(
                 f"dropping a result {age_ms:.0f} ms after its frame arrived (max_age_ms {self.max_age_ms:.0f})",
                 throttle_duration_sec=10.0)
             return
         if not self._serving.is_set():
-            self._counts["not_served"] += 1  # deactivated while this frame was processed
+            self._count("not_served")  # deactivated while this frame was processed
             return
         try:
-            self._publish(msg, image, result)
+            self._publish(item.msg, item.image, result)
         except Exception as exc:  # noqa: BLE001 - a failed publish loses this frame, not the node
             self._note_fault("publish_failed", exc)
             return
         self._last_output = time.monotonic()
-        self._queue_ms.add((taken - received) * 1e3)
-        self._pipeline_ms.add((processed - decoded) * 1e3)
-        self._own_ms.add(((decoded - taken) + (self._last_output - processed)) * 1e3)
-        self._last_result_age_ms = (self._last_output - received) * 1e3
+        self._queue_ms.add(((item.taken - item.received) + (started - item.inferred)) * 1e3)
+        self._pipeline_ms.add(((item.inferred - item.decoded) + (processed - started)) * 1e3)
+        self._own_ms.add(((item.decoded - item.taken) + (self._last_output - processed)) * 1e3)
+        self._last_result_age_ms = (self._last_output - item.received) * 1e3
         self._latency_ms.add(self._last_result_age_ms)
         self._published.tick()
-        self._counts["published"] += 1
+        self._count("published")
 
     def _measure_max_age_ms(self) -> float:
         """Freshness limit sized to this model on this machine: 4x a warm frame, at least 250 ms.
 
         A blank frame costs no tracing, and a keep-latest frame may wait for the one in progress, so
         the measured time is scaled up generously; 250 ms is about two frame periods at 7.5 fps, the
-        slowest fluoroscopy rate. Tracking is off while measuring, so the wires tracked in a running
-        sequence keep their ids.
+        slowest fluoroscopy rate. The tracker is left alone while measuring, so the wires tracked in a
+        running sequence keep their ids.
         """
         s = self.pipeline.backend.info.input_size
         blank = np.zeros((s, s), np.uint8)
         times = []
-        track, self.pipeline.track = self.pipeline.track, False
-        try:
-            for _ in range(3):
-                t0 = time.perf_counter()
-                self.pipeline.process(blank)
-                times.append((time.perf_counter() - t0) * 1e3)
-        finally:
-            self.pipeline.track = track
+        for _ in range(3):
+            t0 = time.perf_counter()
+            self.pipeline.finish(self.pipeline.infer(blank), track=False)
+            times.append((time.perf_counter() - t0) * 1e3)
         return max(250.0, 4.0 * max(times))
 
     def _remeasure_max_age(self) -> None:
-        """Apply a live ``max_age_ms: 0`` (on the worker thread, between frames)."""
+        """Apply a live ``max_age_ms: 0`` (on the inference thread, between frames)."""
         try:
             measured = self._measure_max_age_ms()
         except Exception as exc:  # noqa: BLE001 - a failing backend is the frame path's to handle
@@ -460,10 +520,15 @@ class GuidewireSegNode(LifecycleNode):
         self._halt_reason = reason
         self.get_logger().error(f"stopped publishing: {reason}")
 
+    def _count(self, outcome: str) -> None:
+        # Three threads count (the callback, inference, finishing); some outcomes are counted by two.
+        with self._count_lock:
+            self._counts[outcome] += 1
+
     def _note_bad_frame(self, kind: str, text: str) -> None:
         """Count a malformed frame; log one line per kind, then at most one summary per kind per 10 s."""
         self._bad_kinds[kind] += 1
-        self._counts["malformed"] += 1
+        self._count("malformed")
         now = time.monotonic()
         last = self._last_bad_log.get(kind)
         if last is None or now - last >= 10.0:
@@ -474,7 +539,7 @@ class GuidewireSegNode(LifecycleNode):
     def _note_fault(self, counter: str, exc: Exception) -> None:
         """Count a frame lost to an exception outside inference; the first of each kind is logged with its
         traceback (what a developer needs), later ones as one line at most every 10 s."""
-        self._counts[counter] += 1
+        self._count(counter)
         key = (counter, type(exc).__name__)
         now = time.monotonic()
         last = self._faults_logged.get(key)

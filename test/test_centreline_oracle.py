@@ -117,3 +117,35 @@ def test_oracle_backend_refuses_a_mask_of_another_size():
     backend = OracleBackend(64)
     with pytest.raises(ValueError, match=r"\(64, 64\)"):
         backend.set_mask(np.zeros((32, 32)))
+
+
+def test_network_one_frame_ahead_of_tracing_gives_the_serial_results(crossing_frames):
+    # The node runs infer() on frame k+1 while finish() traces frame k; a measurement on a blank frame
+    # in between (finish with track=False) must not touch the wires being tracked.
+    seq = crossing_frames[0]
+    backend = OracleBackend(512)
+    serial = GuidewirePipeline(backend)
+    expected = []
+    for frame in seq:
+        backend.set_mask(frame.mask)
+        expected.append(serial.process(frame.image))
+
+    staged = GuidewirePipeline(backend)
+    results, pending = [], None
+    for frame in [*seq, None]:
+        ahead = None
+        if frame is not None:
+            backend.set_mask(frame.mask)
+            ahead = staged.infer(frame.image)
+        if pending is not None:
+            results.append(staged.finish(pending))
+            backend.set_mask(np.zeros((512, 512), np.uint8))
+            for _ in range(6):  # tracked, six empty frames would make the tracker forget both wires
+                assert staged.finish(staged.infer(np.zeros((512, 512), np.uint8)), track=False).wires == []
+        pending = ahead
+    assert len(results) == len(expected)
+    for got, want in zip(results, expected):
+        assert np.array_equal(got.mask, want.mask)
+        assert [w.wire_id for w in got.wires] == [w.wire_id for w in want.wires] == [1, 2]
+        for a, b in zip(got.wires, want.wires):
+            assert np.array_equal(a.points, b.points)

@@ -16,6 +16,12 @@ sees one consistent set.
 
 No ROS types here: the node converts messages to arrays before calling :meth:`GuidewirePipeline.process`
 and results back to messages after it.
+
+:meth:`GuidewirePipeline.process` is :meth:`~GuidewirePipeline.infer` (preprocessing and the
+network) followed by :meth:`~GuidewirePipeline.finish` (everything after the network). The two
+halves can run on two threads, one frame apart, so the centrelines of one frame are traced while
+the network runs on the next: the node does that. ``infer`` uses only the backend and ``finish``
+only the settings and the tracker, so one thread for each needs no lock.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size
 from guidewire_model.runtime.tracking import WireTracker
 
-__all__ = ["FrameResult", "GuidewirePipeline", "PostprocessSettings", "StageTimings"]
+__all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings"]
 
 
 def _setting(default: Any, description: str, lo: float | None = None, hi: float | None = None) -> Any:
@@ -145,6 +151,26 @@ class FrameResult:
     wires: list[Wire]
     timings: StageTimings
     field: FieldOfView | None = None
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A frame between :meth:`GuidewirePipeline.infer` and :meth:`GuidewirePipeline.finish`.
+
+    Attributes
+    ----------
+    image : ndarray (H, W)
+        The frame as given to ``infer``.
+    probability : ndarray (S, S) float32
+        The network's map at its input size ``S``.
+    preprocess_ms, inference_ms : float
+        Wall time of the two stages.
+    """
+
+    image: np.ndarray
+    probability: np.ndarray
+    preprocess_ms: float
+    inference_ms: float
 
 
 def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -273,7 +299,7 @@ class GuidewirePipeline:
         return maps
 
     def process(self, image: np.ndarray) -> FrameResult:
-        """Run the whole pipeline on one frame.
+        """Run the whole pipeline on one frame: :meth:`finish` of :meth:`infer`.
 
         Parameters
         ----------
@@ -285,15 +311,46 @@ class GuidewirePipeline:
         FrameResult
             At the input's size; wire coordinates in its pixels.
         """
+        return self.finish(self.infer(image))
+
+    def infer(self, image: np.ndarray) -> Inference:
+        """Preprocess one frame and run the network on it (the backend is all it uses).
+
+        Parameters
+        ----------
+        image : ndarray, (H, W), uint8, uint16 or float32 in [0, 1]
+        """
         info = self.backend.info
-        s = self.settings  # one consistent set for this frame, whatever configure() does meanwhile
-        max_wires = self.max_wires
         t0 = time.perf_counter()
         batch = prepare_batch([image], info.input_size, info.input_mean, info.input_std)
         t1 = time.perf_counter()
+        # Backends return arrays of their own (TensorRT copies out of its host buffer), so this map
+        # stays valid while the next frame runs on another thread.
         prob_small = self.backend.infer(batch)[0, 0]
         t2 = time.perf_counter()
-        prob = restore_size(prob_small, image.shape)
+        return Inference(image, prob_small, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def finish(self, inference: Inference, track: bool | None = None) -> FrameResult:
+        """Field of view, mask, centrelines and wire ids of an inferred frame (the backend is not used).
+
+        Parameters
+        ----------
+        inference : Inference
+            From :meth:`infer`; frames of a sequence must be finished in their order.
+        track : bool, optional
+            Override :attr:`track` for this frame; ``False`` leaves the tracker untouched (a
+            measurement on a blank frame while a sequence runs).
+
+        Returns
+        -------
+        FrameResult
+            At the input's size; wire coordinates in its pixels.
+        """
+        s = self.settings  # one consistent set for this frame, whatever configure() does meanwhile
+        max_wires = self.max_wires
+        image = inference.image
+        t2 = time.perf_counter()
+        prob = restore_size(inference.probability, image.shape)
         fov = None
         if s.field_of_view:
             fov = _field(image, s)
@@ -303,11 +360,11 @@ class GuidewirePipeline:
                                     min_mean_probability=s.min_mean_probability, field=fov,
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
                                     free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None)
-        if self.track:
+        if self.track if track is None else track:
             tracked = self._tracker.update(lines)
         else:
             tracked = [line.tracked(i + 1, 1) for i, line in enumerate(lines)]
         wires = [w.with_probability(_sample(prob, w.points)) for w in sorted(tracked, key=lambda w: w.wire_id)]
         t3 = time.perf_counter()
-        timings = StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        timings = StageTimings(inference.preprocess_ms, inference.inference_ms, (t3 - t2) * 1e3)
         return FrameResult(probability=prob, mask=mask, wires=wires, timings=timings, field=fov)
