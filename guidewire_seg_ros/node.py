@@ -97,8 +97,7 @@ class _Inferred:
     """A frame handed from the inference thread to the finishing thread."""
 
     msg: Image
-    image: np.ndarray
-    inference: Inference
+    inference: Inference  # its image is the decoded frame
     received: float  # monotonic times: into the slot, out of it, decoded, network done
     taken: float
     decoded: float
@@ -405,7 +404,7 @@ class GuidewireSegNode(LifecycleNode):
             self._handle_backend_failure(exc)
             return None
         self._consecutive_failures = 0
-        return _Inferred(msg, image, inference, received, taken, decoded, time.monotonic(), generation)
+        return _Inferred(msg, inference, received, taken, decoded, time.monotonic(), generation)
 
     def _finish_loop(self) -> None:
         while not self._stop.is_set():
@@ -445,7 +444,7 @@ class GuidewireSegNode(LifecycleNode):
             self._count("not_served")  # deactivated while this frame was processed
             return
         try:
-            self._publish(item.msg, item.image, result)
+            self._publish(item.msg, item.inference.image, result)
         except Exception as exc:  # noqa: BLE001 - a failed publish loses this frame, not the node
             self._note_fault("publish_failed", exc)
             return
