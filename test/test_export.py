@@ -149,6 +149,17 @@ def test_cli_exit_status_and_no_file_on_failure(checkpoint, tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err
 
 
+def test_export_stores_the_validation_threshold_of_the_checkpoint_epoch(cfg, tmp_path):
+    # guidewire-eval scores a checkpoint at this threshold; the exported model must publish the same.
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    history = [{"epoch": 1, "val_best_threshold": 0.61}, {"epoch": 2, "val_best_threshold": 0.77}]
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(cfg), "epoch": 2, "history": history})
+    assert export_onnx(path, tmp_path / "a.onnx", n_check_frames=1)["info"].threshold == pytest.approx(0.77)
+    assert export_onnx(path, tmp_path / "b.onnx", n_check_frames=1, threshold=0.4)["info"].threshold == 0.4
+
+
 def test_export_rejects_old_opset(cfg, tmp_path):
     with pytest.raises(ExportError, match="opset"):
         export_model(build_model(cfg.model), cfg, tmp_path / "m.onnx", opset=13)

@@ -164,6 +164,10 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Export a training checkpoint (``last.pt``/``best.pt``) to ONNX; see :func:`export_model`.
 
+    ``threshold`` defaults to the F1-best validation threshold of the checkpoint's epoch, the one
+    ``guidewire-eval`` scores a checkpoint at (the config's only for a checkpoint without
+    validation history), so the exported model publishes what was evaluated.
+
     Raises
     ------
     checkpoint.CheckpointError
@@ -171,9 +175,14 @@ def export_onnx(
     ExportError
         As :func:`export_model`.
     """
-    from guidewire_model.training.checkpoint import load_model
+    from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, load_model, validation_threshold
 
     model, cfg = load_model(checkpoint, map_location="cpu")
+    if threshold is None:
+        try:
+            threshold = validation_threshold(load_checkpoint(checkpoint), checkpoint)
+        except CheckpointError:
+            threshold = None  # no validation recorded: the config's threshold
     return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold)
 
 
@@ -235,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="max allowed |ONNX Runtime - PyTorch| of the probability map (default %(default)s)")
     parser.add_argument("--frames", type=int, default=4, help="frames in the parity check (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="decision threshold to store (default: the checkpoint config's threshold)")
+                        help="decision threshold to store (default: the F1-best validation threshold of the "
+                             "checkpoint's epoch, as guidewire-eval uses; the config's without validation history)")
     args = parser.parse_args(argv)
 
     from guidewire_model.training.checkpoint import CheckpointError
