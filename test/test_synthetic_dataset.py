@@ -165,24 +165,30 @@ def test_training_on_fresh_synthetic_frames_resumes_to_the_same_weights(tmp_path
     assert resumed["param_checksums"] == whole["param_checksums"]
 
 
-def test_with_devices_marks_the_generators_devices_and_changes_nothing_else():
+@pytest.mark.parametrize("preset", ["hard", "varied"])
+def test_with_devices_marks_the_generators_devices_and_changes_nothing_else(preset):
     from guidewire_model.training.losses import DEVICE_LABEL
 
-    plain, marked = _set(crop_size=None, cfg=_with_devices_cfg()), _set(crop_size=None, cfg=_with_devices_cfg(),
-                                                                          with_devices=True)
-    seen_device = False
+    cfg = _with_devices_cfg(preset)
+    plain, marked = _set(crop_size=None, cfg=cfg), _set(crop_size=None, cfg=cfg, with_devices=True)
+    seen_device = seen_edges = False
     for i in range(len(plain)):
-        gen_seed, preset, t = marked.scene_of(i)
-        frame = generate_sequence(SyntheticConfig.preset(preset, size=64), gen_seed, SMALL.frames_per_scene)[t]
+        gen_seed, preset_of, t = marked.scene_of(i)
+        frame = generate_sequence(SyntheticConfig.preset(preset_of, size=64), gen_seed, SMALL.frames_per_scene)[t]
         (x0, y0), (x1, y1) = plain[i], marked[i]
         assert torch.equal(x0, x1) and torch.equal(y0, (y1 == 1).float())
-        expected = np.where(frame.mask > 0, 1, np.where(frame.devices > 0, DEVICE_LABEL, 0))
+        # A phantom's channel outlines are hard negatives like the devices.
+        negatives = frame.devices if frame.edges is None else frame.devices | frame.edges
+        expected = np.where(frame.mask > 0, 1, np.where(negatives > 0, DEVICE_LABEL, 0))
         assert np.array_equal(y1[0].numpy(), expected.astype(np.float32))
         seen_device |= bool((y1 == DEVICE_LABEL).any())
+        seen_edges |= frame.edges is not None and bool(frame.edges.any())
     assert seen_device  # the hard preset draws catheters and leads
+    assert seen_edges == (preset == "varied")  # only varied draws phantoms
 
 
-def _with_devices_cfg() -> SyntheticDataConfig:
+def _with_devices_cfg(preset: str = "hard") -> SyntheticDataConfig:
     from dataclasses import replace
 
-    return replace(SMALL, presets=("hard",), weights=(1.0,))
+    # Enough varied scenes that some are phantoms (35 % of them).
+    return replace(SMALL, presets=(preset,), weights=(1.0,), samples_per_epoch=12 if preset == "hard" else 60)

@@ -407,3 +407,25 @@ def test_written_data_sets_carry_the_device_masks_as_exclude(tmp_path):
     assert seq.exclude_paths is not None and len(seq.exclude_paths) == 2
     for i, frame in enumerate(frames):
         np.testing.assert_array_equal(load_exclude(seq, i), frame.devices)
+
+
+def test_phantom_channel_outlines_lie_on_the_channel_edges_never_by_a_wire():
+    # The outlines are what training weighs as hard negatives: they must be where the image has a
+    # channel's edge (strong local contrast), and nowhere near guidewire ground truth.
+    cfg = SyntheticConfig.preset("varied", phantom_probability=1.0, size=256)
+    found = 0
+    for seed in range(3):
+        frame = generate_frame(cfg, seed)
+        assert frame.edges is not None and frame.edges.shape == frame.mask.shape
+        edges = frame.edges > 0
+        near_wire = cv2.dilate(frame.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+        assert not (edges & near_wire).any()
+        image = frame.image.astype(np.float32)
+        contrast = cv2.dilate(image, np.ones((5, 5))) - cv2.erode(image, np.ones((5, 5)))
+        visible = frame.field_of_view is None or frame.field_of_view.astype(bool)
+        assert np.median(contrast[edges]) > 1.5 * np.median(contrast[~edges & visible])
+        found += int(edges.sum())
+    assert found > 0
+    thorax = generate_frame(SyntheticConfig.preset("varied", phantom_probability=0.0, size=256), 0)
+    assert thorax.edges is None
+    assert generate_frame(SyntheticConfig.preset("medium", size=128), 0).edges is None

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 from tqdm import tqdm
@@ -73,6 +74,10 @@ class SyntheticFrame:
         catheters, and the look-alikes (ECG leads, sternal wires, pacing and EP catheters, stents,
         clips), drawn with the wire mask's rule; never a ``mask`` pixel. Written as the data set's
         ``exclude/`` masks, so evaluation reports the share of predicted pixels on them.
+    edges : ndarray (H, W) uint8 in {0, 1}, or None
+        Outlines of a phantom's channels (:class:`~guidewire_model.synthetic.phantom.PhantomBackground`);
+        None in thorax scenes. Neither guidewire nor device: training may weigh them as hard
+        negatives. Never within 2 px of a ``mask`` pixel; not written to data sets.
     """
 
     image: np.ndarray
@@ -84,6 +89,7 @@ class SyntheticFrame:
     time: float = 0.0
     field_of_view: np.ndarray | None = None
     devices: np.ndarray | None = None
+    edges: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,10 @@ class _Scene:
     exclusion: float
     #: Variations of this sequence (None: the base generator's frames, unchanged).
     extras: Extras | None = None
+
+
+#: Outline pixels within 2 px of a wire pixel are not marked (:attr:`SyntheticFrame.edges`).
+_NEAR_WIRE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def _check_seed(seed: int) -> None:
@@ -226,9 +236,17 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     wires = [Wire.from_points(centrelines[w.wire_id], wire_id=w.wire_id) for w in ordered
              if extras is None or len(centrelines[w.wire_id]) >= 2]
     devices[instances > 0] = 0  # a wire pixel is guidewire, also where it runs over a device
+    edges = None
+    if extras is not None and extras.phantom and scene.background.edges is not None:
+        edges = scene.background.edges.astype(np.uint8)
+        # Not next to a wire either: a wire in a narrow channel touches its outline, and a hard
+        # negative beside the wire would punish the one-pixel offsets F1@2 forgives.
+        edges[cv2.dilate((instances > 0).view(np.uint8), _NEAR_WIRE) > 0] = 0
     if extras is not None and extras.visible is not None:
         devices[~extras.visible.astype(bool)] = 0
-    return mu, instances, devices, wires, crossing
+        if edges is not None:
+            edges[~extras.visible.astype(bool)] = 0
+    return mu, instances, devices, edges, wires, crossing
 
 
 def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[SyntheticFrame]:
@@ -263,7 +281,7 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
     window = None
     for i in range(n_frames):
         t = scene.t_start + i / cfg.fps
-        mu, instances, devices, wires, crossing = _render(scene, cfg, t)
+        mu, instances, devices, edges, wires, crossing = _render(scene, cfg, t)
         noise_rng = np.random.default_rng([int(seed), 1, i])
         dose = cfg.dose if extras is None else cfg.dose * extras.dose_scale
         counts = expose(mu, dose, cfg.electronic_noise, blur, noise_rng, scene.gain_field)
@@ -288,25 +306,27 @@ def generate_sequence(cfg: SyntheticConfig, seed: int, n_frames: int) -> list[Sy
             ))
             continue
         image = finish_frame(quantize(finish_display(display, extras, i, cfg.fps), cfg.bit_depth), extras)
-        frames.append(_framed(image, instances, devices, wires, crossing, i, float(t), extras))
+        frames.append(_framed(image, instances, devices, edges, wires, crossing, i, float(t), extras))
     return frames
 
 
-def _framed(image: np.ndarray, instances: np.ndarray, devices: np.ndarray, wires: list[Wire], crossing: bool,
-            index: int, t: float, extras: Extras) -> SyntheticFrame:
+def _framed(image: np.ndarray, instances: np.ndarray, devices: np.ndarray, edges: np.ndarray | None,
+            wires: list[Wire], crossing: bool, index: int, t: float, extras: Extras) -> SyntheticFrame:
     """A frame of a varied sequence, cut to its window (centrelines moved into window coordinates)."""
     fov = None if extras.visible is None else extras.visible.astype(np.uint8)
     if extras.crop is not None:
         top, left, h, w = extras.crop
         cut = (slice(top, top + h), slice(left, left + w))
         image, instances, devices, fov = image[cut], instances[cut], devices[cut], fov[cut]
+        edges = None if edges is None else edges[cut]
         wires = [Wire.from_points(w_.points - (left, top), wire_id=w_.wire_id) for w_ in wires]
         if fov.all():
             fov = None
     image, instances, devices = (np.ascontiguousarray(a) for a in (image, instances, devices))
     fov = None if fov is None else np.ascontiguousarray(fov)
+    edges = None if edges is None else np.ascontiguousarray(edges)
     return SyntheticFrame(image=image, mask=(instances > 0).astype(np.uint8), instances=instances, wires=wires,
-                          crossing=crossing, index=index, time=t, field_of_view=fov, devices=devices)
+                          crossing=crossing, index=index, time=t, field_of_view=fov, devices=devices, edges=edges)
 
 
 def generate_frame(cfg: SyntheticConfig, seed: int) -> SyntheticFrame:

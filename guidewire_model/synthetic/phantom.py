@@ -25,9 +25,20 @@ __all__ = ["PhantomBackground", "build_phantom", "still"]
 
 @dataclass(frozen=True)
 class PhantomBackground:
-    """The phantom's attenuation map; it does not move."""
+    """The phantom's attenuation map; it does not move.
+
+    Attributes
+    ----------
+    static : ndarray (H, W) float32
+        Attenuation.
+    edges : ndarray (H, W) bool, optional
+        The channels' outlines: a band just inside each channel's boundary and over its silicone
+        rim. Long, smooth and dark, they are what a wire detector takes for wire on real phantoms;
+        training can weigh them as hard negatives (never ground truth of any kind).
+    """
 
     static: np.ndarray
+    edges: np.ndarray | None = None
 
     def mu(self, motion: MotionModel, t: float) -> np.ndarray:
         """Attenuation (H, W) float32 (the same at every time)."""
@@ -56,6 +67,13 @@ def _tube_value(
     return w_flat * flat + w_cyl * cyl + w_wall * rim
 
 
+def _outline(channel: np.ndarray, inside: float, outside: float) -> np.ndarray:
+    """Pixels of a binary ``channel`` within ``inside`` px of its boundary, and outside it within ``outside``."""
+    inner = cv2.distanceTransform(channel.view(np.uint8), cv2.DIST_L2, 3)
+    outer = cv2.distanceTransform((~channel).view(np.uint8), cv2.DIST_L2, 3)
+    return (channel & (inner <= inside)) | (~channel & (outer <= outside))
+
+
 def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> PhantomBackground:
     """Draw one phantom whose channels contain ``tree`` (already placed in the frame)."""
     s, k = float(size), size / 512.0
@@ -75,6 +93,7 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
     # The channel holding the wires is one lumen: vessels are joined by taking the maximum, so the
     # bifurcation is not darker than its branches.
     lumen = np.zeros((size, size), np.float32)
+    channel = np.zeros((size, size), bool)
     vessels = [tree.main, tree.branch_a, tree.branch_b]
     vessels += [v for v in tree.side_branches if rng.random() < 0.5]
     for vessel in vessels:
@@ -86,7 +105,12 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
         val = _tube_value(samples.dist, r, wall, w_flat, w_cyl, w_wall).astype(np.float32)
         # tube_samples lists each pixel once, so a fancy-indexed maximum is exact.
         lumen[samples.ys, samples.xs] = np.maximum(lumen[samples.ys, samples.xs], val)
+        inside = samples.dist <= r
+        channel[samples.ys[inside], samples.xs[inside]] = True
     mu += np.float32(depth) * lumen
+    # At least a pixel each way, so the outline exists at any frame size.
+    inside_px, outside_px = max(1.5 * k, 1.0), max(wall + 1.0 * k, 1.0)
+    edges = _outline(channel, inside_px, outside_px)
 
     # Other channels of the phantom, crossing the field; where two cross they add up (darker).
     for _ in range(int(rng.integers(0, 4))):
@@ -98,6 +122,10 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
         if samples is not None:
             val = _tube_value(samples.dist, r, wall, w_flat, w_cyl, w_wall)
             mu[samples.ys, samples.xs] += (rng.uniform(0.2, 0.6) * val).astype(np.float32)
+            other = np.zeros((size, size), bool)
+            inside = samples.dist <= r
+            other[samples.ys[inside], samples.xs[inside]] = True
+            edges |= _outline(other, inside_px, outside_px)
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     # Straight edges of the silicone block or the water tank.
@@ -120,4 +148,4 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
                 mu[y0:y1, x0:x1] -= np.float32(rng.uniform(0.08, 0.2)) * np.clip(r - d + 0.5, 0.0, 1.0)
             else:
                 mu[y0:y1, x0:x1] += (rng.uniform(0.15, 0.5) * tube_profile(d, r) / (2 * r)).astype(np.float32)
-    return PhantomBackground(static=np.maximum(mu, 0.0).astype(np.float32))
+    return PhantomBackground(static=np.maximum(mu, 0.0).astype(np.float32), edges=edges)

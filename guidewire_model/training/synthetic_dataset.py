@@ -64,9 +64,12 @@ class SyntheticTrainSet(Dataset):
     crop_size : int, optional
         Side of the random square crops; ``None`` = whole frames.
     with_devices : bool
-        Mark the generator's non-guidewire devices (``SyntheticFrame.devices``) with
+        Mark the generator's non-guidewire devices (``SyntheticFrame.devices``) and a phantom's
+        channel outlines (``SyntheticFrame.edges``) with
         :data:`~guidewire_model.training.losses.DEVICE_LABEL` in the targets, for
-        ``loss.device_weight``; images and random streams are the same either way.
+        ``loss.device_weight``: both are the look-alikes a wire detector confuses with wire.
+        Images and random streams are the same either way. (Validation marks devices only, so its
+        device share stays the share on devices.)
 
     Items are ``(image, mask)`` float32 tensors of shape (1, C, C), like
     :class:`guidewire_model.training.dataset.SegmentationDataset`.
@@ -127,7 +130,9 @@ class SyntheticTrainSet(Dataset):
         image = to_unit_float(frame.image)
         mask = frame.mask.astype(np.uint8)
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 0xC0])
-        devices = frame.devices if self.with_devices else None
+        devices = None
+        if self.with_devices:
+            devices = frame.devices if frame.edges is None else frame.devices | frame.edges
         return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
 
 
