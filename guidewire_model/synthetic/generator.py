@@ -243,9 +243,10 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
         # negative beside the wire would punish the one-pixel offsets F1@2 forgives.
         edges[cv2.dilate((instances > 0).view(np.uint8), _NEAR_WIRE) > 0] = 0
     if extras is not None and extras.visible is not None:
-        devices[~extras.visible.astype(bool)] = 0
+        hidden = ~extras.visible.astype(bool)
+        devices[hidden] = 0
         if edges is not None:
-            edges[~extras.visible.astype(bool)] = 0
+            edges[hidden] = 0
     return mu, instances, devices, edges, wires, crossing
 
 

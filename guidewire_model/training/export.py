@@ -175,14 +175,16 @@ def export_onnx(
     ExportError
         As :func:`export_model`.
     """
-    from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, load_model, validation_threshold
+    from guidewire_model.training.checkpoint import (CheckpointError, load_checkpoint, model_from_payload,
+                                                     validation_threshold)
 
-    model, cfg = load_model(checkpoint, map_location="cpu")
+    payload = load_checkpoint(checkpoint, map_location="cpu")
+    model, cfg = model_from_payload(payload, checkpoint, "cpu")
     if threshold is None:
         try:
-            threshold = validation_threshold(load_checkpoint(checkpoint), checkpoint)
+            threshold = validation_threshold(payload, checkpoint)
         except CheckpointError:
-            threshold = None  # no validation recorded: the config's threshold
+            pass  # no validation recorded: export_model stores the config's threshold
     return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold)
 
 
