@@ -429,3 +429,45 @@ def test_phantom_channel_outlines_lie_on_the_channel_edges_never_by_a_wire():
     thorax = generate_frame(SyntheticConfig.preset("varied", phantom_probability=0.0, size=256), 0)
     assert thorax.edges is None
     assert generate_frame(SyntheticConfig.preset("medium", size=128), 0).edges is None
+
+
+
+def test_a_phantom_hole_is_bright_and_ringed_by_a_dark_wall():
+    # Holes through a cast phantom's body (the gap inside an aortic arch) are large bright regions
+    # ringed by the wall seen edge-on: the dark band that real phantoms show and a wire detector
+    # takes for wire.
+    from guidewire_model.synthetic.phantom import draw_hole
+
+    mu = np.full((200, 200), 0.4, np.float32)
+    hole = draw_hole(mu, np.array([100.0, 90.0]), 40.0, 0.6, 0.0, 0.2, 0.06, 4.0)
+    assert hole[90, 100] and hole[90, 139] and not hole[90, 141] and hole[90 + 23, 100] and not hole[90 + 25, 100]
+    assert mu[90, 100] < 0.4 - 0.15  # bright inside
+    assert mu[90, 141:144].min() > 0.4 + 0.03  # the edge-on wall just outside, along the long axis
+    assert mu[90, 147:].max() == pytest.approx(0.4) and mu[0, 0] == pytest.approx(0.4)  # untouched beyond
+    assert np.argmax(mu[90, 100:160]) in range(40, 44)  # darkest at the boundary: a band, not a blob
+    untouched = mu.copy()
+    assert not draw_hole(untouched, np.array([-500.0, -500.0]), 40.0, 0.6, 0.0, 0.2, 0.06, 4.0).any()
+    np.testing.assert_array_equal(untouched, mu)
+
+
+def test_phantom_holes_are_outlined_as_hard_negatives(monkeypatch):
+    # Every hole a phantom draws is outlined in ``edges`` like its channels: each pixel of a
+    # hole's boundary is marked. The real draw_hole runs; the wrapper only keeps what it returned.
+    from guidewire_model.synthetic import phantom as phantom_module
+    from guidewire_model.synthetic.anatomy import build_vessel_tree
+
+    drawn = []
+    original = phantom_module.draw_hole
+    monkeypatch.setattr(phantom_module, "draw_hole", lambda mu, *args: drawn.append(original(mu, *args)) or drawn[-1])
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    checked = 0
+    for seed in range(12):
+        drawn.clear()
+        rng = np.random.default_rng(seed)
+        tree = build_vessel_tree(rng, 256, np.array([80.0, 50.0]), 1.2, 40.0)
+        result = phantom_module.build_phantom(rng, 256, tree)
+        for hole in drawn:
+            boundary = hole & ~cv2.erode(hole.view(np.uint8), cross).astype(bool)
+            assert result.edges[boundary].all()
+            checked += int(boundary.any())
+    assert checked >= 3

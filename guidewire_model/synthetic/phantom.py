@@ -20,7 +20,7 @@ from guidewire_model.synthetic.anatomy import VesselTree
 from guidewire_model.synthetic.imaging import tube_profile, tube_samples
 from guidewire_model.synthetic.motion import MotionModel
 
-__all__ = ["PhantomBackground", "build_phantom", "still"]
+__all__ = ["PhantomBackground", "build_phantom", "draw_hole", "still"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,32 @@ def _outline(channel: np.ndarray, inside: float, outside: float) -> np.ndarray:
     return (channel & (inner <= inside)) | (~channel & (outer <= outside))
 
 
+def draw_hole(mu: np.ndarray, centre: np.ndarray, r: float, squash: float, angle: float, step: float, ring: float,
+              wall: float) -> np.ndarray:
+    """Draw a hole through the phantom's body into the attenuation ``mu`` (in place); return its mask.
+
+    The hole is an ellipse with long semi-axis ``r`` at ``angle`` (radians) and short semi-axis
+    ``squash * r``, ``step`` less attenuating than its surroundings (bright), ringed by the body's
+    wall seen edge-on: a band of up to ``ring`` more attenuation, ``wall`` px wide (in the long
+    axis' units) just outside its boundary. On real cast phantoms that dark band along a strong step
+    is what a wire detector takes for wire.
+    """
+    size_y, size_x = mu.shape
+    reach = r + wall + 2.0
+    x0, x1 = int(max(centre[0] - reach, 0)), int(min(centre[0] + reach + 1, size_x))
+    y0, y1 = int(max(centre[1] - reach, 0)), int(min(centre[1] + reach + 1, size_y))
+    hole = np.zeros(mu.shape, bool)
+    if x0 >= x1 or y0 >= y1:
+        return hole
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = xx - np.float32(centre[0]), yy - np.float32(centre[1])
+    d = np.hypot(dx * np.cos(angle) + dy * np.sin(angle), (dy * np.cos(angle) - dx * np.sin(angle)) / squash)
+    rim = tube_profile(d, r + wall, r) / (2.0 * np.sqrt(wall * (2 * r + wall)))
+    mu[y0:y1, x0:x1] += (ring * rim - step * np.clip(r - d + 0.5, 0.0, 1.0)).astype(np.float32)
+    hole[y0:y1, x0:x1] = d <= r
+    return hole
+
+
 def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> PhantomBackground:
     """Draw one phantom whose channels contain ``tree`` (already placed in the frame)."""
     s, k = float(size), size / 512.0
@@ -86,7 +112,9 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
     depth = rng.uniform(0.25, 0.7)
     w_flat, w_cyl = rng.dirichlet((2.0, 1.5))
     w_wall = rng.uniform(0.0, 0.6)
-    wall = rng.uniform(1.0, 3.0) * k
+    # Log-uniform: thin tubing as often as before, and the thick walls of a cast anatomical model,
+    # whose edge-on outline is a dark band several pixels wide once a small frame is scaled up.
+    wall = float(np.exp(rng.uniform(np.log(1.0), np.log(8.0)))) * k
     # Phantom channels are wide: up to aorta-sized ones that hold the wire in a big lumen, far from
     # the channel's rim (log-uniform, so narrow channels stay as common as before).
     widen = float(np.exp(rng.uniform(np.log(1.5), np.log(10.0))))
@@ -148,4 +176,12 @@ def build_phantom(rng: np.random.Generator, size: int, tree: VesselTree) -> Phan
                 mu[y0:y1, x0:x1] -= np.float32(rng.uniform(0.08, 0.2)) * np.clip(r - d + 0.5, 0.0, 1.0)
             else:
                 mu[y0:y1, x0:x1] += (rng.uniform(0.15, 0.5) * tube_profile(d, r) / (2 * r)).astype(np.float32)
+    # Holes through the phantom's body (the gap inside an aortic arch, the space between cast
+    # vessels), outlined like the channels.
+    for _ in range(int(rng.integers(0, 3))):
+        centre, r = rng.uniform(0.1, 0.9, 2) * s, rng.uniform(15, 70) * k
+        squash, angle = rng.uniform(0.5, 1.0), rng.uniform(0.0, np.pi)
+        step = rng.uniform(0.08, 0.25)
+        hole = draw_hole(mu, centre, r, squash, angle, step, step * rng.uniform(0.05, 0.5), wall)
+        edges |= _outline(hole, inside_px, outside_px)
     return PhantomBackground(static=np.maximum(mu, 0.0).astype(np.float32), edges=edges)
