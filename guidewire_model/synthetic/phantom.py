@@ -2,7 +2,8 @@
 
 Bench tests and many public guidewire videos show a phantom: a bright, nearly uniform field;
 smooth tubes with sharp edges (the vessel channels, a little darker than the surroundings,
-darker still where two cross); round blobs (spheres, air bubbles, screws); straight block
+darker still where two cross); walls seen edge-on as dark bands; bright holes through a cast
+body (the gap inside an aortic arch); round blobs (spheres, air bubbles, screws); straight block
 edges; no ribs, spine, lungs or contrast, and no cardiac or respiratory motion. The wires keep
 running along the generator's vessel tree, which becomes the phantom's channel (widened), so
 they stay inside a lumen as in the real thing.
@@ -32,8 +33,8 @@ class PhantomBackground:
     static : ndarray (H, W) float32
         Attenuation.
     edges : ndarray (H, W) bool, optional
-        The channels' outlines: a band just inside each channel's boundary and over its silicone
-        rim. Long, smooth and dark, they are what a wire detector takes for wire on real phantoms;
+        The channels' and holes' outlines: a band just inside each one's boundary and over its
+        silicone rim. Long, smooth and dark, they are what a wire detector takes for wire on real phantoms;
         training can weigh them as hard negatives (never ground truth of any kind).
     """
 
