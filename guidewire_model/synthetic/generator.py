@@ -75,7 +75,7 @@ class SyntheticFrame:
         clips), drawn with the wire mask's rule; never a ``mask`` pixel. Written as the data set's
         ``exclude/`` masks, so evaluation reports the share of predicted pixels on them.
     edges : ndarray (H, W) uint8 in {0, 1}, or None
-        Outlines of a phantom's channels (:class:`~guidewire_model.synthetic.phantom.PhantomBackground`);
+        Outlines of a phantom's channels and holes (:class:`~guidewire_model.synthetic.phantom.PhantomBackground`);
         None in thorax scenes. Neither guidewire nor device: training may weigh them as hard
         negatives. Never within 2 px of a ``mask`` pixel; not written to data sets.
     """

@@ -65,7 +65,7 @@ class SyntheticTrainSet(Dataset):
         Side of the random square crops; ``None`` = whole frames.
     with_devices : bool
         Mark the generator's non-guidewire devices (``SyntheticFrame.devices``) and a phantom's
-        channel outlines (``SyntheticFrame.edges``) with
+        channel and hole outlines (``SyntheticFrame.edges``) with
         :data:`~guidewire_model.training.losses.DEVICE_LABEL` in the targets, for
         ``loss.device_weight``: both are the look-alikes a wire detector confuses with wire.
         Images and random streams are the same either way. (Validation marks devices only, so its
