@@ -34,8 +34,8 @@ class PhantomBackground:
         Attenuation.
     edges : ndarray (H, W) bool, optional
         The channels' and holes' outlines: a band just inside each one's boundary and over its
-        silicone rim. Long, smooth and dark, they are what a wire detector takes for wire on real phantoms;
-        training can weigh them as hard negatives (never ground truth of any kind).
+        silicone rim. Long, smooth and dark, they are what a wire detector takes for wire on real
+        phantoms; training can weigh them as hard negatives (never ground truth of any kind).
     """
 
     static: np.ndarray
@@ -79,11 +79,32 @@ def draw_hole(mu: np.ndarray, centre: np.ndarray, r: float, squash: float, angle
               wall: float) -> np.ndarray:
     """Draw a hole through the phantom's body into the attenuation ``mu`` (in place); return its mask.
 
-    The hole is an ellipse with long semi-axis ``r`` at ``angle`` (radians) and short semi-axis
-    ``squash * r``, ``step`` less attenuating than its surroundings (bright), ringed by the body's
-    wall seen edge-on: a band of up to ``ring`` more attenuation, ``wall`` px wide (in the long
-    axis' units) just outside its boundary. On real cast phantoms that dark band along a strong step
-    is what a wire detector takes for wire.
+    On real cast phantoms the body's wall, seen edge-on around such a hole, is a dark band along a
+    strong step: what a wire detector takes for wire.
+
+    Parameters
+    ----------
+    mu : ndarray (H, W) float32
+        Attenuation, changed in place.
+    centre : ndarray (2,)
+        Centre ``(x, y)`` in px; the hole may reach past the frame or lie outside it.
+    r : float
+        Long semi-axis in px.
+    squash : float
+        Short semi-axis over long, in (0, 1].
+    angle : float
+        Direction of the long axis, radians.
+    step : float
+        How much less the hole attenuates than its surroundings (it is bright).
+    ring : float
+        Peak extra attenuation of the wall band just outside the boundary.
+    wall : float
+        Width of that band in px (in the long axis' units), > 0.
+
+    Returns
+    -------
+    ndarray (H, W) bool
+        The hole's pixels (all False when it lies outside the frame; ``mu`` is then unchanged).
     """
     size_y, size_x = mu.shape
     reach = r + wall + 2.0
