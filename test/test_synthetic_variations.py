@@ -431,7 +431,6 @@ def test_phantom_channel_outlines_lie_on_the_channel_edges_never_by_a_wire():
     assert generate_frame(SyntheticConfig.preset("medium", size=128), 0).edges is None
 
 
-
 def test_a_phantom_hole_is_bright_and_ringed_by_a_dark_wall():
     # Holes through a cast phantom's body (the gap inside an aortic arch) are large bright regions
     # ringed by the wall seen edge-on: the dark band that real phantoms show and a wire detector
