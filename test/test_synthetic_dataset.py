@@ -106,8 +106,8 @@ def test_bad_synthetic_settings_are_refused(over, words):
         load_train_config(config_dir() / "train_demo.yaml", over)
 
 
-def _synthetic_run(out, epochs: int):
-    return load_train_config(config_dir() / "train_demo.yaml", {
+def _synthetic_run(out, epochs: int, **extra):
+    return load_train_config(config_dir() / "train_demo.yaml", {**extra,
         "output_dir": str(out), "model.input_size": 64, "model.encoder_width": 8,
         "optim.optimizer": "adam", "optim.lr": 0.003, "optim.batch_size": 4, "optim.micro_batch_size": 4,
         "optim.epochs": epochs, "loss.skeleton_recall_weight": 0.2, "data.source": "synthetic",
@@ -163,6 +163,41 @@ def test_training_on_fresh_synthetic_frames_resumes_to_the_same_weights(tmp_path
     resumed = train(_synthetic_run(tmp_path / "cut", 3), resume=True)
     assert resumed["history"] == whole["history"]
     assert resumed["param_checksums"] == whole["param_checksums"]
+
+
+def test_a_weight_averaged_run_keeps_validates_and_resumes_the_average(tmp_path):
+    torch.set_num_threads(1)
+    settings = {"optim.ema_decay": 0.9, "keep_epochs": True}
+    whole = train(_synthetic_run(tmp_path / "whole", 3, **settings))
+    last = load_checkpoint(tmp_path / "whole" / "last.pt")
+    # The kept weights are the average, not the optimizer's own, and each epoch's record scores them.
+    assert any(not torch.equal(last["model"][k], last["train_model"][k]) for k in last["model"])
+    assert all(torch.equal(last["model"][k], last["weight_average"]["average"][k]) for k in last["model"])
+    assert last["weight_average"]["steps"] == 3 * 8 // 4
+    for name in ("last.pt", "best.pt"):
+        _assert_recorded_f1_at_2_is_the_checkpoints(tmp_path / "whole" / name, whole["history"])
+    # Every epoch's averaged weights, slim, beside the run.
+    kept = sorted((tmp_path / "whole" / "epochs").glob("epoch_*.pt"))
+    assert [p.name for p in kept] == ["epoch_001.pt", "epoch_002.pt", "epoch_003.pt"]
+    for path in kept:
+        payload = load_checkpoint(path)
+        assert "optimizer" not in payload and "train_model" not in payload
+        _assert_recorded_f1_at_2_is_the_checkpoints(path, whole["history"])
+    assert all(torch.equal(load_checkpoint(kept[-1])["model"][k], last["model"][k]) for k in last["model"])
+    # Killed after epoch 1 and resumed: the same average and the same optimizer weights.
+    train(_synthetic_run(tmp_path / "cut", 1, **settings))
+    resumed = train(_synthetic_run(tmp_path / "cut", 3, **settings), resume=True)
+    assert resumed["history"] == whole["history"]
+    assert resumed["param_checksums"] == whole["param_checksums"]
+    again = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert all(torch.equal(again["model"][k], last["model"][k]) for k in last["model"])
+
+
+def test_a_run_started_without_an_average_is_not_resumed_with_one(tmp_path):
+    torch.set_num_threads(1)
+    train(_synthetic_run(tmp_path / "run", 1))
+    with pytest.raises(ConfigError, match="optim.ema_decay"):
+        train(_synthetic_run(tmp_path / "run", 2, **{"optim.ema_decay": 0.9}), resume=True)
 
 
 @pytest.mark.parametrize("preset", ["hard", "varied"])

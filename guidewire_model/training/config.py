@@ -125,6 +125,10 @@ class OptimConfig:
     #: Hutter), whose per-parameter step sizes train a narrow network from scratch far faster.
     #: ``weight_decay`` is L2 in the gradient for sgd/adam and decoupled for adamw.
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    #: Validate, keep and export an exponential moving average of the weights over optimizer
+    #: steps (``training/weight_average.py``) instead of the weights of the last step; it spans
+    #: about ``1 / (1 - ema_decay)`` steps. 0 = off (the paper).
+    ema_decay: float = field(default=0.0, metadata=_range(0.0, 0.9999))
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,9 @@ class TrainConfig:
     #: curriculum. The optimizer and schedule start fresh. Ignored when resuming (the run's own
     #: ``last.pt`` wins).
     init_from: str | None = None
+    #: Also keep every epoch's weights, config and history (slim) as ``epochs/epoch_NNN.pt``: a run
+    #: judged on a few real frames is judged on its spread over epochs, not on one lucky epoch.
+    keep_epochs: bool = False
 
     def __post_init__(self) -> None:
         if self.optim.batch_size % self.optim.micro_batch_size:

@@ -62,8 +62,9 @@ from torch.utils.data.distributed import DistributedSampler
 
 from guidewire_model.training import distributed as dist_utils
 from guidewire_model.core.atomic_io import write_text_atomic
-from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from guidewire_model.training.checkpoint import SLIM_KEYS, CheckpointError, load_checkpoint, save_checkpoint
 from guidewire_model.training.config import ConfigError, TrainConfig, load_train_config, parse_override, to_dict
+from guidewire_model.training.weight_average import WeightAverage
 
 __all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "train"]
 
@@ -257,8 +258,12 @@ def _train_epoch(
     device: torch.device,
     use_amp: bool,
     epoch: int,
+    average: WeightAverage | None = None,
 ) -> float:
-    """One pass over this rank's shard; returns the mean per-sample loss (this rank)."""
+    """One pass over this rank's shard; returns the mean per-sample loss (this rank).
+
+    ``average``, when given, is updated from the unwrapped network after every optimizer step.
+    """
     from tqdm import tqdm
 
     model.train()
@@ -295,6 +300,8 @@ def _train_epoch(
             )
         scaler.step(optimizer)
         scaler.update()
+        if average is not None:
+            average.update(getattr(model, "module", model))
         total_samples += n_batch
         bar.set_postfix(loss=f"{total_loss / max(total_samples, 1):.4g}")
     return total_loss / max(total_samples, 1)
@@ -364,6 +371,10 @@ def _validate(
     on_device, predicted, devices = dist_utils.all_reduce_sum(device_counts)
     device_share = None if devices == 0 else float(on_device / predicted) if predicted else 0.0
     return _Validation(total, merged, tolerance, device_share, samples)
+
+
+def _validated_weights(model: nn.Module, average: WeightAverage | None):
+    return average.applied(model) if average is not None else contextlib.nullcontext(model)
 
 
 def _broadcast_buffers(module: nn.Module) -> None:
@@ -540,9 +551,15 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
                      cfg.init_from, initial.counts.precision, initial.counts.recall, initial.counts.f1,
                      initial_val["val_best_threshold_f1"], initial.tolerance.f1, initial_val["val_best_threshold"],
                      _device_share_text(initial_val))
+    # Created after the initial weights are in place: the average starts from them.
+    average = WeightAverage(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     if payload is not None:
         initial_val = payload.get("initial_val")
-        model.load_state_dict(payload["model"])
+        # With an average, "model" holds the averaged weights that were validated and kept, and
+        # the optimizer's own weights travel as "train_model".
+        model.load_state_dict(payload.get("train_model", payload["model"]))
+        if average is not None:  # same config as the run's (checked), so the payload has one
+            average.load_state_dict(payload["weight_average"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         if payload.get("scaler"):
@@ -575,13 +592,14 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d: %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, epochs %d..%d",
+            "skeleton recall %g device weight %g, weight average %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
-            cfg.loss.device_weight, start_epoch + 1, cfg.optim.epochs)
+            cfg.loss.device_weight, f"decay {cfg.optim.ema_decay:g}" if average else "off",
+            start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None
     for epoch in range(start_epoch, cfg.optim.epochs):
@@ -593,11 +611,16 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             pin_memory=device.type == "cuda", drop_last=False,
             # An explicit generator keeps DataLoader from drawing worker seeds off the global RNG.
             generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
-        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, use_amp, epoch)
+        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, use_amp, epoch, average)
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
-        _broadcast_buffers(model)
-        validation = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        # The weights validated are the ones kept in the checkpoint and exported: the average's
+        # when there is one.
+        with _validated_weights(model, average):
+            _broadcast_buffers(model)
+            validation = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+            # A copy: leaving the block writes the optimizer's weights back into these tensors.
+            kept_weights = {k: v.clone() for k, v in _to_cpu(model.state_dict()).items()}
         val_counts = validation.counts
         record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
                   **_validation_record(validation)}
@@ -614,7 +637,9 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         if main_rank:
             ckpt = {
                 "format": "guidewire-checkpoint/1",
-                "model": _to_cpu(model.state_dict()),
+                "model": kept_weights,
+                **({"train_model": _to_cpu(model.state_dict()), "weight_average": average.state_dict()}
+                   if average is not None else {}),
                 "optimizer": _to_cpu(optimizer.state_dict()),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
@@ -632,12 +657,16 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             if improved:
                 save_checkpoint(best_path, ckpt)
             save_checkpoint(last_path, ckpt)
+            if cfg.keep_epochs:
+                save_checkpoint(out / "epochs" / f"epoch_{epoch + 1:03d}.pt",
+                                {k: ckpt[k] for k in SLIM_KEYS if k in ckpt})
             _log_epoch(writer, record, validation.samples, cfg.optim.epochs, improved)
         dist_utils.barrier()
 
     if val_counts is None:  # resumed a run that had already finished
-        _broadcast_buffers(model)
-        val_counts = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp).counts
+        with _validated_weights(model, average):
+            _broadcast_buffers(model)
+            val_counts = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp).counts
     checksums = dist_utils.all_gather_object(parameter_checksum(model))
     summary = {
         "epochs_run": len(history),
