@@ -160,6 +160,24 @@ def test_export_stores_the_validation_threshold_of_the_checkpoint_epoch(cfg, tmp
     assert export_onnx(path, tmp_path / "b.onnx", n_check_frames=1, threshold=0.4)["info"].threshold == 0.4
 
 
+def test_a_device_head_network_exports_its_guidewire_channel_only(tmp_path):
+    dev_cfg = load_train_config(overrides={**TINY, "model.device_head": True})
+    torch.manual_seed(0)
+    model = build_model(dev_cfg.model)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(dev_cfg)})
+    out = export_onnx(path, tmp_path / "dev.onnx", n_check_frames=1)  # parity with torch is checked inside
+    sess = ort.InferenceSession(str(out["path"]), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 1, SIZE, SIZE)).astype(np.float32)
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    assert y.shape == (1, 1, SIZE, SIZE)
+    model.eval()
+    model.device_head = False  # both channels of the same weights
+    with torch.no_grad():
+        both = torch.sigmoid(model(torch.from_numpy(x))).numpy()  # the file gives probabilities
+    assert np.allclose(y[0, 0], both[0, 0], atol=1e-4) and not np.allclose(y[0, 0], both[0, 1], atol=1e-3)
+
+
 def test_export_rejects_old_opset(cfg, tmp_path):
     with pytest.raises(ExportError, match="opset"):
         export_model(build_model(cfg.model), cfg, tmp_path / "m.onnx", opset=13)

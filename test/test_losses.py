@@ -264,3 +264,29 @@ def test_device_pixels_are_background_weighted_by_device_weight():
     assert torch.equal(GuidewireLoss(cfg0)(logits, labels), GuidewireLoss(cfg0)(moved, labels))
     with pytest.raises(ValueError, match="device_weight"):
         GuidewireLoss(LossConfig(alpha=alpha, gamma=gamma, reduction="sum", device_weight=-1.0))
+
+
+def test_device_head_channel_is_scored_against_the_devices():
+    from guidewire_model.training.losses import DEVICE_LABEL, GuidewireLoss
+
+    # Wire channel as in the test above; the device channel's four logits against "device here".
+    wire_logits = torch.tensor([0.5, 1.0, -1.0, 2.0]).reshape(1, 1, 2, 2)
+    device_logits = torch.tensor([-2.0, 1.5, 0.3, -0.7]).reshape(1, 1, 2, 2)
+    labels = torch.tensor([1.0, DEVICE_LABEL, 0.0, 0.0]).reshape(1, 1, 2, 2)
+    gamma, head_weight = 2.0, 0.5
+
+    def p(v: float) -> float:
+        return 1 / (1 + math.exp(-v))
+
+    # eq. (1) with alpha 1: the device pixel is the positive, the others background.
+    device_terms = [-p(-2.0) ** gamma * math.log(1 - p(-2.0)), -(1 - p(1.5)) ** gamma * math.log(p(1.5)),
+                    -p(0.3) ** gamma * math.log(1 - p(0.3)), -p(-0.7) ** gamma * math.log(1 - p(-0.7))]
+    for reduction, reduce in (("sum", sum), ("mean", lambda v: sum(v) / 4)):
+        cfg = LossConfig(alpha=20.0, gamma=gamma, reduction=reduction, device_weight=5.0,
+                         skeleton_recall_weight=0.3, device_head_weight=head_weight)
+        loss = GuidewireLoss(cfg)
+        both = loss(torch.cat([wire_logits, device_logits], dim=1), labels)
+        assert float(both) == pytest.approx(float(loss(wire_logits, labels)) + head_weight * reduce(device_terms),
+                                            rel=1e-6)
+    with pytest.raises(ValueError, match="device_head_weight"):
+        GuidewireLoss(LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_weight=-1.0))

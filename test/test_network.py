@@ -198,6 +198,26 @@ def test_gradients_reach_every_parameter(variant):
         assert p.grad.abs().sum() > 0, name
 
 
+def test_device_head_is_a_training_only_second_channel():
+    """In training mode the device head adds a second logit map; in eval mode (validation, export,
+    every backend) the network gives exactly the guidewire channel of the same head."""
+    torch.manual_seed(0)
+    model = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
+                                     full_resolution_head=True, device_head=True))
+    x = torch.randn(2, 1, 64, 64)
+    assert model.train()(x).shape == (2, 2, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        wire = model(x)
+        model.device_head = False  # the head's raw output, both channels, in eval mode
+        both = model(x)
+    assert wire.shape == (2, 1, 64, 64) and both.shape == (2, 2, 64, 64)
+    assert torch.equal(wire, both[:, :1])
+    assert not torch.allclose(both[:, 0], both[:, 1])
+    plain = build_model(model_config(encoder="resnet18", encoder_width=8))
+    assert plain.train()(x).shape == (2, 1, 64, 64)
+
+
 def test_build_model_sets_config_and_types():
     cfg = model_config(architecture="unet", unet_base_channels=4)
     model = build_model(cfg)
@@ -216,6 +236,7 @@ def test_build_model_sets_config_and_types():
     (dict(architecture="unet", input_size=200), "multiple of 16"),
     (dict(architecture="segnet"), "allowed: 'linknet', 'unet'"),
     (dict(encoder="resnet101", encoder_width=8), "model.encoder"),
+    (dict(architecture="unet", unet_base_channels=4, device_head=True), "device_head"),
 ])
 def test_build_model_refuses_invalid_combinations(overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -107,7 +107,7 @@ def test_bad_synthetic_settings_are_refused(over, words):
 
 
 def _synthetic_run(out, epochs: int, **extra):
-    return load_train_config(config_dir() / "train_demo.yaml", {**extra,
+    return load_train_config(config_dir() / "train_demo.yaml", {
         "output_dir": str(out), "model.input_size": 64, "model.encoder_width": 8,
         "optim.optimizer": "adam", "optim.lr": 0.003, "optim.batch_size": 4, "optim.micro_batch_size": 4,
         "optim.epochs": epochs, "loss.skeleton_recall_weight": 0.2, "data.source": "synthetic",
@@ -115,7 +115,7 @@ def _synthetic_run(out, epochs: int, **extra):
         "data.synthetic.presets": ["easy"], "data.synthetic.weights": [1.0],
         "data.synthetic.samples_per_epoch": 8, "data.synthetic.frames_per_scene": 2,
         "data.synthetic.val_frames": 4, "data.synthetic.val_frames_per_scene": 2,
-        "augment.rotate": False,
+        "augment.rotate": False, **extra,
     })
 
 
@@ -198,6 +198,25 @@ def test_a_run_started_without_an_average_is_not_resumed_with_one(tmp_path):
     train(_synthetic_run(tmp_path / "run", 1))
     with pytest.raises(ConfigError, match="optim.ema_decay"):
         train(_synthetic_run(tmp_path / "run", 2, **{"optim.ema_decay": 0.9}), resume=True)
+
+
+def test_a_device_head_run_trains_its_device_channel_and_keeps_one_output(tmp_path):
+    from guidewire_model.training.network import build_model
+    from guidewire_model.training.train import _build_datasets, _seed_everything
+
+    torch.set_num_threads(1)
+    cfg = _synthetic_run(tmp_path / "run", 1, **{"model.device_head": True, "data.synthetic.presets": ["hard"]})
+    assert _build_datasets(cfg, None, None)[0].with_devices  # targets carry the devices to find
+    train(cfg)
+    payload = load_checkpoint(tmp_path / "run" / "last.pt")
+    _seed_everything(cfg.seed)  # the initial weights training started from
+    start = build_model(cfg.model).state_dict()
+    last_conv = [k for k in start if k.startswith("head.") and k.endswith("weight")][-1]
+    assert payload["model"][last_conv].shape[0] == 2
+    assert not torch.equal(payload["model"][last_conv][1], start[last_conv][1])  # the device channel learned
+    model, _ = model_from_payload(payload)
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 1, 64, 64)
 
 
 @pytest.mark.parametrize("preset", ["hard", "varied"])

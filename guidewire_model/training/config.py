@@ -80,6 +80,13 @@ class ModelConfig:
     #: convolutions of the input frame at full resolution (linknet.FullResolutionHead), for wires
     #: 1-2 px wide that coarser features cannot place to the pixel.
     full_resolution_head: bool = False
+    #: ``linknet`` only; not in the paper. A second logit channel, trained to find the pixels of
+    #: everything the data marks as not guidewire (devices, and phantom outlines where the
+    #: generator draws them), weighted by ``loss.device_head_weight``. Only training sees it: in
+    #: eval mode, and so in validation, export and every backend, the network gives the guidewire
+    #: channel alone. It makes the shared features tell a catheter from a wire by naming the
+    #: catheter, instead of only weighing it up as background (``loss.device_weight``).
+    device_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,9 @@ class LossConfig:
     #: marked on synthetic frames lay on such devices; weighing those pixels up as negatives
     #: aims the loss at the look-alikes the paper says a learned model should reject.
     device_weight: float = field(default=1.0, metadata=_range(0.0))
+    #: Weight of the device channel's loss (``model.device_head``): eq. (1) with alpha 1 and this
+    #: config's gamma, the devices as the positives.
+    device_head_weight: float = field(default=1.0, metadata=_range(0.0))
 
 
 @dataclass(frozen=True)

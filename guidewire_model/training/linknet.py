@@ -100,13 +100,13 @@ class LinkNetHead(nn.Sequential):
     cancel, so output pixel ``k`` is centred on input pixel ``k`` of the full-resolution frame.
     """
 
-    def __init__(self, in_channels: int, mid_channels: int) -> None:
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int = 1) -> None:
         super().__init__(
             nn.ConvTranspose2d(in_channels, mid_channels, kernel_size=3, stride=2),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid_channels, mid_channels, kernel_size=3),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid_channels, 1, kernel_size=2, padding=1),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=2, padding=1),
         )
 
 
@@ -122,7 +122,7 @@ class FullResolutionHead(nn.Module):
     Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits ``(N, 1, H, W)``.
     """
 
-    def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1) -> None:
+    def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1, out_channels: int = 1) -> None:
         super().__init__()
         self.upsample = nn.Sequential(
             nn.ConvTranspose2d(in_channels, mid_channels, kernel_size=3, stride=2),
@@ -138,7 +138,7 @@ class FullResolutionHead(nn.Module):
             nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(mid_channels),
         )
-        self.classify = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(mid_channels, 1, kernel_size=1))
+        self.classify = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(mid_channels, out_channels, kernel_size=1))
 
     def forward(self, features: Tensor, frame: Tensor) -> Tensor:
         """Logits of the decoder ``features`` refined by the input ``frame``."""
@@ -160,22 +160,31 @@ class LinkNet(nn.Module):
         See :class:`LinkNetDecoder`; false is the paper's network.
     full_resolution : bool
         Use :class:`FullResolutionHead` instead of :class:`LinkNetHead`; false is the paper's.
+    device_head : bool
+        A second logit channel for non-guidewire devices, returned in training mode only (see
+        :meth:`forward`); false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
-                 full_resolution: bool = False) -> None:
+                 full_resolution: bool = False, device_head: bool = False) -> None:
         super().__init__()
+        self.device_head = device_head
+        out = 2 if device_head else 1
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
         mid = head_channels if head_channels is not None else max(encoder.width // 2, 1)
         self.full_resolution = full_resolution
         if full_resolution:
-            self.head = FullResolutionHead(self.decoder.out_channels, mid, encoder.in_channels)
+            self.head = FullResolutionHead(self.decoder.out_channels, mid, encoder.in_channels, out)
         else:
-            self.head = LinkNetHead(self.decoder.out_channels, mid)
+            self.head = LinkNetHead(self.decoder.out_channels, mid, out)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
+
+        With ``device_head``, in training mode, ``(N, 2, H, W)``: the guidewire channel, then the
+        devices'. Only the loss uses the second; eval mode (validation, export, inference) keeps the
+        one-channel contract.
 
         Raises
         ------
@@ -189,4 +198,5 @@ class LinkNet(nn.Module):
                 "resize the frame (model.input_size) to e.g. 512"
             )
         features = self.decoder(self.encoder(x))
-        return self.head(features, x) if self.full_resolution else self.head(features)
+        logits = self.head(features, x) if self.full_resolution else self.head(features)
+        return logits if self.training or not self.device_head else logits[:, :1]

@@ -201,11 +201,26 @@ class GuidewireLoss(nn.Module):
             raise ValueError(f"loss.skeleton_recall_weight must be >= 0, got {cfg.skeleton_recall_weight}")
         if not cfg.device_weight >= 0:
             raise ValueError(f"loss.device_weight must be >= 0, got {cfg.device_weight}")
+        if not cfg.device_head_weight >= 0:
+            raise ValueError(f"loss.device_head_weight must be >= 0, got {cfg.device_head_weight}")
         self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
         self.device_weight = float(cfg.device_weight)
+        self.device_head_weight = float(cfg.device_head_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Scalar loss of ``logits`` against ``target`` (same shape; 0, 1 or :data:`DEVICE_LABEL`)."""
+        """Scalar loss of ``logits`` against ``target`` (0, 1 or :data:`DEVICE_LABEL`).
+
+        ``logits`` is ``(N, 1, H, W)`` like ``target``, or ``(N, 2, H, W)`` from a network with a
+        device head: the second channel is then scored against the device pixels (eq. (1), alpha 1:
+        the auxiliary task's precision matters as much as its recall) and added with
+        ``device_head_weight``.
+        """
+        if logits.shape[1] == 2 and target.shape[1] == 1:
+            logits, device_logits = logits[:, :1], logits[:, 1:]
+            on_device = (target == DEVICE_LABEL).to(device_logits.dtype)
+            f = self.focal
+            extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction)
+            return self(logits, target) + extra
         device = target == DEVICE_LABEL
         wire = torch.where(device, torch.zeros_like(target), target)
         # Weight 1 makes a device pixel plain background: no weight map to build.
@@ -217,4 +232,5 @@ class GuidewireLoss(nn.Module):
         return loss
 
     def extra_repr(self) -> str:
-        return f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}"
+        return (f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}, "
+                f"device_head_weight={self.device_head_weight}")

@@ -68,13 +68,16 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         encoder = ResNetEncoder(block, layers, in_channels=1, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
-        model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head)
+        model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head,
+                                   device_head=cfg.device_head)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
                 "model.pretrained is true but model.architecture is 'unet': ImageNet weights exist only "
                 "for the ResNet encoder of 'linknet'; set model.pretrained: false"
             )
+        if cfg.device_head:
+            raise ConfigError("model.device_head is a 'linknet' option; set it false for model.architecture: 'unet'")
         _check_input_size(cfg, UNET_STRIDE)
         model = UNet(in_channels=1, base_channels=cfg.unet_base_channels)
     else:

@@ -474,8 +474,9 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
     """Training and validation sets of the configured data source."""
     m = cfg.model
     crop = cfg.data.crop_size or None
-    # Device targets only matter to a loss that weighs them differently from background.
-    devices = cfg.loss.device_weight != 1.0
+    # Device targets only matter to a loss that weighs them differently from background, or
+    # that has a channel to find them.
+    devices = cfg.loss.device_weight != 1.0 or cfg.model.device_head
     if cfg.data.source == "synthetic":
         from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet
 
@@ -592,13 +593,14 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d: %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, weight average %s, epochs %d..%d",
+            "skeleton recall %g device weight %g, device head %s, weight average %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
-            cfg.loss.device_weight, f"decay {cfg.optim.ema_decay:g}" if average else "off",
+            cfg.loss.device_weight, f"weight {cfg.loss.device_head_weight:g}" if m.device_head else "off",
+            f"decay {cfg.optim.ema_decay:g}" if average else "off",
             start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None
