@@ -251,6 +251,21 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
     assert summary["epochs_run"] == 2
     assert load_checkpoint(tmp_path / "second" / "last.pt")["config"]["init_from"] == cfg.init_from
 
+    # A network with a device head starts from a one-channel run: its guidewire channel is taken
+    # over, and the device channel keeps its fresh initialisation.
+    headed_cfg = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "headed", **{
+        "model.device_head": True, "init_from": str(tmp_path / "first" / "last.pt")}))
+    headed = build_model(headed_cfg.model)
+    fresh = {k: v.clone() for k, v in headed.state_dict().items()}
+    _init_weights(headed, headed_cfg)
+    grown = [k for k, v in fresh.items() if v.shape != source[k].shape]
+    assert grown and all(k.startswith("head.") for k in grown)
+    for key, value in headed.state_dict().items():
+        if key in grown:
+            assert torch.equal(value[:1], source[key]) and torch.equal(value[1:], fresh[key][1:]), key
+        else:
+            assert torch.equal(value, source[key]), key
+
     wider = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "third", **{
         "model.encoder_width": 16, "init_from": str(tmp_path / "first" / "last.pt")}))
     with pytest.raises(ConfigError, match="different network"):

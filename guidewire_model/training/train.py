@@ -498,7 +498,7 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
         raise ConfigError(f"init_from: {source} does not exist; point it at a run's best.pt or last.pt")
     init = load_checkpoint(source)
     try:
-        model.load_state_dict(init["model"])
+        model.load_state_dict(_with_device_channel(init["model"], model.state_dict()))
     except (RuntimeError, KeyError) as exc:
         raise ConfigError(
             f"init_from: {source} holds a different network than this config's model settings "
@@ -506,6 +506,22 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
             f"section of the run it came from ({exc.__class__.__name__}: {str(exc)[:300]})"
         ) from exc
     log.info("initialised the weights from %s (epoch %s of its run)", source, init.get("epoch", "?"))
+
+
+def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` of a one-channel network made to fit ``target``'s, a network with a device head.
+
+    The last head layer's guidewire channel is taken over and the device channel keeps
+    ``target``'s fresh initialisation, so a shipped model can be fine-tuned with a device head.
+    Weights that already fit (or that differ elsewhere) are returned unchanged.
+    """
+    grown = dict(weights)
+    for key, value in target.items():
+        old = weights.get(key)
+        if (old is not None and key.startswith("head.") and old.shape[0] == 1 and value.shape[0] == 2
+                and old.shape[1:] == value.shape[1:]):
+            grown[key] = torch.cat([old, value[1:]], dim=0)
+    return grown
 
 
 def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
