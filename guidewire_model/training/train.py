@@ -10,7 +10,10 @@ Usage::
 
 A run folder (``output_dir``) receives ``config.yaml`` (the resolved config), ``split.json`` (the
 patient split), ``last.pt`` (every epoch, atomically), ``best.pt`` (best validation F1),
-``summary.json``, ``train.log`` and TensorBoard logs under ``tb/``.
+``summary.json``, ``train.log`` and TensorBoard logs under ``tb/``; with ``keep_epochs``, every
+epoch's slim checkpoint under ``epochs/``. A checkpoint's ``model`` is the network that epoch's
+validation scored: with ``optim.ema_decay`` the weight average, while ``train_model`` and
+``weight_average`` carry the optimizer's own weights and the average's state for resuming.
 
 Batches and gradients
 ---------------------
