@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -265,6 +266,16 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
             assert torch.equal(value[:1], source[key]) and torch.equal(value[1:], fresh[key][1:]), key
         else:
             assert torch.equal(value, source[key]), key
+
+    # The same for the shipped model's head (full resolution, with BatchNorm counters in it).
+    from guidewire_model.training.train import _with_device_channel
+
+    shipped = load_train_config(config_dir() / "train_default_model.yaml").model
+    one, two = (build_model(dataclasses.replace(shipped, encoder_width=4, device_head=h)).state_dict()
+                for h in (False, True))
+    grown = _with_device_channel(one, two)
+    assert {k for k in two if two[k].shape != one[k].shape} == {"head.classify.1.weight", "head.classify.1.bias"}
+    assert all(grown[k].shape == two[k].shape for k in two)
 
     wider = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "third", **{
         "model.encoder_width": 16, "init_from": str(tmp_path / "first" / "last.pt")}))

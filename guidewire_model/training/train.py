@@ -521,8 +521,8 @@ def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, tor
     grown = dict(weights)
     for key, value in target.items():
         old = weights.get(key)
-        if (old is not None and key.startswith("head.") and old.shape[0] == 1 and value.shape[0] == 2
-                and old.shape[1:] == value.shape[1:]):
+        if (old is not None and key.startswith("head.") and old.dim() and value.dim()
+                and old.shape[0] == 1 and value.shape[0] == 2 and old.shape[1:] == value.shape[1:]):
             grown[key] = torch.cat([old, value[1:]], dim=0)
     return grown
 
