@@ -93,7 +93,7 @@ class LinkNetDecoder(nn.Module):
 
 
 class LinkNetHead(nn.Sequential):
-    """3x3 stride-2 transposed conv, ReLU, 3x3 conv, ReLU, 2x2 conv -> 1 logit channel.
+    """3x3 stride-2 transposed conv, ReLU, 3x3 conv, ReLU, 2x2 conv -> ``out_channels`` logit channels (1 in the paper).
 
     Sizes: ``h -> 2h + 1`` (transposed, no padding) ``-> 2h - 1`` (3x3, no padding) ``-> 2h``
     (2x2, padding 1). The half-pixel offsets of the transposed conv and of the even 2x2 kernel
@@ -119,7 +119,8 @@ class FullResolutionHead(nn.Module):
     thin dark line against its surroundings) are added to the head's full-resolution features
     before a 1x1 convolution gives the logit. Costs about 0.3 GFLOPs at 512 px with 8 channels.
 
-    Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits ``(N, 1, H, W)``.
+    Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits
+    ``(N, out_channels, H, W)``.
     """
 
     def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1, out_channels: int = 1) -> None:
