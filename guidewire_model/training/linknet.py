@@ -93,7 +93,7 @@ class LinkNetDecoder(nn.Module):
 
 
 class LinkNetHead(nn.Sequential):
-    """3x3 stride-2 transposed conv, ReLU, 3x3 conv, ReLU, 2x2 conv -> ``out_channels`` logit channels (1 in the paper).
+    """3x3 stride-2 transposed conv, ReLU, 3x3 conv, ReLU, 2x2 conv -> ``out_channels`` logits (paper: 1).
 
     Sizes: ``h -> 2h + 1`` (transposed, no padding) ``-> 2h - 1`` (3x3, no padding) ``-> 2h``
     (2x2, padding 1). The half-pixel offsets of the transposed conv and of the even 2x2 kernel
