@@ -205,7 +205,9 @@ def test_a_device_head_run_trains_its_device_channel_and_keeps_one_output(tmp_pa
     from guidewire_model.training.train import _build_datasets, _seed_everything
 
     torch.set_num_threads(1)
-    cfg = _synthetic_run(tmp_path / "run", 1, **{"model.device_head": True, "data.synthetic.presets": ["hard"]})
+    # No weight decay: only the loss's gradient can move the device channel's weights.
+    cfg = _synthetic_run(tmp_path / "run", 1, **{"model.device_head": True, "data.synthetic.presets": ["hard"],
+                                                  "optim.weight_decay": 0.0})
     assert _build_datasets(cfg, None, None)[0].with_devices  # targets carry the devices to find
     train(cfg)
     payload = load_checkpoint(tmp_path / "run" / "last.pt")
