@@ -32,6 +32,7 @@ __all__ = [
     "model_from_payload",
     "save_checkpoint",
     "slim_checkpoint",
+    "slim_payload",
     "validation_threshold",
 ]
 
@@ -196,6 +197,11 @@ def validation_threshold(payload: dict[str, Any], path: str | os.PathLike = "<ch
 SLIM_KEYS = ("format", "model", "config", "epoch", "best_f1", "best_epoch", "history", "val")
 
 
+def slim_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`SLIM_KEYS` entries of a checkpoint payload (the same objects, not copies)."""
+    return {k: payload[k] for k in SLIM_KEYS if k in payload}
+
+
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Write ``src``'s weights, config and training history (:data:`SLIM_KEYS`) to ``dst``, atomically.
 
@@ -205,7 +211,7 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         If ``src`` cannot be read.
     """
     payload = load_checkpoint(src)
-    return save_checkpoint(dst, {k: payload[k] for k in SLIM_KEYS if k in payload})
+    return save_checkpoint(dst, slim_payload(payload))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from guidewire_model.training import distributed as dist_utils
 from guidewire_model.core.atomic_io import write_text_atomic
-from guidewire_model.training.checkpoint import SLIM_KEYS, CheckpointError, load_checkpoint, save_checkpoint
+from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_payload
 from guidewire_model.training.config import ConfigError, TrainConfig, load_train_config, parse_override, to_dict
 from guidewire_model.training.weight_average import WeightAverage
 
@@ -679,8 +679,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
                 save_checkpoint(best_path, ckpt)
             save_checkpoint(last_path, ckpt)
             if cfg.keep_epochs:
-                save_checkpoint(out / "epochs" / f"epoch_{epoch + 1:03d}.pt",
-                                {k: ckpt[k] for k in SLIM_KEYS if k in ckpt})
+                save_checkpoint(out / "epochs" / f"epoch_{epoch + 1:03d}.pt", slim_payload(ckpt))
             _log_epoch(writer, record, validation.samples, cfg.optim.epochs, improved)
         dist_utils.barrier()
 
