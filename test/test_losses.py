@@ -288,5 +288,15 @@ def test_device_head_channel_is_scored_against_the_devices():
         both = loss(torch.cat([wire_logits, device_logits], dim=1), labels)
         assert float(both) == pytest.approx(float(loss(wire_logits, labels)) + head_weight * reduce(device_terms),
                                             rel=1e-6)
+    # The wire pixel (first) as a weighted negative of the device channel: only its term scales.
+    wire_weight = 7.0
+    weighted = [wire_weight * device_terms[0]] + device_terms[1:]
+    cfg = LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_weight=head_weight,
+                     device_head_wire_weight=wire_weight)
+    loss = GuidewireLoss(cfg)
+    both = loss(torch.cat([wire_logits, device_logits], dim=1), labels)
+    assert float(both) == pytest.approx(float(loss(wire_logits, labels)) + head_weight * sum(weighted), rel=1e-6)
     with pytest.raises(ValueError, match="device_head_weight"):
         GuidewireLoss(LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_weight=-1.0))
+    with pytest.raises(ValueError, match="device_head_wire_weight"):
+        GuidewireLoss(LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_wire_weight=-1.0))

@@ -203,23 +203,31 @@ class GuidewireLoss(nn.Module):
             raise ValueError(f"loss.device_weight must be >= 0, got {cfg.device_weight}")
         if not cfg.device_head_weight >= 0:
             raise ValueError(f"loss.device_head_weight must be >= 0, got {cfg.device_head_weight}")
+        if not cfg.device_head_wire_weight >= 0:
+            raise ValueError(f"loss.device_head_wire_weight must be >= 0, got {cfg.device_head_wire_weight}")
         self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
         self.device_weight = float(cfg.device_weight)
         self.device_head_weight = float(cfg.device_head_weight)
+        self.device_head_wire_weight = float(cfg.device_head_wire_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Scalar loss of ``logits`` against ``target`` (0, 1 or :data:`DEVICE_LABEL`).
 
         ``logits`` is ``(N, 1, H, W)`` like ``target``, or ``(N, 2, H, W)`` from a network with a
         device head: the second channel is then scored against the device pixels (eq. (1), alpha 1:
-        the auxiliary task's precision matters as much as its recall) and added with
+        the auxiliary task's precision matters as much as its recall; the background term on
+        guidewire pixels weighted by ``device_head_wire_weight``) and added with
         ``device_head_weight``.
         """
         if logits.shape[1] == 2 and target.shape[1] == 1:
             logits, device_logits = logits[:, :1], logits[:, 1:]
             on_device = (target == DEVICE_LABEL).to(device_logits.dtype)
+            on_wire = None
+            if self.device_head_wire_weight != 1.0:
+                on_wire = torch.where(target == 1, self.device_head_wire_weight, 1.0)
             f = self.focal
-            extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction)
+            extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction,
+                                                                  on_wire)
             return self(logits, target) + extra
         device = target == DEVICE_LABEL
         wire = torch.where(device, torch.zeros_like(target), target)
@@ -233,4 +241,5 @@ class GuidewireLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}, "
-                f"device_head_weight={self.device_head_weight}")
+                f"device_head_weight={self.device_head_weight}, "
+                f"device_head_wire_weight={self.device_head_wire_weight}")
