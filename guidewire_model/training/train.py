@@ -618,7 +618,9 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
-            cfg.loss.device_weight, f"weight {cfg.loss.device_head_weight:g}" if m.device_head else "off",
+            cfg.loss.device_weight,
+            (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
+             if m.device_head else "off"),
             f"decay {cfg.optim.ema_decay:g}" if average else "off",
             start_epoch + 1, cfg.optim.epochs)
 
