@@ -224,11 +224,40 @@ def test_gradient_accumulation_equals_one_full_batch(reduction: str, tmp_path: P
         # Two optimizer steps: a full batch of 8 and a short last batch of 3.
         loader = [(images, masks), (images[:3], masks[:3])]
         _train_epoch(model, loader, ModifiedFocalLoss(cfg.loss), opt, torch.amp.GradScaler("cpu", enabled=False),
-                     cfg, torch.device("cpu"), False, 0)
+                     cfg, torch.device("cpu"), None, 0)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in _LinearSegmenter().parameters()]))
     torch.testing.assert_close(weights[1], weights[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(weights[2], weights[0], rtol=1e-5, atol=1e-6)
+
+
+def test_amp_on_the_cpu_runs_training_steps_in_bfloat16(tmp_path: Path) -> None:
+    from guidewire_model.training.losses import ModifiedFocalLoss
+    from guidewire_model.training.train import _amp_dtype
+
+    assert _amp_dtype(True, torch.device("cpu")) is torch.bfloat16
+    assert _amp_dtype(True, torch.device("cuda")) is torch.float16
+    assert _amp_dtype(False, torch.device("cpu")) is None
+
+    g = torch.Generator().manual_seed(2)
+    images = torch.randn(4, 1, 16, 16, generator=g)
+    masks = (torch.rand(4, 1, 16, 16, generator=g) > 0.9).float()
+    cfg = load_train_config(DEMO, {"data.root": str(tmp_path), "optim.batch_size": 4, "optim.micro_batch_size": 4})
+    start = torch.cat([p.detach().flatten() for p in _LinearSegmenter().parameters()])
+    moved = []
+    for dtype in (None, torch.bfloat16):
+        model = _LinearSegmenter()
+        seen = []
+        model.conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        _train_epoch(model, [(images, masks)] * 3, ModifiedFocalLoss(cfg.loss), opt,
+                     torch.amp.GradScaler("cpu", enabled=False), cfg, torch.device("cpu"), dtype, 0)
+        assert seen == [dtype or torch.float32] * 3
+        assert next(model.parameters()).dtype == torch.float32  # the weights themselves stay float32
+        moved.append(torch.cat([p.detach().flatten() for p in model.parameters()]) - start)
+    # The same steps to bfloat16's precision (8 bits of mantissa), not bit for bit.
+    assert not torch.equal(moved[1], moved[0])
+    torch.testing.assert_close(moved[1], moved[0], rtol=0.05, atol=0.02 * float(moved[0].abs().max()))
 
 
 def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: Path) -> None:

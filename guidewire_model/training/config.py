@@ -239,7 +239,9 @@ class TrainConfig:
     seed: int
     #: ``auto`` = CUDA when available, else CPU.
     device: Literal["auto", "cpu", "cuda"]
-    #: Mixed precision on CUDA; ignored on CPU.
+    #: Mixed precision in training steps: float16 (with a gradient scaler) on CUDA, bfloat16 on
+    #: the CPU, where it pays only with bfloat16 matrix units (AMX, AVX-512 BF16). Validation and
+    #: the export stay float32.
     amp: bool
     #: Probability threshold for the binary mask in validation metrics.
     threshold: float = field(metadata=_range(0.0, 1.0))

@@ -259,12 +259,13 @@ def _train_epoch(
     scaler: torch.amp.GradScaler,
     cfg: TrainConfig,
     device: torch.device,
-    use_amp: bool,
+    amp_dtype: torch.dtype | None,
     epoch: int,
     average: WeightAverage | None = None,
 ) -> float:
     """One pass over this rank's shard; returns the mean per-sample loss (this rank).
 
+    ``amp_dtype`` is the forward pass's autocast precision (:func:`_amp_dtype`; None = float32).
     ``average``, when given, is updated from the unwrapped network after every optimizer step.
     """
     from tqdm import tqdm
@@ -286,7 +287,7 @@ def _train_epoch(
             sync = i == len(chunks) - 1 or not hasattr(model, "no_sync")
             ctx = contextlib.nullcontext() if sync else model.no_sync()
             with ctx:
-                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = model(x)
                 # The loss in float32: the paper's *sum* over 512x512x32 pixels overflows float16.
                 loss = criterion(logits.float(), y)
@@ -310,6 +311,17 @@ def _train_epoch(
     return total_loss / max(total_samples, 1)
 
 
+def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
+    """Autocast precision of a training step with ``amp``: float16 on CUDA, bfloat16 on CPU.
+
+    On a CPU with bfloat16 matrix units (AMX, AVX-512 BF16) a step is several times faster than in
+    float32 (``docs/benchmarks.md``); on one without them it is slower.
+    """
+    if not amp:
+        return None
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
 @dataclass
 class _Validation:
     """One pass over the validation set, reduced over ranks (see :func:`_validate`)."""
@@ -325,9 +337,12 @@ class _Validation:
 
 @torch.no_grad()
 def _validate(
-    model: nn.Module, val_set, indices: list[int], cfg: TrainConfig, device: torch.device, use_amp: bool
+    model: nn.Module, val_set, indices: list[int], cfg: TrainConfig, device: torch.device
 ) -> _Validation:
     """Exact pixel counts over the whole validation set, reduced over ranks.
+
+    In float32 with or without ``amp``: the threshold chosen here is shipped with the float32
+    export, and a half-precision map moves the F1-best threshold.
 
     Each rank takes every ``W``-th frame (no padding, so no frame is counted twice). Targets are
     0 / 1 / :data:`~guidewire_model.training.losses.DEVICE_LABEL`: device pixels count as
@@ -347,9 +362,7 @@ def _validate(
                         num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     for images, masks in loader:
         x = images.to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            logits = model(x)
-        prob = torch.sigmoid(logits.float()).cpu().numpy()
+        prob = torch.sigmoid(model(x).float()).cpu().numpy()
         pred = prob >= cfg.threshold
         labels = masks.numpy()
         gt, on_device = labels == 1, labels == DEVICE_LABEL
@@ -539,7 +552,7 @@ def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank, main_rank, out,
          last_path, best_path, started, build_model, loss_cls) -> dict[str, Any]:
-    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = _amp_dtype(cfg.amp, device)
     m = cfg.model
     train_set, val_set = _build_datasets(cfg, train_seqs, val_seqs)
     if len(train_set) == 0 or len(val_set) == 0:
@@ -555,7 +568,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience,
         min_lr=cfg.optim.min_lr)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    # bfloat16 has float32's exponent range: only float16's gradients need scaling.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     start_epoch, best_f1, best_epoch, history = 0, -1.0, 0, []
     initial_val = None
@@ -564,7 +578,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # Fine-tuning is judged against where it started: the validation scores of the weights it
         # was given, on this run's own validation frames, before any step.
         _broadcast_buffers(model)
-        initial = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+        initial = _validate(model, val_set, list(range(len(val_set))), cfg, device)
         initial_val = _validation_record(initial)
         if main_rank:
             log.info("initial weights from %s: val P %.4f R %.4f F1 %.4f  best-threshold F1 %.4f (F1@2 %.4f) at %.3f%s",
@@ -610,10 +624,11 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # purge_step drops points a killed run logged after its last checkpoint.
         writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=start_epoch + 1 if payload else None)
         log.info(
-            "training %s/%s on %s x%d: %d train samples (%s), %d val frames (%s), "
+            "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
             "skeleton recall %g device weight %g, device head %s, weight average %s, epochs %d..%d",
-            m.architecture, m.encoder, device.type, world, len(train_set),
+            m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
+            len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
@@ -634,14 +649,14 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             pin_memory=device.type == "cuda", drop_last=False,
             # An explicit generator keeps DataLoader from drawing worker seeds off the global RNG.
             generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
-        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, use_amp, epoch, average)
+        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, amp_dtype, epoch, average)
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
         # The weights validated are the ones kept in the checkpoint and exported: the average's
         # when there is one.
         with _validated_weights(model, average):
             _broadcast_buffers(model)
-            validation = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp)
+            validation = _validate(model, val_set, list(range(len(val_set))), cfg, device)
             # A copy: leaving the block writes the optimizer's weights back into these tensors.
             kept_weights = {k: v.clone() for k, v in _to_cpu(model.state_dict()).items()}
         val_counts = validation.counts
@@ -688,7 +703,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     if val_counts is None:  # resumed a run that had already finished
         with _validated_weights(model, average):
             _broadcast_buffers(model)
-            val_counts = _validate(model, val_set, list(range(len(val_set))), cfg, device, use_amp).counts
+            val_counts = _validate(model, val_set, list(range(len(val_set))), cfg, device).counts
     checksums = dist_utils.all_gather_object(parameter_checksum(model))
     summary = {
         "epochs_run": len(history),
