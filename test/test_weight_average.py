@@ -66,15 +66,24 @@ def test_state_round_trips_and_refuses_another_network():
     avg = WeightAverage(net, decay=0.9)
     _set(net, 5.0)
     avg.update(net)
+    # The counters, and the averaged weights as a checkpoint keeps them: the network under applied().
     state = avg.state_dict()
+    with avg.applied(net):
+        weights = {k: v.clone() for k, v in net.state_dict().items()}
+    assert set(state) == {"decay", "steps"}
     other = WeightAverage(_net(0.0), decay=0.5)
-    other.load_state_dict(state)
+    other.load_state_dict(state, weights)
     assert other.decay == 0.9 and other.steps == 1
     assert all(torch.equal(other.average[k], avg.average[k]) for k in avg.average)
-    # A saved state is a copy: later updates do not change it.
-    avg.update(net)
-    assert state["steps"] == 1 and state["average"]["0.bias"].item() == pytest.approx(0.1 * 1 + 0.9 * 5)
+    # Restored by copy: later updates of either do not reach the other or the saved weights.
+    other.update(net)
+    assert weights["0.bias"].item() == pytest.approx(0.1 * 1 + 0.9 * 5)
+    assert avg.average["0.bias"].item() == pytest.approx(0.1 * 1 + 0.9 * 5)
+    # A state saved while the average was stored inside it (older checkpoints) still loads.
+    older = WeightAverage(_net(0.0), decay=0.5)
+    older.load_state_dict({**state, "average": weights}, {k: torch.zeros_like(v) for k, v in weights.items()})
+    assert all(torch.equal(older.average[k], avg.average[k]) for k in avg.average)
     with pytest.raises(ValueError, match="another network"):
-        WeightAverage(nn.Linear(2, 1), 0.9).load_state_dict(state)
+        WeightAverage(nn.Linear(2, 1), 0.9).load_state_dict(state, weights)
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(net, 1.0)

@@ -12,8 +12,9 @@ A run folder (``output_dir``) receives ``config.yaml`` (the resolved config), ``
 patient split), ``last.pt`` (every epoch, atomically), ``best.pt`` (best validation F1),
 ``summary.json``, ``train.log`` and TensorBoard logs under ``tb/``; with ``keep_epochs``, every
 epoch's slim checkpoint under ``epochs/``. A checkpoint's ``model`` is the network that epoch's
-validation scored: with ``optim.ema_decay`` the weight average, while ``train_model`` and
-``weight_average`` carry the optimizer's own weights and the average's state for resuming.
+validation scored: with ``optim.ema_decay`` the weight average, while ``train_model`` carries the
+optimizer's own weights and ``weight_average`` the average's counters, for resuming (the average
+itself is ``model``, stored once).
 
 Batches and gradients
 ---------------------
@@ -593,7 +594,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # the optimizer's own weights travel as "train_model".
         model.load_state_dict(payload.get("train_model", payload["model"]))
         if average is not None:  # same config as the run's (checked), so the payload has one
-            average.load_state_dict(payload["weight_average"])
+            average.load_state_dict(payload["weight_average"], payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         if payload.get("scaler"):

@@ -15,7 +15,7 @@ so the average is not dominated by the random initial weights.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -59,21 +59,32 @@ class WeightAverage:
         self.steps += 1
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps to resume the average exactly."""
-        return {"decay": self.decay, "steps": self.steps, "average": {k: v.clone() for k, v in self.average.items()}}
+        """The average's counters. The averaged weights are not in it: a training checkpoint keeps
+        them once, as its ``model`` (the weights validation scored); :meth:`load_state_dict` takes
+        them back from there."""
+        return {"decay": self.decay, "steps": self.steps}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore an average saved with :meth:`state_dict`.
+    def load_state_dict(self, state: dict[str, Any], weights: Mapping[str, torch.Tensor]) -> None:
+        """Restore an average from :meth:`state_dict` and the averaged ``weights``.
+
+        Parameters
+        ----------
+        state : dict
+            The counters saved by :meth:`state_dict`. One saved before the weights were kept
+            once also holds them, under ``"average"``; those are used then.
+        weights : mapping of str to Tensor
+            The averaged state dict (a checkpoint's ``model``).
 
         Raises
         ------
         ValueError
-            If the saved average holds other entries than this one (another network).
+            If the weights hold other entries than this average (another network).
         """
-        if state["average"].keys() != self.average.keys():
+        weights = state.get("average", weights)
+        if weights.keys() != self.average.keys():
             raise ValueError("the saved weight average belongs to another network")
         self.decay, self.steps = float(state["decay"]), int(state["steps"])
-        for key, value in state["average"].items():
+        for key, value in weights.items():
             self.average[key].copy_(value)
 
     @contextlib.contextmanager
