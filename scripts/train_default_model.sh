@@ -17,6 +17,9 @@
 #                 best epoch. Its later epochs score higher on the synthetic test sets and lower on
 #                 the real phantom frames (docs/accuracy.md), which is why epoch 30 is shipped.
 #   EPOCHS=N      without CONTINUE: train the from-scratch run up to epoch N (default 30).
+#   AMP=1         training steps in bfloat16 on a CPU with bfloat16 units (AMX / AVX-512 BF16):
+#                 an epoch in about half the time (docs/benchmarks.md). The shipped model was
+#                 trained without it. A run resumes only with the setting it started with.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
@@ -38,8 +41,10 @@ else
   run=runs/default_model_scratch
   epochs="${EPOCHS:-30}"
 fi
+amp=false
+[ "${AMP:-0}" = 1 ] && amp=true
 python -m guidewire_model.training.train --config config/train_default_model.yaml --output-dir "$run" --resume \
-  --set "optim.epochs=$epochs"
+  --set "optim.epochs=$epochs" --set "amp=$amp"
 # The decision threshold: the F1-best one on the validation scenes at the epoch best.pt was kept.
 threshold="$(python -m guidewire_model.training.checkpoint --threshold "$run/best.pt")"
 echo "threshold chosen on validation: $threshold"
