@@ -222,12 +222,12 @@ class GuidewireLoss(nn.Module):
         if logits.shape[1] == 2 and target.shape[1] == 1:
             logits, device_logits = logits[:, :1], logits[:, 1:]
             on_device = (target == DEVICE_LABEL).to(device_logits.dtype)
-            on_wire = None
-            if self.device_head_wire_weight != 1.0:
-                on_wire = torch.where(target == 1, self.device_head_wire_weight, 1.0)
+            # A weight map, built like the guidewire channel's below (none at weight 1).
+            head_weight = (torch.where(target == 1, self.device_head_wire_weight, 1.0)
+                           if self.device_head_wire_weight != 1.0 else None)
             f = self.focal
             extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction,
-                                                                  on_wire)
+                                                                  head_weight)
             return self(logits, target) + extra
         device = target == DEVICE_LABEL
         wire = torch.where(device, torch.zeros_like(target), target)
