@@ -254,6 +254,22 @@ def test_onnxruntime_backend_fails_at_start_naming_the_file(tmp_path):
             create_backend("onnxruntime", path)
 
 
+def test_a_checkpoint_runs_at_the_threshold_its_export_ships(model_files, tmp_path):
+    # The centreline bench, the bag evaluator and guidewire-eval all threshold a checkpoint's maps:
+    # each must publish the masks the exported model would, not the config's fixed threshold.
+    payload = torch.load(model_files[0], map_location="cpu", weights_only=False)
+    history = [{"epoch": 1, "val_best_threshold": 0.64}, {"epoch": 2, "val_best_threshold": 0.71}]
+    ckpt = save_checkpoint(tmp_path / "best.pt", {**payload, "epoch": 2, "history": history})
+    onnx_path = tmp_path / "model.onnx"
+    export_onnx(ckpt, onnx_path, n_check_frames=1)
+    exported = create_backend("onnxruntime", onnx_path, threads=1).info.threshold
+    assert create_backend("auto", ckpt).info.threshold == pytest.approx(exported) == pytest.approx(0.71)
+    # Without a validation record the config's threshold applies, in both.
+    untrained = create_backend("auto", model_files[0]).info.threshold
+    config_threshold = load_train_config().threshold
+    assert untrained == create_backend("onnxruntime", model_files[1], threads=1).info.threshold == config_threshold
+
+
 def test_torch_backend_refuses_onnx_files(model_files):
     with pytest.raises(BackendError, match="checkpoint"):
         create_backend("torch", model_files[1])

@@ -156,12 +156,14 @@ def test_validation_threshold_is_the_one_of_the_saved_epoch(tmp_path: Path, smal
     import subprocess
     import sys
 
-    from guidewire_model.training.checkpoint import validation_threshold
+    from guidewire_model.training.checkpoint import recorded_threshold, validation_threshold
 
     history = [{"epoch": 1, "val_best_threshold": 0.31}, {"epoch": 2, "val_best_threshold": 0.62},
                {"epoch": 3, "val_best_threshold": 0.45}]
     payload = {"model": {}, "config": {}, "epoch": 2, "history": history}
-    assert validation_threshold(payload) == 0.62
+    assert validation_threshold(payload) == recorded_threshold(payload) == 0.62
+    assert recorded_threshold({**payload, "epoch": 4}) is None
+    assert recorded_threshold({"model": {}, "config": {}}) is None
     with pytest.raises(CheckpointError, match="no validation threshold"):
         validation_threshold({**payload, "epoch": 4}, "x.pt")
     path = save_checkpoint(tmp_path / "best.pt", payload)

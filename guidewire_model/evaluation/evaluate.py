@@ -250,28 +250,23 @@ def _load_model(path: str | os.PathLike, threshold: float | None, device: str, b
         return _Model(path, "onnx", GuidewirePipeline(runtime, threshold=threshold), source)
 
     from guidewire_model.training.torch_backend import TorchBackend
-    from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload, validation_threshold
+    from guidewire_model.training.checkpoint import config_from_checkpoint, load_checkpoint, recorded_threshold
     from guidewire_model.data.sequences import Split
-    from guidewire_model.training.config import describe_model
 
     if backend not in ("auto", "torch"):
         raise ValueError(f"{path}: a training checkpoint runs on the torch backend only, not {backend!r}; "
                          "export it (guidewire-export) to use another")
-    # The checkpoint is read once: its weights become the same TorchBackend create_backend would
-    # build, and its stored split and loss settings go into the report.
+    # The checkpoint is read once: its weights become the TorchBackend create_backend would build
+    # (at the threshold its export ships), and its stored split and loss settings go into the report.
     payload = load_checkpoint(path)
-    network, cfg = model_from_payload(payload, path, "cpu")
-    runtime = TorchBackend(network, describe_model(cfg), device=device)
-    if threshold is None:
-        # The threshold the run chose on its validation frames at this epoch, as guidewire-export
-        # stores it in the model; the config's fixed threshold only where none was recorded.
-        try:
-            threshold = validation_threshold(payload, path)
-            source = "the checkpoint's validation threshold"
-        except CheckpointError:
-            source = "the checkpoint's config"
-    else:
+    runtime = TorchBackend.from_payload(payload, path, device=device)
+    if threshold is not None:
         source = "--threshold"
+    elif recorded_threshold(payload) is not None:
+        source = "the checkpoint's validation threshold"
+    else:
+        source = "the checkpoint's config"
+    cfg = config_from_checkpoint(payload, path)
     split = (Split.from_json(json.dumps(payload["split"]), source=f"{path} (stored split)")
              if "split" in payload else None)
     return _Model(path, "checkpoint", GuidewirePipeline(runtime, threshold=threshold), source, split,

@@ -33,6 +33,7 @@ __all__ = [
     "save_checkpoint",
     "slim_checkpoint",
     "slim_payload",
+    "recorded_threshold",
     "validation_threshold",
 ]
 
@@ -174,22 +175,38 @@ def model_from_payload(
     return model, cfg
 
 
-def validation_threshold(payload: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> float:
+def recorded_threshold(payload: dict[str, Any]) -> float | None:
     """The F1-best threshold on the validation frames at the epoch this checkpoint was saved.
 
-    Training records it every epoch (``val_best_threshold``); a model exported with it takes the
-    threshold chosen on validation data, never on test data.
+    Training records it every epoch (``val_best_threshold``). Every tool that thresholds a
+    checkpoint's maps takes it, so a checkpoint is scored at the threshold its ONNX export ships.
+
+    Returns
+    -------
+    float or None
+        None where the checkpoint holds no validation record for its epoch (then the config's
+        fixed ``threshold`` applies).
+    """
+    epoch = payload.get("epoch")
+    for record in payload.get("history", []):
+        if record.get("epoch") == epoch and "val_best_threshold" in record:
+            return float(record["val_best_threshold"])
+    return None
+
+
+def validation_threshold(payload: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> float:
+    """:func:`recorded_threshold`, required.
 
     Raises
     ------
     CheckpointError
         If the checkpoint holds no training history for its epoch.
     """
-    epoch = payload.get("epoch")
-    for record in payload.get("history", []):
-        if record.get("epoch") == epoch and "val_best_threshold" in record:
-            return float(record["val_best_threshold"])
-    raise CheckpointError(f"{path}: no validation threshold recorded for epoch {epoch}; pass a threshold explicitly")
+    threshold = recorded_threshold(payload)
+    if threshold is None:
+        raise CheckpointError(f"{path}: no validation threshold recorded for epoch {payload.get('epoch')}; "
+                              "pass a threshold explicitly")
+    return threshold
 
 
 #: What a checkpoint needs for evaluation, export and fine-tuning (``init_from``): no optimizer,

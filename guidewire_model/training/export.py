@@ -175,16 +175,12 @@ def export_onnx(
     ExportError
         As :func:`export_model`.
     """
-    from guidewire_model.training.checkpoint import (CheckpointError, load_checkpoint, model_from_payload,
-                                                     validation_threshold)
+    from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload, recorded_threshold
 
     payload = load_checkpoint(checkpoint, map_location="cpu")
     model, cfg = model_from_payload(payload, checkpoint, "cpu")
     if threshold is None:
-        try:
-            threshold = validation_threshold(payload, checkpoint)
-        except CheckpointError:
-            pass  # no validation recorded: export_model stores the config's threshold
+        threshold = recorded_threshold(payload)  # None: export_model stores the config's threshold
     return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold)
 
 

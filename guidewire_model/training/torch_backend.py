@@ -58,22 +58,43 @@ class TorchBackend(Backend):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", fp16: bool = False,
                         threads: int | None = None) -> "TorchBackend":
-        """Load a training checkpoint (``.pt``) via ``checkpoint.load_model``.
+        """Load a training checkpoint (``.pt``); see :meth:`from_payload`.
 
         Raises
         ------
         checkpoint.CheckpointError
             If the file is missing, unreadable or its weights do not fit its config.
         """
-        from guidewire_model.training.checkpoint import load_model
+        from guidewire_model.training.checkpoint import load_checkpoint
 
         path = Path(path)
         if path.suffix == ".onnx":
             raise BackendError(f"{path}: the torch backend runs training checkpoints (.pt), not ONNX files; "
                                "use the onnxruntime or tensorrt backend for it")
-        model, cfg = load_model(path, map_location="cpu")
+        return cls.from_payload(load_checkpoint(path, map_location="cpu"), path, device=device, fp16=fp16,
+                                threads=threads)
+
+    @classmethod
+    def from_payload(cls, payload: dict, path: str | os.PathLike = "<checkpoint>", device: str = "cpu",
+                     fp16: bool = False, threads: int | None = None) -> "TorchBackend":
+        """The network of a checkpoint payload already read with ``checkpoint.load_checkpoint``.
+
+        Its ``info.threshold`` is the validation threshold of the checkpoint's epoch
+        (``checkpoint.recorded_threshold``), the one its ONNX export ships, so a pipeline on a
+        checkpoint publishes the masks the exported model would; the config's fixed threshold
+        only where training recorded none.
+
+        Raises
+        ------
+        checkpoint.CheckpointError
+            If its weights do not fit its config.
+        """
+        from guidewire_model.training.checkpoint import model_from_payload, recorded_threshold
+
+        model, cfg = model_from_payload(payload, path, "cpu")
         log.info("torch backend: %s (%s/%s)", path, cfg.model.architecture, cfg.model.encoder)
-        return cls(model, describe_model(cfg), device=device, fp16=fp16, threads=threads)
+        return cls(model, describe_model(cfg, threshold=recorded_threshold(payload)), device=device, fp16=fp16,
+                   threads=threads)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._model is None:
