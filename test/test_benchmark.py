@@ -278,3 +278,22 @@ def test_bench_cli_onnx_file(tmp_path, capsys):
     assert any("torch rows skipped" in n for n in report["notes"])
     assert main(["--onnx", str(tmp_path / "none.onnx")] + FAST) == 2
     assert "none.onnx" in capsys.readouterr().err
+
+
+def test_a_checkpoint_is_timed_at_its_validation_threshold(tmp_path):
+    # The post-processing's cost depends on the mask, so a trained checkpoint is timed with the
+    # threshold its export ships, not the config's.
+    from guidewire_model.runtime.model_info import read_onnx_info
+    from guidewire_model.training.checkpoint import save_checkpoint
+    from guidewire_model.training.config import load_train_config, to_dict
+    from guidewire_model.training.network import build_model
+
+    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
+                                       "model.pretrained": False, "model.input_size": 64})
+    ckpt = save_checkpoint(tmp_path / "best.pt", {
+        "model": build_model(cfg.model).state_dict(), "config": to_dict(cfg), "epoch": 3,
+        "history": [{"epoch": 3, "val_best_threshold": 0.66}]})
+    model, info, onnx_path = bench_suite._prepare_model(ModelSource("m", "checkpoint", str(ckpt)), 96,
+                                                        tmp_path / "m.onnx", {})
+    assert info.threshold == pytest.approx(0.66) == read_onnx_info(onnx_path).threshold
+    assert info.input_size == 96 and model is not None

@@ -246,7 +246,7 @@ def _prepare_model(source: ModelSource, size: int, onnx_path: Path, cache: dict[
     """(torch module or None, ModelInfo, onnx path) of ``source`` at ``size``; exports when needed."""
     import torch
 
-    from guidewire_model.training.checkpoint import load_model
+    from guidewire_model.training.checkpoint import load_checkpoint, model_from_payload, recorded_threshold
     from guidewire_model.training.config import describe_model, load_train_config
     from guidewire_model.training.export import export_model
     from guidewire_model.runtime.model_info import ModelFileError, read_onnx_info
@@ -258,10 +258,14 @@ def _prepare_model(source: ModelSource, size: int, onnx_path: Path, cache: dict[
             raise ModelFileError(f"{source.path}: model input is {info.input_size} px but --sizes asks for {size}; "
                                  f"pass --sizes {info.input_size} (an ONNX file has a fixed input size)")
         return None, info, Path(source.path)
+    threshold = None  # the config's
     if source.kind == "checkpoint":
         if source.path not in cache:
-            cache[source.path] = load_model(source.path)
-        model, cfg = cache[source.path]
+            payload = load_checkpoint(source.path)
+            # Its validation threshold, as exported: the masks, and so the post-processing's load, are
+            # the ones the node would get from this checkpoint's export.
+            cache[source.path] = (*model_from_payload(payload, source.path), recorded_threshold(payload))
+        model, cfg, threshold = cache[source.path]
         # The network is fully convolutional: the trained weights serve any input size.
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input_size=size))
     else:
@@ -274,8 +278,8 @@ def _prepare_model(source: ModelSource, size: int, onnx_path: Path, cache: dict[
         model = build_model(cfg.model).eval()
     # export_model prints its parity line; keep stdout for the table.
     with contextlib.redirect_stdout(sys.stderr):
-        export_model(model, cfg, onnx_path, n_check_frames=1)
-    return model, describe_model(cfg), onnx_path
+        export_model(model, cfg, onnx_path, n_check_frames=1, threshold=threshold)
+    return model, describe_model(cfg, threshold=threshold), onnx_path
 
 
 def _create_backend(case: BenchCase, model, info, onnx_path: Path, threads: int, engine_cache_dir: Path):
