@@ -18,7 +18,7 @@ import fake_tensorrt
 from guidewire_model.runtime.backends import BackendError, choose_backend, create_backend
 from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from guidewire_model.training.torch_backend import TorchBackend
-from guidewire_model.training.checkpoint import save_checkpoint
+from guidewire_model.training.checkpoint import load_checkpoint, save_checkpoint
 from guidewire_model.training.config import load_train_config, to_dict
 from guidewire_model.training.export import check_frames, export_onnx
 from guidewire_model.runtime.model_info import ModelFileError
@@ -257,7 +257,7 @@ def test_onnxruntime_backend_fails_at_start_naming_the_file(tmp_path):
 def test_a_checkpoint_runs_at_the_threshold_its_export_ships(model_files, tmp_path):
     # The centreline bench, the bag evaluator and guidewire-eval all threshold a checkpoint's maps:
     # each must publish the masks the exported model would, not the config's fixed threshold.
-    payload = torch.load(model_files[0], map_location="cpu", weights_only=False)
+    payload = load_checkpoint(model_files[0])
     history = [{"epoch": 1, "val_best_threshold": 0.64}, {"epoch": 2, "val_best_threshold": 0.71}]
     ckpt = save_checkpoint(tmp_path / "best.pt", {**payload, "epoch": 2, "history": history})
     onnx_path = tmp_path / "model.onnx"

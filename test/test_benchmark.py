@@ -259,13 +259,19 @@ def test_bench_cli_every_backend_size_precision(tmp_path, capsys):
     assert "tensorrt skipped" in table
 
 
-def test_bench_cli_onnx_file(tmp_path, capsys):
+def _tiny_config():
+    """A width-8 ResNet-18 LinkNet at 64 px, random weights: the smallest network worth exporting."""
     from guidewire_model.training.config import load_train_config
+
+    return load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
+                                        "model.pretrained": False, "model.input_size": 64})
+
+
+def test_bench_cli_onnx_file(tmp_path, capsys):
     from guidewire_model.training.export import export_model
     from guidewire_model.training.network import build_model
 
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
-                                       "model.pretrained": False, "model.input_size": 64})
+    cfg = _tiny_config()
     onnx_path = tmp_path / "m.onnx"
     export_model(build_model(cfg.model), cfg, onnx_path, n_check_frames=1)
     capsys.readouterr()
@@ -285,11 +291,10 @@ def test_a_checkpoint_is_timed_at_its_validation_threshold(tmp_path):
     # threshold its export ships, not the config's.
     from guidewire_model.runtime.model_info import read_onnx_info
     from guidewire_model.training.checkpoint import save_checkpoint
-    from guidewire_model.training.config import load_train_config, to_dict
+    from guidewire_model.training.config import to_dict
     from guidewire_model.training.network import build_model
 
-    cfg = load_train_config(overrides={"model.encoder": "resnet18", "model.encoder_width": 8,
-                                       "model.pretrained": False, "model.input_size": 64})
+    cfg = _tiny_config()
     ckpt = save_checkpoint(tmp_path / "best.pt", {
         "model": build_model(cfg.model).state_dict(), "config": to_dict(cfg), "epoch": 3,
         "history": [{"epoch": 3, "val_best_threshold": 0.66}]})
