@@ -103,3 +103,43 @@ def test_same_direction_ignores_a_short_piece_across_the_wire():
     assert same_direction(wire(51.0, x0=40.0, length=60.0), long) is True
     assert same_direction(Wire.from_points(wire(51.0, x0=40.0, length=60.0).points[::-1]), long) is False
     assert same_direction(wire(51.0, x0=40.0, length=5.0), long) is None
+
+
+def polyline(*vertices: tuple[float, float]) -> Wire:
+    """A 1-px sampled polyline through ``vertices`` (x, y)."""
+    pieces = []
+    for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):
+        n = int(np.ceil(np.hypot(x1 - x0, y1 - y0)))
+        t = np.linspace(0.0, 1.0, n + 1)[:-1]
+        pieces.append(np.stack([x0 + t * (x1 - x0), y0 + t * (y1 - y0)], axis=1))
+    pieces.append(np.array([vertices[-1]], dtype=float))
+    return Wire.from_points(np.concatenate(pieces))
+
+
+def test_a_loosely_matched_frame_keeps_its_id_but_not_the_tracks_shape():
+    from guidewire_model.core.polyline import nearest_sample_distance
+
+    gate = 22.0
+    upper, lower = wire(50.0), wire(150.0)
+    # One frame traces the lower wire joined to a stray branch (two wires run together into one path
+    # at a crossing, as a broken mask gives): still the lower wire's id, but a poor shape.
+    joined = polyline((150.0, 150.0), (0.0, 150.0), (0.0, 0.0))
+    moved = wire(154.0)
+    assert 5.0 < nearest_sample_distance(joined, lower) < gate  # a loose match ...
+    assert nearest_sample_distance(moved, joined) > gate  # ... that the next frame would not match
+
+    tracker = WireTracker(max_wires=2, max_match_distance_px=gate)
+    first = ids(tracker.update([upper, lower]))
+    lower_id = next(k for k, y in first.items() if y == 150.0)
+    out = {w.wire_id: w for w in tracker.update([upper, joined])}
+    np.testing.assert_array_equal(out[lower_id].points, joined.points)  # published as traced
+    assert ids(tracker.update([upper, moved]))[lower_id] == 154.0
+
+
+def test_a_track_matched_only_loosely_for_long_takes_the_new_shape():
+    tracker = WireTracker(max_wires=1, max_match_distance_px=20.0, max_missed_frames=2)
+    tracker.update([wire(50.0)])
+    for _ in range(3):  # 10 px away: loose; the third such frame in a row is one more than allowed
+        assert ids(tracker.update([wire(60.0)])) == {1: 60.0}
+    # 15 px from the adopted shape, 25 px from the first one (beyond the gate): matched, so adopted.
+    assert ids(tracker.update([wire(75.0)])) == {1: 75.0}

@@ -11,6 +11,13 @@ it, so every matched frame casts a vote: does the frame's own orientation agree 
 (:func:`same_direction`: the ends project in the same order along the wire's previous centreline)?
 The track keeps its direction while agreeing votes are at least as many as disagreeing ones,
 and turns round when they are not; a wrong first frame is outvoted, a lone wrong frame is not.
+
+A track also keeps the shape it is matched against. A centreline that lies on that shape (within
+``orientation_match_px``) replaces it; one that matches only loosely -- half the wire where the
+mask has a gap, or two wires joined into one path at a crossing -- is published under the track's
+id but does not replace it, else the next frame's whole wire would be compared with the broken
+piece, miss the gate and lose its id. A track matched only loosely for more than
+``max_missed_frames`` frames in a row takes the latest centreline as its shape (the wire did move).
 """
 
 from __future__ import annotations
@@ -70,9 +77,10 @@ def same_direction(current: Wire, previous: Wire, min_separation_px: float = 10.
 @dataclass
 class _Track:
     wire_id: int
-    wire: Wire  # its last centreline
+    wire: Wire  # the shape it is matched against: its last centreline that lay on the one before
     frames_tracked: int
     missed: int = 0
+    loose: int = 0  # consecutive frames matched only loosely (see the module docstring)
     votes: int = 1  # frames whose own orientation agreed with the track's (its first included), minus the others
 
 
@@ -91,8 +99,9 @@ class WireTracker:
     max_missed_frames : int
         A tracked wire not matched for more than this many consecutive frames is dropped.
     orientation_match_px : float
-        A matched centreline votes on the wire's direction only when its symmetric mean distance to
-        the track's last centreline is at most this (see the module docstring).
+        A matched centreline votes on the wire's direction, and becomes the shape the track is
+        matched against, only when its symmetric mean distance to that shape is at most this (see
+        the module docstring).
 
     Raises
     ------
@@ -146,10 +155,15 @@ class WireTracker:
         matched_tracks = {r for r, _, _ in pairs}
         matched_current = {c for _, c, _ in pairs}
         visible: list[_Track] = []
+        published: dict[int, Wire] = {}
         for r, c, distance in pairs:
             track = self._tracks[r]
-            track.wire, track.missed = self._oriented(track, centrelines[c], distance), 0
-            track.frames_tracked += 1
+            line = self._oriented(track, centrelines[c], distance)
+            track.missed, track.frames_tracked = 0, track.frames_tracked + 1
+            track.loose = 0 if distance <= self.orientation_match_px else track.loose + 1
+            if track.loose == 0 or track.loose > self.max_missed_frames:
+                track.wire, track.loose = line, 0
+            published[track.wire_id] = line
             visible.append(track)
         kept = []
         for i, track in enumerate(self._tracks):
@@ -168,5 +182,7 @@ class WireTracker:
             track = _Track(self._next_id, centrelines[c], 1)
             self._next_id += 1
             self._tracks.append(track)
+            published[track.wire_id] = track.wire
             visible.append(track)
-        return [t.wire.tracked(t.wire_id, t.frames_tracked) for t in sorted(visible, key=lambda t: t.wire_id)]
+        return [published[t.wire_id].tracked(t.wire_id, t.frames_tracked)
+                for t in sorted(visible, key=lambda t: t.wire_id)]
