@@ -37,7 +37,7 @@ from guidewire_model.runtime.backends.base import Backend
 from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
-from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size
+from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
 from guidewire_model.runtime.tracking import WireTracker
 
 __all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings"]
@@ -359,7 +359,8 @@ class GuidewirePipeline:
         lines = extract_centrelines(mask, prob, max_wires=max_wires, min_length_px=s.min_wire_length_px,
                                     min_mean_probability=s.min_mean_probability, field=fov,
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
-                                    free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None)
+                                    free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None,
+                                    image=to_unit_float(image))
         if self.track if track is None else track:
             tracked = self._tracker.update(lines)
         else:
