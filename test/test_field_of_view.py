@@ -121,6 +121,18 @@ def test_letterbox_bars_at_black_or_dark_grey_are_outside(frame, level):
     assert valid[expected].all()
 
 
+def test_anatomy_smoothed_flat_beside_an_iris_stays_in_the_field(frame):
+    # A display's noise reduction (or an upsampled low-resolution frame) leaves anatomy constant
+    # within blocks at 8 bits, though its level drifts across the frame; it meets the black iris.
+    image = np.round(cv2.GaussianBlur(frame.image.astype(np.float32), (0, 0), 4)).astype(np.uint8)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    r = np.hypot(xx - 256, yy - 256)
+    image[r > 240] = 0
+    valid = valid_field(image)
+    assert not valid[r > 240 - 6 + 1.5].any()
+    assert valid[(r < 240 - 6 - 2.0) & _border(image.shape, 3) & ~_near_black_anatomy(image)].all()
+
+
 def test_white_border_is_outside(frame):
     image = frame.image.copy()
     image[:, :20] = 255
