@@ -67,10 +67,9 @@ b. otherwise each wire on its own, given the frame (``image``): the end that con
    background. Per end: the darkest fifth of the pixels 3-10 px from it that are neither wire
    (the mask, grown by 1 px) nor outside the field, against the median of a background ring
    14-22 px out, in units of the wire's own contrast there. It decides when the two ends differ
-   by at least ``_CATHETER_CUE_MARGIN`` (0.3) wire contrasts. On the generator's ground truth
-   (first frames of seeds 5000-5059 of ``medium``, ``hard`` and ``varied``) that decides 57-85 %
-   of the wires and turns 0-3 % the wrong way; a tip that leaves the image has only background
-   inside it;
+   by at least ``_CATHETER_CUE_MARGIN`` (0.3) wire contrasts (chosen on generator frames; how
+   often it decides, and errs, is in ``docs/reliability.md``). A tip that leaves the image has
+   only background inside it;
 c. a wire rule b leaves undecided, beside one it decided: the end nearer that wire's proximal end
    is proximal, when it is nearer by at least ``origin_px`` (both wires leave one guiding
    catheter, even where one runs on inside a microcatheter and shows no catheter end of its own);
@@ -78,9 +77,8 @@ d. otherwise (no image, no clear difference) if exactly one end lies within ``bo
    image border that end is proximal (the wire enters the field of view there), else the end
    nearer the border is proximal (ties: the end nearer the top-left, smaller (y, x)). With a
    ``field`` of view, "the border" is the field's edge: a wire enters through a collimator's edge.
-   Alone this fails where a tip leaves the view or ends by burned-in text: on ground-truth masks
-   of the ``varied`` preset (seeds 300-307, 40 frames each) it turned 200 of 594 wires the wrong
-   way before rules b and c, none after them.
+   Alone this rule fails where a tip leaves the view or ends by burned-in text, which is why it
+   comes last.
 """
 
 from __future__ import annotations
@@ -893,8 +891,9 @@ def _continuation_darkness(image: np.ndarray, wire: np.ndarray, grown: np.ndarra
     The darkest ``_DARKEST_PERCENT`` of the pixels in the ``_CATHETER_RING_PX`` ring around ``end``
     that are not wire (``grown``: the mask grown by a pixel) and lie inside ``valid``, below the
     median of the ``_BACKGROUND_RING_PX`` ring, divided by how far the wire's own pixels (``wire``)
-    within the outer catheter radius lie below that median. About 1 or more where a catheter continues the wire, near 0 where it ends in
-    background; NaN where too few pixels are left to tell (an end in a corner, a faint wire).
+    within the outer catheter radius lie below that median. About 1 or more where a catheter
+    continues the wire, near 0 where it ends in background; NaN where too few pixels are left to
+    tell (an end in a corner, a faint wire).
     """
     h, w = image.shape
     r_out = int(math.ceil(_BACKGROUND_RING_PX[1]))

@@ -26,11 +26,9 @@ Rule (:func:`estimate_field`), with ``lo`` / ``hi`` the darkest / brightest valu
    means' 2nd to 98th percentiles within ``_BLANKING_SPREAD`` of the range). Anatomy that a
    display's noise reduction or an upsampled low-resolution frame flattened to 8-bit steps is
    constant within blocks too. Its level drifts, though, and it meets a black iris or blade from
-   inside. Labelled together with the iris, it was excluded with it: on the first frames of 80
-   ``varied`` scenes (seeds 7000-7079), 15.5 % of the true field (3.7 % of its wire pixels) was
-   lost, against 5.7 % (2.0 %) with separate regions. Outside the true field, 1.37 % and 1.42 % of
-   the pixels were taken as field (more than 3 px beyond the edge). The one frame that got worse
-   (seed 7049) keeps two black iris corners of 0.3 % of the frame each, too small alone.
+   inside: labelled together with the iris, it was cut out of the field with it, wires and all
+   (figures in ``docs/reliability.md``). A cost: a black iris corner smaller than
+   ``min_region_fraction`` no longer counts because flattened anatomy joined it.
 2. **Holes.** Regions left enclosed by those shutters (text inside a black band, a corner cut off
    by an iris and a blade) are outside too: only the largest remaining region, and any other at
    least a quarter its size, is the field (hole filling, Soille 2003, ch. 6).
@@ -92,9 +90,8 @@ _MAX_GLYPHS = 600
 # in anatomy of 48 synthetic high-dose frames: 0.0029).
 _CONSTANT = 0.0015
 # A blanked (constant, neither black nor white) region's block means span at most this fraction of
-# the range between their 2nd and 98th percentiles: one fill level, up to rounding and the shading
-# of a blade's penumbra (the generator's semi-opaque blades: 0.000-0.011; flattened anatomy 0.029
-# and more).
+# the range between their 2nd and 98th percentiles: one fill level, up to rounding and a blade's
+# shading; flattened anatomy drifts more (the generator's cases sit either side of it).
 _BLANKING_SPREAD = 0.02
 
 
