@@ -109,9 +109,14 @@ def test_generator_wires_whose_tips_leave_the_view_are_oriented_from_their_cathe
 
     (scene,) = generate_sequence(SyntheticConfig.preset("varied", size=512, crossing_probability=0.7,
                                                         side_by_side_probability=0.4), 5, 1)
-    pipeline = GuidewirePipeline(OracleBackend(512))
+    pipeline = GuidewirePipeline(OracleBackend(512), catheter_orientation=True)
     pipeline.backend.set_mask(scene.mask)
     wires = pipeline.process(scene.image).wires
     assert len(wires) == len(scene.wires) == 2
     for truth in scene.wires:
         assert any(near(w.tip, truth.points[-1]) and near(w.points[0], truth.points[0]) for w in wires)
+    # Off (the node's default), the field's-edge rule decides and turns both round.
+    off = GuidewirePipeline(OracleBackend(512))
+    off.backend.set_mask(scene.mask)
+    off_wires = off.process(scene.image).wires
+    assert not any(near(w.tip, truth.points[-1]) for w in off_wires for truth in scene.wires)

@@ -137,21 +137,22 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
     return out
 
 
-def _oracle_pipeline(size: int):
+def _oracle_pipeline(size: int, postprocess: dict | None = None):
     from guidewire_model.evaluation.oracle_backend import OracleBackend
     from guidewire_model.runtime.pipeline import GuidewirePipeline
 
-    return GuidewirePipeline(OracleBackend(size))
+    return GuidewirePipeline(OracleBackend(size), **(postprocess or {}))
 
 
 def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames: int = 40, seed: int = 0,
                              damaged: bool = False, damage_seed: int = 0, gate_px: float = 10.0,
-                             size: int = 512, **overrides) -> dict:
+                             size: int = 512, postprocess: dict | None = None, **overrides) -> dict:
     """Scores of the node's post-processing on the generator's ground-truth masks (the oracle).
 
     With ``damaged`` the masks first get gaps, spurs, blobs and streaks
     (:func:`~guidewire_model.evaluation.mask_damage.damage_mask`, seeded by ``damage_seed``, the sequence and
-    the frame). ``overrides`` are ``SyntheticConfig`` fields. See :func:`evaluate_masks`.
+    the frame). ``postprocess``: :class:`~guidewire_model.runtime.pipeline.PostprocessSettings` fields
+    other than the defaults. ``overrides`` are ``SyntheticConfig`` fields. See :func:`evaluate_masks`.
     """
     from guidewire_model.evaluation.mask_damage import damage_mask
 
@@ -162,16 +163,20 @@ def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames:
 
     scale = size / 512.0
     return evaluate_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
-                          _oracle_pipeline(size), mask_of, gate_px, 8.0 * scale, 30.0 * scale)
+                          _oracle_pipeline(size, postprocess), mask_of, gate_px, 8.0 * scale, 30.0 * scale)
 
 
 def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
-                        seed: int = 0, gate_px: float = 10.0, size: int = 512, **overrides) -> dict:
-    """Centreline, identity and pixel scores of the whole pipeline with a model. See :func:`evaluate_masks`."""
+                        seed: int = 0, gate_px: float = 10.0, size: int = 512, postprocess: dict | None = None,
+                        **overrides) -> dict:
+    """Centreline, identity and pixel scores of the whole pipeline with a model.
+
+    ``postprocess`` as in :func:`evaluate_on_ground_truth`; see :func:`evaluate_masks`.
+    """
     from guidewire_model.runtime.backends import create_backend
     from guidewire_model.runtime.pipeline import GuidewirePipeline
 
-    pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"))
+    pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"), **(postprocess or {}))
     scale = size / 512.0
     return evaluate_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
                           pipeline, None, gate_px, 8.0 * scale, 30.0 * scale)
@@ -202,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crossing-probability", type=float, default=0.7)
     parser.add_argument("--side-by-side-probability", type=float, default=0.4)
     parser.add_argument("--repeats", type=int, default=3, help="speed: passes over the masks")
+    parser.add_argument("--catheter-orientation", action="store_true",
+                        help="turn on the post-processing's catheter_orientation setting (off in the node by default)")
     args = parser.parse_args(argv)
     if args.demo:
         spec = dict(DEMO_SEQUENCE)
@@ -210,13 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = {"preset": args.preset, "seed": args.seed, "sequences": args.sequences, "frames": args.frames}
         overrides = {"crossing_probability": args.crossing_probability,
                      "side_by_side_probability": args.side_by_side_probability}
+    post = {"catheter_orientation": True} if args.catheter_orientation else None
     results = {}
     if args.oracle:
-        results["oracle"] = evaluate_on_ground_truth(**spec, **overrides)
+        results["oracle"] = evaluate_on_ground_truth(**spec, postprocess=post, **overrides)
     if args.damaged:
-        results["damaged"] = evaluate_on_ground_truth(**spec, damaged=True, **overrides)
+        results["damaged"] = evaluate_on_ground_truth(**spec, damaged=True, postprocess=post, **overrides)
     if args.model:
-        results["model"] = evaluate_with_model(args.model, **spec, **overrides)
+        results["model"] = evaluate_with_model(args.model, **spec, postprocess=post, **overrides)
     if not results:
         _single_core()
         masks = [f.mask for seq in synthetic_sequences(spec["preset"], spec["sequences"], spec["frames"],

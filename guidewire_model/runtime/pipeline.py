@@ -87,6 +87,10 @@ class PostprocessSettings:
     free_tip_margin_px: float = _setting(
         12.0, "an end this close to the field's edge or the image border is not a free tip [input pixels]",
         0.0, 128.0)
+    catheter_orientation: bool = _setting(
+        False, "take as a wire's proximal end the one that continues into a catheter in the frame (darker than "
+               "the background) before the field's-edge rule; off by default: on the real phantom frames the "
+               "shipped model's masks include the catheter and the rule turned the main wire round in 2 of 6")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -204,7 +208,7 @@ class GuidewirePipeline:
     track : bool
         Keep wire ids stable across calls (a sequence); ``False`` numbers wires per frame.
     min_mean_probability, field_of_view, field_margin_px, border_margin_px, detect_burned_in_text, \
-    edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px
+    edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px, catheter_orientation
         See :class:`PostprocessSettings` (defaults and ranges there).
 
     Raises
@@ -223,7 +227,8 @@ class GuidewirePipeline:
                  edge_reject_px: float = _DEFAULTS.edge_reject_px,
                  edge_reject_run_px: float = _DEFAULTS.edge_reject_run_px,
                  require_free_tip: bool = _DEFAULTS.require_free_tip,
-                 free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px) -> None:
+                 free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px,
+                 catheter_orientation: bool = _DEFAULTS.catheter_orientation) -> None:
         self.backend = backend
         self.threshold = backend.info.threshold if threshold is None else float(threshold)
         self._max_wires = int(max_wires)
@@ -234,7 +239,7 @@ class GuidewirePipeline:
             field_of_view=field_of_view, field_margin_px=field_margin_px, border_margin_px=border_margin_px,
             detect_burned_in_text=detect_burned_in_text, edge_reject_px=edge_reject_px,
             edge_reject_run_px=edge_reject_run_px, require_free_tip=require_free_tip,
-            free_tip_margin_px=free_tip_margin_px)
+            free_tip_margin_px=free_tip_margin_px, catheter_orientation=catheter_orientation)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
 
@@ -360,7 +365,7 @@ class GuidewirePipeline:
                                     min_mean_probability=s.min_mean_probability, field=fov,
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
                                     free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None,
-                                    image=to_unit_float(image))
+                                    image=to_unit_float(image) if s.catheter_orientation else None)
         if self.track if track is None else track:
             tracked = self._tracker.update(lines)
         else:
