@@ -8,6 +8,8 @@ import pytest
 from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.tracking import WireTracker, assign
 
+from drawn_lines import dense
+
 
 def wire(y: float, x0: float = 0.0, length: float = 150.0) -> Wire:
     x = np.arange(x0, x0 + length + 1.0)
@@ -105,17 +107,6 @@ def test_same_direction_ignores_a_short_piece_across_the_wire():
     assert same_direction(wire(51.0, x0=40.0, length=5.0), long) is None
 
 
-def polyline(*vertices: tuple[float, float]) -> Wire:
-    """A 1-px sampled polyline through ``vertices`` (x, y)."""
-    pieces = []
-    for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):
-        n = int(np.ceil(np.hypot(x1 - x0, y1 - y0)))
-        t = np.linspace(0.0, 1.0, n + 1)[:-1]
-        pieces.append(np.stack([x0 + t * (x1 - x0), y0 + t * (y1 - y0)], axis=1))
-    pieces.append(np.array([vertices[-1]], dtype=float))
-    return Wire.from_points(np.concatenate(pieces))
-
-
 def test_a_loosely_matched_frame_keeps_its_id_but_not_the_tracks_shape():
     from guidewire_model.core.polyline import nearest_sample_distance
 
@@ -123,7 +114,7 @@ def test_a_loosely_matched_frame_keeps_its_id_but_not_the_tracks_shape():
     upper, lower = wire(50.0), wire(150.0)
     # One frame traces the lower wire joined to a stray branch (two wires run together into one path
     # at a crossing, as a broken mask gives): still the lower wire's id, but a poor shape.
-    joined = polyline((150.0, 150.0), (0.0, 150.0), (0.0, 0.0))
+    joined = Wire.from_points(dense([(150.0, 150.0), (0.0, 150.0), (0.0, 0.0)], spacing=1.0))
     moved = wire(154.0)
     assert 5.0 < nearest_sample_distance(joined, lower) < gate  # a loose match ...
     assert nearest_sample_distance(moved, joined) > gate  # ... that the next frame would not match

@@ -154,8 +154,7 @@ class WireTracker:
         pairs = _matches([t.wire for t in self._tracks], list(centrelines), self.max_match_distance_px)
         matched_tracks = {r for r, _, _ in pairs}
         matched_current = {c for _, c, _ in pairs}
-        visible: list[_Track] = []
-        published: dict[int, Wire] = {}
+        visible: list[tuple[_Track, Wire]] = []  # each with the centreline it publishes this frame
         for r, c, distance in pairs:
             track = self._tracks[r]
             line = self._oriented(track, centrelines[c], distance)
@@ -163,8 +162,7 @@ class WireTracker:
             track.loose = 0 if distance <= self.orientation_match_px else track.loose + 1
             if track.loose == 0 or track.loose > self.max_missed_frames:
                 track.wire, track.loose = line, 0
-            published[track.wire_id] = line
-            visible.append(track)
+            visible.append((track, line))
         kept = []
         for i, track in enumerate(self._tracks):
             if i not in matched_tracks:
@@ -182,7 +180,5 @@ class WireTracker:
             track = _Track(self._next_id, centrelines[c], 1)
             self._next_id += 1
             self._tracks.append(track)
-            published[track.wire_id] = track.wire
-            visible.append(track)
-        return [published[t.wire_id].tracked(t.wire_id, t.frames_tracked)
-                for t in sorted(visible, key=lambda t: t.wire_id)]
+            visible.append((track, track.wire))
+        return [line.tracked(t.wire_id, t.frames_tracked) for t, line in sorted(visible, key=lambda v: v[0].wire_id)]
