@@ -3,6 +3,8 @@ ground truth that matches the generator's, and a training run that uses it and r
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,32 @@ def test_preset_weights_are_honoured():
                                     frames_per_scene=1, crops_per_frame=1, scenes_in_flight=1)
     s = _set(cfg=only_hard)
     assert {s.scene_of(i)[1] for i in range(len(s))} == {"hard"}
+
+
+def test_generator_overrides_change_training_scenes_only():
+    # Wires 3x as wide in training scenes (12 px at 512, 3 px here); validation keeps the preset
+    # (the ablation's yardstick).
+    wide = dataclasses.replace(SMALL, presets=("easy",), weights=(1.0,), generator_overrides={"wire_width": [12.0, 12.0]})
+    s = _set(cfg=wide, crop_size=None, input_size=128)
+    plain = _set(cfg=dataclasses.replace(wide, generator_overrides={}), crop_size=None, input_size=128)
+    gen_seed, preset, t = s.scene_of(0)
+    want = generate_sequence(SyntheticConfig.preset(preset, size=128, wire_width=(12.0, 12.0)), gen_seed,
+                             SMALL.frames_per_scene)[t]
+    assert np.array_equal(s[0][1][0].numpy(), want.mask.astype(np.float32))
+    assert s[0][1].sum() > 1.5 * plain[0][1].sum()
+    v, v_plain = SyntheticValidationSet(wide, 64, 0.5, 0.25), SyntheticValidationSet(SMALL, 64, 0.5, 0.25)
+    assert torch.equal(v[0][1], v_plain[0][1])
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"nope_probability": 0.5}, "unknown SyntheticConfig field"),
+    ({"faint_wire_probability": 2.0}, "faint_wire_probability"),
+    ({"size": 128}, "model.input_size"),
+])
+def test_bad_generator_overrides_are_refused_naming_the_key(over, words):
+    with pytest.raises(ConfigError, match=words):
+        load_train_config(config_dir() / "train_demo.yaml", {
+            "data.source": "synthetic", **{f"data.synthetic.generator_overrides.{k}": v for k, v in over.items()}})
 
 
 def test_validation_set_is_fixed_and_takes_presets_in_turn():

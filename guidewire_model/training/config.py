@@ -186,6 +186,15 @@ class SyntheticDataConfig:
     val_frames_per_scene: int = field(default=4, metadata=_range(1, 256))
     #: First generator seed of the validation scenes.
     val_seed: int = field(default=1_000_000, metadata=_range(0))
+    #: Generator settings (``SyntheticConfig`` fields, e.g. ``faint_wire_probability: 0``) changed
+    #: in every preset's *training* scenes: an ablation of one variation. Validation scenes keep
+    #: the presets as they are, so runs with and without an override are scored on the same frames.
+    generator_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # YAML gives lists; the generator's pair settings are tuples.
+        object.__setattr__(self, "generator_overrides", {
+            str(k): tuple(v) if isinstance(v, list) else v for k, v in self.generator_overrides.items()})
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,20 @@ class DataConfig:
                 raise ConfigError(
                     f"data.synthetic.presets: unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}"
                 )
+            _check_generator_overrides(syn)
+
+
+def _check_generator_overrides(syn: SyntheticDataConfig) -> None:
+    """Refuse overrides the generator would refuse, naming the key, before any scene is drawn."""
+    from guidewire_model.synthetic.config import SyntheticConfig
+
+    if "size" in syn.generator_overrides:
+        raise ConfigError("data.synthetic.generator_overrides: 'size' is model.input_size; set that instead")
+    for preset in syn.presets:
+        try:
+            SyntheticConfig.preset(preset, **syn.generator_overrides)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"data.synthetic.generator_overrides (preset {preset}): {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -383,6 +406,10 @@ def _convert(tp: Any, value: Any, source: str, key: str, meta: Mapping) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _convert(inner[0], value, source, key, meta)
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{source}: '{key}' must be a mapping of names to values, got {value!r}")
+        return dict(value)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")

@@ -92,7 +92,8 @@ class SyntheticTrainSet(Dataset):
         self.with_devices = bool(with_devices)
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
-        self._generators = {name: SyntheticConfig.preset(name, size=self.input_size) for name in cfg.presets}
+        self._generators = {name: SyntheticConfig.preset(name, **{**cfg.generator_overrides, "size": self.input_size})
+                            for name in cfg.presets}
         self._cache: dict[tuple[int, int], list[SyntheticFrame]] = {}
 
     def __len__(self) -> int:
