@@ -130,6 +130,11 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: frozens
     return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k, "<missing>") != b.get(k, "<missing>"))
 
 
+def _synthetic_source(syn: Any) -> str:
+    over = ", ".join(f"{k}={v}" for k, v in sorted(syn.generator_overrides.items()))
+    return "fresh synthetic scenes" + (f" with {over}" if over else "")
+
+
 def parameter_checksum(model: nn.Module) -> str:
     """SHA-256 over the exact bytes of every parameter, in ``named_parameters`` order.
 
@@ -630,7 +635,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             "skeleton recall %g device weight %g, device head %s, weight average %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
-            f"{len(train_seqs)} sequences" if split is not None else "fresh synthetic scenes", len(val_set),
+            f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
