@@ -67,7 +67,8 @@ from torch.utils.data.distributed import DistributedSampler
 from guidewire_model.training import distributed as dist_utils
 from guidewire_model.core.atomic_io import write_text_atomic
 from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_payload
-from guidewire_model.training.config import ConfigError, TrainConfig, load_train_config, parse_override, to_dict
+from guidewire_model.training.config import (ConfigError, SyntheticDataConfig, TrainConfig, load_train_config,
+                                             parse_override, to_dict)
 from guidewire_model.training.weight_average import WeightAverage
 
 __all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "train"]
@@ -130,7 +131,8 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: frozens
     return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k, "<missing>") != b.get(k, "<missing>"))
 
 
-def _synthetic_source(syn: Any) -> str:
+def _synthetic_source(syn: SyntheticDataConfig) -> str:
+    """The training data as the start-up line names it, with any generator overrides."""
     over = ", ".join(f"{k}={v}" for k, v in sorted(syn.generator_overrides.items()))
     return "fresh synthetic scenes" + (f" with {over}" if over else "")
 
