@@ -39,6 +39,7 @@ _KNOBS = {
     "microcatheter_probability": (float, "per wire: probability of a microcatheter over it"),
     "balloon_probability": (float, "per wire: probability of balloon markers on it"),
     "faint_wire_probability": (float, "probability of faint wires beside a darker catheter"),
+    "magnification_probability": (float, "probability of a magnified view (a window enlarged before the detector)"),
     "n_lookalikes": (int, "most look-alike devices per sequence (pacing/EP leads, stents, clips)"),
 }
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-contrast-dynamics", action="store_true", help="constant opacification (no wash-in/out)")
     p.add_argument("--aspect-ratio", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="range of frame width/height (default 1 1: square); the longer side is --size")
+    p.add_argument("--magnification", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="range of the magnification factor of magnified sequences (default 1.3 2.5)")
     for name, (kind, text) in _KNOBS.items():
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=text + " (default: from the preset)")
     p.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of the first frame of each sequence")
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["wire_width"] = tuple(args.wire_width)
     if args.aspect_ratio:
         overrides["aspect_ratio"] = tuple(args.aspect_ratio)
+    if args.magnification:
+        overrides["magnification"] = tuple(args.magnification)
     if args.no_contrast_dynamics:
         overrides["contrast_dynamics"] = False
     try:

@@ -26,6 +26,7 @@ VARIATION_FIELDS = (
     "letterbox_probability", "overlay_probability", "vignetting_probability", "display_curve_probability",
     "enhancement_probability", "low_resolution_probability", "jpeg_probability", "thin_catheter_probability",
     "microcatheter_probability", "balloon_probability", "faint_wire_probability", "n_lookalikes", "aspect_ratio",
+    "magnification_probability",
 )
 
 
@@ -127,6 +128,12 @@ class SyntheticConfig:
     #: Range of the output's width / height; each sequence draws one. (1, 1) keeps square frames;
     #: otherwise the frame is a random window of the square render, its longer side ``size``.
     aspect_ratio: tuple[float, float] = (1.0, 1.0)
+    #: Probability of a magnification mode: the frame shows a window of the scene enlarged before
+    #: the detector (wires, vessels and catheter wider and longer; noise, shutters and text at the
+    #: detector's scale), as at a smaller field of view or a close-up of a bench phantom.
+    magnification_probability: float = 0.0
+    #: Range of the magnification factor; each magnified sequence draws one (log-uniform).
+    magnification: tuple[float, float] = (1.3, 2.5)
 
     def __post_init__(self) -> None:
         def check(name: str, lo: float, hi: float, integer: bool = False) -> None:
@@ -178,11 +185,12 @@ class SyntheticConfig:
                      "letterbox_probability", "overlay_probability", "vignetting_probability",
                      "display_curve_probability", "enhancement_probability", "low_resolution_probability",
                      "jpeg_probability", "thin_catheter_probability", "microcatheter_probability",
-                     "balloon_probability", "faint_wire_probability"):
+                     "balloon_probability", "faint_wire_probability", "magnification_probability"):
             check(name, 0.0, 1.0)
         check_pair("jpeg_quality", 5.0, 100.0)
         check("n_lookalikes", 0, 20, integer=True)
         check_pair("aspect_ratio", 0.25, 4.0)
+        check_pair("magnification", 1.0, 4.0)
 
     @property
     def variations_enabled(self) -> bool:

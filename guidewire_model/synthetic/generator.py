@@ -202,6 +202,11 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     size, k = cfg.size, cfg.scale
     motion = scene.motion
     extras = scene.extras
+    zoom = None if extras is None else extras.magnification
+    # Shutters and the window of a non-square frame sit at the detector: with a magnification they
+    # apply after the scene is enlarged, not to the scene.
+    visible = None if extras is None or zoom is not None else extras.visible
+    box = None if extras is None or zoom is not None else extras.box
     mu = scene.background.mu(motion, t)
     devices = np.zeros((size, size), np.uint8)
     # A phantom holds water, not contrast agent.
@@ -209,8 +214,9 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     render_vessels(mu, scene.tree, motion, t, opacity, k)
     render_catheter(mu, scene.catheter, motion, t, opacity, k, devices)
     render_distractors(mu, list(scene.distractors), motion, t, k, devices)
-    if extras is not None and extras.collimation is not None and extras.collimation.filter_mu is not None:
-        mu += extras.collimation.filter_mu
+    filter_mu = None if extras is None or extras.collimation is None else extras.collimation.filter_mu
+    if filter_mu is not None and zoom is None:
+        mu += filter_mu
     instances = np.zeros((size, size), np.uint8)
     centrelines = {}
     # The wire drawn last is on top: it owns the shared pixels of a crossing.
@@ -224,21 +230,33 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
             rider = extras.rider(wire.wire_id)
             hidden = render_overwire(mu, rider, pts, k, devices) if rider is not None else 0
             pix = render_wire(mu, wire, pts, k, hidden_before=hidden)
-            if pix is not None and extras.visible is not None:
-                seen = extras.visible[pix]
+            if pix is not None and visible is not None:
+                seen = visible[pix]
                 pix = (pix[0][seen], pix[1][seen])
-            centrelines[wire.wire_id] = clip_to_visible(pts[hidden:], extras.visible, extras.box)
+            centrelines[wire.wire_id] = clip_to_visible(pts[hidden:], visible, box)
         if pix is not None:
             instances[pix] = wire.wire_id
+    edges = None
+    if extras is not None and extras.phantom and scene.background.edges is not None:
+        edges = scene.background.edges.astype(np.uint8)
+    widths, exclusion = [w.width for w in sorted(scene.wires, key=lambda w: w.wire_id)], scene.exclusion
+    if zoom is not None:
+        mu, instances, devices = zoom.image(mu), zoom.labels(instances), zoom.labels(devices)
+        edges = None if edges is None else zoom.labels(edges)
+        if filter_mu is not None:
+            mu += filter_mu
+        frame_box = extras.box or (0, 0, size - 1, size - 1)
+        centrelines = {i: clip_to_visible(zoom.points(p), extras.visible, frame_box) for i, p in centrelines.items()}
+        if extras.visible is not None:
+            instances[~extras.visible.astype(bool)] = 0
+        widths, exclusion = [w * zoom.factor for w in widths], exclusion * zoom.factor
     ordered = sorted(scene.wires, key=lambda w: w.wire_id)
-    crossing = _crossing([centrelines[w.wire_id] for w in ordered], [w.width for w in ordered], scene.exclusion)
+    crossing = _crossing([centrelines[w.wire_id] for w in ordered], widths, exclusion)
     # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
     wires = [Wire.from_points(centrelines[w.wire_id], wire_id=w.wire_id) for w in ordered
              if extras is None or len(centrelines[w.wire_id]) >= 2]
     devices[instances > 0] = 0  # a wire pixel is guidewire, also where it runs over a device
-    edges = None
-    if extras is not None and extras.phantom and scene.background.edges is not None:
-        edges = scene.background.edges.astype(np.uint8)
+    if edges is not None:
         # Not next to a wire either: a wire in a narrow channel touches its outline, and a hard
         # negative beside the wire would punish the one-pixel offsets F1@2 forgives.
         edges[cv2.dilate((instances > 0).view(np.uint8), _NEAR_WIRE) > 0] = 0

@@ -30,6 +30,7 @@ from guidewire_model.synthetic.console import Console, sample_console
 from guidewire_model.synthetic.detector import sample_gain
 from guidewire_model.synthetic.devices import Catheter, Guidewire, transform_wire
 from guidewire_model.synthetic.lookalikes import build_lookalikes
+from guidewire_model.synthetic.magnification import Magnification, sample_magnification
 from guidewire_model.synthetic.orientation import Turn
 from guidewire_model.synthetic.overlays import Overlay, draw_overlay, sample_overlay
 from guidewire_model.synthetic.overwire import OverWire, sample_overwire
@@ -40,7 +41,8 @@ __all__ = ["STREAM", "Extras", "finish_display", "finish_frame", "stream", "vary
 #: Second entry of every variation's seed sequence (the base generator uses 0 and 1).
 STREAM = 0x7A41
 _IDS = {"orientation": 0, "phantom": 1, "overwire": 2, "lookalikes": 3, "gain": 4, "collimation": 5,
-        "overlay": 6, "console": 7, "framing": 8, "device_contrast": 9}
+        "overlay": 6, "console": 7, "framing": 8, "device_contrast": 9,
+        "magnification": 10}
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -69,6 +71,8 @@ class Extras:
         Factor on the configured dose (bench phantom runs use more dose than patient runs).
     visible : ndarray (size, size) bool or None
         Where the square render shows the scene (open shutters and inside ``crop``); None = all.
+    magnification : Magnification or None
+        The window of the scene the detector sees enlarged (None = the whole scene at 1x).
     """
 
     phantom: bool
@@ -80,6 +84,7 @@ class Extras:
     visible: np.ndarray | None
     headroom: float = 0.0
     dose_scale: float = 1.0
+    magnification: Magnification | None = None
 
     def rider(self, wire_id: int) -> OverWire | None:
         return next((r for r in self.riders if r.wire_id == wire_id), None)
@@ -170,10 +175,16 @@ def vary_scene(scene: Any, cfg: SyntheticConfig, seed: int) -> Any:
         window = np.zeros((size, size), bool)
         window[top: top + h, left: left + w] = True
         visible = window if visible is None else visible & window
+    # Centred on the wires as they are when the run starts (after every change to the scene above).
+    anchors = ([w.centreline(motion, scene.t_start, scene.t_start, size) for w in wires]
+               if cfg.magnification_probability > 0 else [])
+    magnification = sample_magnification(stream(seed, "magnification"), size, cfg.magnification_probability,
+                                         cfg.magnification, anchors)
     if catheter is not scene.catheter:
         changes["exclusion"] = 2.0 * catheter.outer_radius + 16.0 * cfg.scale
     extras = Extras(phantom=phantom, riders=riders, collimation=collimation, overlay=overlay, console=console,
-                    crop=crop, visible=visible, headroom=headroom, dose_scale=dose_scale)
+                    crop=crop, visible=visible, headroom=headroom, dose_scale=dose_scale,
+                    magnification=magnification)
     return replace(scene, tree=tree, catheter=catheter, wires=tuple(wires), distractors=tuple(distractors),
                    motion=motion, background=background, extras=extras, **changes)
 
