@@ -486,7 +486,7 @@ def _magnified_pair(seed: int, factor: float = 2.0, **fields):
 
 
 def _find_window(whole: np.ndarray, enlarged: np.ndarray, side: int):
-    """The (top, left) of the ``side`` px window of ``whole`` whose enlargement is ``enlarged``."""
+    """The magnification of the ``side`` px window of ``whole`` whose enlargement is ``enlarged``, or None."""
     from guidewire_model.synthetic.magnification import Magnification
 
     size = whole.shape[0]

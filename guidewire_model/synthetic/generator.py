@@ -239,7 +239,9 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     edges = None
     if extras is not None and extras.phantom and scene.background.edges is not None:
         edges = scene.background.edges.astype(np.uint8)
-    widths, exclusion = [w.width for w in sorted(scene.wires, key=lambda w: w.wire_id)], scene.exclusion
+    ordered = sorted(scene.wires, key=lambda w: w.wire_id)
+    widths, exclusion = [w.width for w in ordered], scene.exclusion
+    shut = None if extras is None or extras.visible is None else ~extras.visible.astype(bool)
     if zoom is not None:
         mu, instances, devices = zoom.image(mu), zoom.labels(instances), zoom.labels(devices)
         edges = None if edges is None else zoom.labels(edges)
@@ -247,10 +249,9 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
             mu += filter_mu
         frame_box = extras.box or (0, 0, size - 1, size - 1)
         centrelines = {i: clip_to_visible(zoom.points(p), extras.visible, frame_box) for i, p in centrelines.items()}
-        if extras.visible is not None:
-            instances[~extras.visible.astype(bool)] = 0
+        if shut is not None:
+            instances[shut] = 0
         widths, exclusion = [w * zoom.factor for w in widths], exclusion * zoom.factor
-    ordered = sorted(scene.wires, key=lambda w: w.wire_id)
     crossing = _crossing([centrelines[w.wire_id] for w in ordered], widths, exclusion)
     # A wire hidden entirely (under a shutter, outside the window) has no centreline to report.
     wires = [Wire.from_points(centrelines[w.wire_id], wire_id=w.wire_id) for w in ordered
@@ -260,11 +261,10 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
         # Not next to a wire either: a wire in a narrow channel touches its outline, and a hard
         # negative beside the wire would punish the one-pixel offsets F1@2 forgives.
         edges[cv2.dilate((instances > 0).view(np.uint8), _NEAR_WIRE) > 0] = 0
-    if extras is not None and extras.visible is not None:
-        hidden = ~extras.visible.astype(bool)
-        devices[hidden] = 0
+    if shut is not None:
+        devices[shut] = 0
         if edges is not None:
-            edges[hidden] = 0
+            edges[shut] = 0
     return mu, instances, devices, edges, wires, crossing
 
 
