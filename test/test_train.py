@@ -260,6 +260,34 @@ def test_amp_on_the_cpu_runs_training_steps_in_bfloat16(tmp_path: Path) -> None:
     torch.testing.assert_close(moved[1], moved[0], rtol=0.05, atol=0.02 * float(moved[0].abs().max()))
 
 
+def test_a_fine_tune_with_its_parents_seed_is_told_it_repeats_the_parents_scenes(tmp_path: Path) -> None:
+    from guidewire_model.training.config import to_dict
+    from guidewire_model.training.synthetic_dataset import SyntheticTrainSet
+    from guidewire_model.training.train import repeats_parent_scenes
+
+    synthetic = {"data.source": "synthetic", "data.synthetic.samples_per_epoch": 8,
+                 "data.synthetic.frames_per_scene": 2, "data.synthetic.scenes_in_flight": 2,
+                 "data.synthetic.crops_per_frame": 2}
+    parent = load_train_config(DEMO, {**synthetic, "output_dir": str(tmp_path / "parent")})
+    child = load_train_config(DEMO, {**synthetic, "output_dir": str(tmp_path / "child")})
+    reseeded = load_train_config(DEMO, {**synthetic, "seed": parent.seed + 1, "output_dir": str(tmp_path / "new")})
+    folder = load_train_config(DEMO, {"output_dir": str(tmp_path / "folder")})
+
+    # What the warning says: the same seed gives the same scenes epoch for epoch, a new seed others.
+    def scenes(cfg, epoch):
+        data = SyntheticTrainSet(cfg.data.synthetic, 64, 0.5, 0.2, None, cfg.seed)
+        data.set_epoch(epoch)
+        return [data.scene_of(i)[:2] for i in range(len(data))]
+    assert scenes(child, 1) == scenes(parent, 1)
+    assert not set(scenes(reseeded, 1)) & set(scenes(parent, 1))
+
+    assert repeats_parent_scenes(to_dict(parent), child)
+    assert not repeats_parent_scenes(to_dict(parent), reseeded)
+    assert not repeats_parent_scenes(to_dict(folder), child)   # a parent trained on a folder of frames
+    assert not repeats_parent_scenes(to_dict(parent), folder)
+    assert not repeats_parent_scenes({"model": {}}, child)     # an old checkpoint's config without them
+
+
 def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: Path) -> None:
     from guidewire_model.training.network import build_model
     from guidewire_model.training.train import _init_weights, build_config

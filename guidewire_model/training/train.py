@@ -55,7 +55,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ from guidewire_model.training.config import (ConfigError, SyntheticDataConfig, T
                                              parse_override, to_dict)
 from guidewire_model.training.weight_average import WeightAverage
 
-__all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "train"]
+__all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "repeats_parent_scenes", "train"]
 
 log = logging.getLogger("guidewire_model.training.train")
 
@@ -530,6 +530,29 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
             f"section of the run it came from ({exc.__class__.__name__}: {str(exc)[:300]})"
         ) from exc
     log.info("initialised the weights from %s (epoch %s of its run)", source, init.get("epoch", "?"))
+    if repeats_parent_scenes(init["config"], cfg):
+        log.warning("init_from: %s's run drew its synthetic training scenes with seed %d too, so this run's "
+                    "epochs re-draw the scenes of that run's epochs; --set seed=N draws new ones", source, cfg.seed)
+
+
+def repeats_parent_scenes(parent: Mapping[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a run started from a checkpoint would train on the scenes its parent run saw.
+
+    Training scenes are a function of (seed, epoch, scene) (``synthetic_dataset.scene_seed``) and a
+    run started with ``init_from`` counts its epochs from 1 again, so with the parent's seed its
+    epoch ``e`` renders the scenes of the parent's epoch ``e`` (the parent's generator overrides
+    aside): a fine-tune then sees no scene its parent did not.
+
+    Parameters
+    ----------
+    parent : mapping
+        The ``config`` stored in the parent's checkpoint.
+    cfg : TrainConfig
+        The new run's configuration.
+    """
+    parent_data = parent.get("data") or {}
+    return (cfg.data.source == "synthetic" and parent_data.get("source") == "synthetic"
+            and parent.get("seed") == cfg.seed)
 
 
 def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
