@@ -541,7 +541,7 @@ def repeats_parent_scenes(parent: Mapping[str, Any], cfg: TrainConfig) -> bool:
     Training scenes are a function of (seed, epoch, scene) (``synthetic_dataset.scene_seed``) and a
     run started with ``init_from`` counts its epochs from 1 again, so with the parent's seed its
     epoch ``e`` renders the scenes of the parent's epoch ``e`` (the parent's generator overrides
-    aside): a fine-tune then sees no scene its parent did not.
+    aside): for as many epochs and scenes per epoch as the parent ran, it sees no new scene.
 
     Parameters
     ----------
@@ -549,6 +549,11 @@ def repeats_parent_scenes(parent: Mapping[str, Any], cfg: TrainConfig) -> bool:
         The ``config`` stored in the parent's checkpoint.
     cfg : TrainConfig
         The new run's configuration.
+
+    Returns
+    -------
+    bool
+        True when both runs draw synthetic scenes with the same seed.
     """
     parent_data = parent.get("data") or {}
     return (cfg.data.source == "synthetic" and parent_data.get("source") == "synthetic"
