@@ -73,10 +73,12 @@ class Probe(Node):
         self.received_at: dict[int, float] = {}  # stamp -> time.monotonic() when its centrelines arrived
         self._cond = threading.Condition()
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.create_subscription(Image, f"/{node_name}/mask", self._keep(self.masks), out_qos)
         self.lines_topic = f"/{node_name}/centrelines"
-        self.create_subscription(GuidewireArray, self.lines_topic, self._keep(self.lines), out_qos)
-        self.create_subscription(PointCloud2, f"/{node_name}/centreline_points", self._keep(self.clouds), out_qos)
+        self._outputs = (
+            self.create_subscription(Image, f"/{node_name}/mask", self._keep(self.masks), out_qos),
+            self.create_subscription(GuidewireArray, self.lines_topic, self._keep(self.lines), out_qos),
+            self.create_subscription(PointCloud2, f"/{node_name}/centreline_points", self._keep(self.clouds), out_qos),
+        )
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self._parameter_clients: dict = {}
         self._spinner = BackgroundSpinner(self).start()
@@ -116,10 +118,15 @@ class Probe(Node):
         return True
 
     def wait_for_node(self, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-        """Block until the node subscribes to our image topic and its outputs reach us."""
+        """Block until the node subscribes to our image topic and its outputs reach us.
+
+        Each output subscription must have matched the node's publisher: a reliable, volatile
+        message sent before that is lost to it, so seeing the publisher in the graph (discovery)
+        is not enough for ``send_and_wait``, which needs all three outputs of the first frame.
+        """
         deadline = time.monotonic() + timeout
         while (self.image_pub.get_subscription_count() < 1
-               or self.count_publishers(self.lines_topic) < 1):
+               or any(sub.get_publisher_count() < 1 for sub in self._outputs)):
             if proc.poll() is not None:
                 raise AssertionError(f"node exited with code {proc.returncode} before serving")
             if time.monotonic() > deadline:
