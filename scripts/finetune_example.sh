@@ -18,9 +18,10 @@ run=runs/finetune_example
 # Small-data recipe: the shipped recipe from the shipped weights at a lower learning rate (the weights
 # are already good); an epoch here is one 256 px crop of each of the 60 training frames. The run
 # validates the starting weights first (its "initial weights" log line).
+# Float32 steps, so it runs alike on any CPU (the config's bfloat16 steps need bfloat16 units).
 python -m guidewire_model.training.train --config config/train_default_model.yaml --init-from models/default.pt \
   --set data.source=folder --set "data.root=$data" --set data.test_patients=4 --set data.val_patients=2 \
-  --set optim.epochs=30 --set optim.lr=0.0002 --set optim.plateau_patience=4 \
+  --set optim.epochs=30 --set optim.lr=0.0002 --set optim.plateau_patience=4 --set amp=false \
   --output-dir "$run" --resume
 threshold="$(python -m guidewire_model.training.checkpoint --threshold "$run/best.pt")"
 echo "threshold chosen on the validation patients: $threshold"
