@@ -7,7 +7,7 @@
 #   -> test evaluation on generator seeds no training or validation scene used -> ONNX export of
 #   stage 2's best validation epoch, at the threshold its validation scenes chose.
 # Duration, on the two-core developer VM (bfloat16 steps, other tenants' load beside it): stage 1
-# 1.6-2.1 min an epoch, stage 2 about 1.6; about 1 h 45 min in all (docs/accuracy.md). Minutes on a GPU.
+# 71 min (1.6-2.1 min an epoch), stage 2 40 min; about 1 h 50 min in all. Minutes on a GPU.
 # Interrupt it at any time: running the script again resumes exactly where the last completed epoch
 # left it, in either stage.
 #
@@ -15,7 +15,8 @@
 #   AMP=0         float32 steps, for a CPU without bfloat16 units (AMX / AVX-512 BF16), which
 #                 emulates bfloat16 slowly. The shipped model was trained with bfloat16 steps. A run
 #                 resumes only with the setting it started with.
-# The model shipped before this one (ResNet-18, one stage) is this script at commit 592ac30.
+# The recipe of the model shipped before this one (v3: ResNet-18, one stage) is this script at commit
+# 592ac30; v3 itself, exactly, at commit e1d75de.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
