@@ -15,11 +15,13 @@ run=runs/finetune_example
 # 16 synthetic patients of 6 frames: 4 held out for the test, 2 for validation, 10 train.
 [ -d "$data" ] || python -m guidewire_model.synthetic.cli --out "$data" --sequences 16 --frames 6 \
   --size 512 --preset easy --seed 4711 --quiet
-# Small-data recipe: the shipped recipe from the shipped weights at a lower learning rate (the weights
-# are already good); an epoch here is one 256 px crop of each of the 60 training frames. The run
-# validates the starting weights first (its "initial weights" log line).
-# Float32 steps, so it runs alike on any CPU (the config's bfloat16 steps need bfloat16 units).
-python -m guidewire_model.training.train --config config/train_default_model.yaml --init-from models/default.pt \
+# Small-data recipe: the shipped model's last stage (whole frames, the exclude masks' devices weighted
+# as errors) from the shipped weights at a lower learning rate (the weights are already good); an
+# epoch here is the 60 training frames, whole. Stage 1's config (crops, no device weight) unlearns
+# the device rejection here (docs/retraining.md). The run validates the starting weights first (its
+# "initial weights" log line). Float32 steps, so it runs alike on any CPU (the config's bfloat16
+# steps need bfloat16 units).
+python -m guidewire_model.training.train --config config/train_default_model_stage2.yaml --init-from models/default.pt \
   --set data.source=folder --set "data.root=$data" --set data.test_patients=4 --set data.val_patients=2 \
   --set optim.epochs=30 --set optim.lr=0.0002 --set optim.plateau_patience=4 --set amp=false \
   --output-dir "$run" --resume
