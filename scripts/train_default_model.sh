@@ -11,7 +11,8 @@
 # Interrupt it at any time: running the script again resumes exactly where the last completed epoch
 # left it, in either stage.
 #
-#   STAGE1_EPOCHS=N, STAGE2_EPOCHS=N  train the stages this far (defaults: the shipped model's).
+#   STAGE1_EPOCHS=N, STAGE2_EPOCHS=N  train the stages this far (defaults: the configs' optim.epochs,
+#                 the shipped model's).
 #   AMP=0         float32 steps, for a CPU without bfloat16 units (AMX / AVX-512 BF16), which
 #                 emulates bfloat16 slowly. The shipped model was trained with bfloat16 steps. A run
 #                 resumes only with the setting it started with.
@@ -28,9 +29,9 @@ stage2=runs/default_model_stage2
 amp=true
 [ "${AMP:-1}" = 0 ] && amp=false
 python -m guidewire_model.training.train --config config/train_default_model.yaml --output-dir "$stage1" \
-  --resume --set "optim.epochs=${STAGE1_EPOCHS:-36}" --set "amp=$amp"
+  --resume ${STAGE1_EPOCHS:+--set optim.epochs=$STAGE1_EPOCHS} --set "amp=$amp"
 python -m guidewire_model.training.train --config config/train_default_model_stage2.yaml --output-dir "$stage2" \
-  --resume --init-from "$stage1/best.pt" --set "optim.epochs=${STAGE2_EPOCHS:-24}" --set "amp=$amp"
+  --resume --init-from "$stage1/best.pt" ${STAGE2_EPOCHS:+--set optim.epochs=$STAGE2_EPOCHS} --set "amp=$amp"
 # The decision threshold: the F1-best one on the validation scenes at the epoch best.pt was kept.
 threshold="$(python -m guidewire_model.training.checkpoint --threshold "$stage2/best.pt")"
 echo "threshold chosen on validation: $threshold"
