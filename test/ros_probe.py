@@ -36,9 +36,15 @@ def status_values(status) -> dict[str, str]:
 
 
 def start_node(ros_params: dict, image_topic: str, log_path: Path, extra_args: list[str] = (),
-               env: dict | None = None) -> subprocess.Popen:
-    """Start ``python -m guidewire_seg_ros.node`` in its own process with ``-p name:=value`` params."""
-    args = [sys.executable, "-m", "guidewire_seg_ros.node", "--ros-args", "-r", f"image:={image_topic}"]
+               env: dict | None = None, node_name: str = "guidewire_seg") -> subprocess.Popen:
+    """Start ``python -m guidewire_seg_ros.node`` in its own process with ``-p name:=value`` params.
+
+    ``node_name`` renames the node (and so its output topics, ``/<node_name>/mask`` ...): a test
+    that runs it beside another node must give it a name of its own and the same name to its
+    :class:`Probe`, or the probe's outputs match the other node's publishers.
+    """
+    args = [sys.executable, "-m", "guidewire_seg_ros.node", "--ros-args", "-r", f"image:={image_topic}",
+            "-r", f"__node:={node_name}"]
     for name, value in ros_params.items():
         args += ["-p", f"{name}:={value}"]
     args += list(extra_args)
@@ -123,6 +129,8 @@ class Probe(Node):
         Each output subscription must have matched the node's publisher: a reliable, volatile
         message sent before that is lost to it, so seeing the publisher in the graph (discovery)
         is not enough for ``send_and_wait``, which needs all three outputs of the first frame.
+        The match is counted per topic, so it is this node's only while no other node of the same
+        name runs (``start_node(node_name=...)``).
         """
         deadline = time.monotonic() + timeout
         while (self.image_pub.get_subscription_count() < 1

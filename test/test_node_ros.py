@@ -262,8 +262,9 @@ def test_each_output_topic_has_a_diagnostic_updater_topic_status(running_node):
 def test_signals_end_the_node_cleanly(tiny_model, tmp_path, sig):
     ensure_rclpy()
     log = tmp_path / "node.log"
-    proc = start_node({"model_path": tiny_model}, "/sig/image", log)
-    probe = Probe("/sig/image")
+    # running_node (module scope) is up too: its own name, so the probe waits for this node's outputs.
+    proc = start_node({"model_path": tiny_model}, "/sig/image", log, node_name="guidewire_seg_sig")
+    probe = Probe("/sig/image", node_name="guidewire_seg_sig")
     try:
         probe.wait_for_node(proc)
     finally:
@@ -322,8 +323,10 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     ensure_rclpy()
     log = tmp_path / "node.log"
     proc = start_node({"model_path": DEFAULT_MODEL, "qos_reliability": "reliable", "qos_depth": 5,
-                       "max_age_ms": 10000.0}, "/acc/image", log)
-    probe = Probe("/acc/image")
+                       "max_age_ms": 10000.0}, "/acc/image", log, node_name="guidewire_seg_acc")
+    # Its own name beside running_node (module scope): otherwise the probe's outputs match that
+    # node's publishers at once, and this node's first frame can be published before they match it.
+    probe = Probe("/acc/image", node_name="guidewire_seg_acc")
     offline = GuidewirePipeline(create_backend("onnxruntime", DEFAULT_MODEL))
     frames = generate_sequence(SyntheticConfig.preset("medium", size=512), seed=11, n_frames=5)
     counts, fg, on_true_wire, published_points, frames_with_wires, near_share = None, [], 0, 0, 0, []
