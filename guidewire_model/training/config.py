@@ -80,6 +80,11 @@ class ModelConfig:
     #: convolutions of the input frame at full resolution (linknet.FullResolutionHead), for wires
     #: 1-2 px wide that coarser features cannot place to the pixel.
     full_resolution_head: bool = False
+    #: ``linknet`` only; not in the paper. The head reads the frame as 2x2 pixel blocks and computes
+    #: at half resolution, each position giving the logits of its four pixels
+    #: (linknet.SubPixelHead): the full-resolution head's detail at a fraction of its time on a CPU.
+    #: Not together with ``full_resolution_head``.
+    subpixel_head: bool = False
     #: ``linknet`` only; not in the paper. A second logit channel, trained to find the pixels of
     #: everything the data marks as not guidewire (devices, and phantom outlines where the
     #: generator draws them), weighted by ``loss.device_head_weight``. Only training sees it: in
@@ -275,6 +280,10 @@ class TrainConfig:
     #: curriculum. The optimizer and schedule start fresh. Ignored when resuming (the run's own
     #: ``last.pt`` wins).
     init_from: str | None = None
+    #: Parts of the network (``encoder``, ``decoder``, ``head``) that keep their fresh
+    #: initialisation instead of taking ``init_from``'s weights: a new head on a trained encoder
+    #: and decoder. Empty: ``init_from`` must hold the same network.
+    init_fresh: tuple[str, ...] = ()
     #: Also keep every epoch's weights, config and history (slim) as ``epochs/epoch_NNN.pt``: a run
     #: judged on a few real frames is judged on its spread over epochs, not on one lucky epoch.
     keep_epochs: bool = False
@@ -299,6 +308,11 @@ class TrainConfig:
             raise ConfigError(
                 "model.pretrained needs model.encoder_width: 64 (ImageNet weights fit only the "
                 f"torchvision width), got {self.model.encoder_width}"
+            )
+        if self.init_fresh and not self.init_from:
+            raise ConfigError(
+                f"init_fresh lists {list(self.init_fresh)} but init_from is empty: name the checkpoint the "
+                "other parts come from (--init-from), or set init_fresh: []"
             )
 
 

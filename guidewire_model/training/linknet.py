@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
-__all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE"]
+__all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
+           "SubPixelHead"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
@@ -146,6 +147,47 @@ class FullResolutionHead(nn.Module):
         return self.classify(self.upsample(features) + self.frame(frame))
 
 
+class SubPixelHead(nn.Module):
+    """Head that sees the frame at full detail but computes at half resolution.
+
+    Not in the paper. :class:`FullResolutionHead`'s layers run on every pixel of the frame, and on
+    two CPU cores they took more of the network's time than the encoder and decoder together
+    (docs/benchmarks.md). Here the frame enters as its 2x2 pixel blocks (a 6x6 stride-2
+    convolution is a 3x3 convolution of the blocks, so no pixel's detail is lost), the decoder's
+    half-resolution features are added, and each half-resolution position gives the logits of
+    its four pixels (pixel shuffle), as sub-pixel layers in super-resolution do.
+
+    Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits
+    ``(N, out_channels, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1, out_channels: int = 1) -> None:
+        super().__init__()
+        scale = 2
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+        )
+        self.frame = nn.Sequential(
+            nn.Conv2d(image_channels, mid_channels, kernel_size=3 * scale, stride=scale, padding=scale, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+        )
+        self.classify = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels * scale * scale, kernel_size=1),
+            nn.PixelShuffle(scale),
+        )
+
+    def forward(self, features: Tensor, frame: Tensor) -> Tensor:
+        """Logits of the decoder ``features`` and the input ``frame``."""
+        return self.classify(self.features(features) + self.frame(frame))
+
+
 class LinkNet(nn.Module):
     """Improved U-Net of the paper: ResNet encoder, LinkNet decoder, LinkNet head.
 
@@ -161,22 +203,32 @@ class LinkNet(nn.Module):
         See :class:`LinkNetDecoder`; false is the paper's network.
     full_resolution : bool
         Use :class:`FullResolutionHead` instead of :class:`LinkNetHead`; false is the paper's.
+    subpixel : bool
+        Use :class:`SubPixelHead` (``encoder.width`` channels unless ``head_channels`` is given);
+        false is the paper's. Not together with ``full_resolution``.
     device_head : bool
         A second logit channel for non-guidewire devices, returned in training mode only (see
         :meth:`forward`); false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
-                 full_resolution: bool = False, device_head: bool = False) -> None:
+                 full_resolution: bool = False, device_head: bool = False, subpixel: bool = False) -> None:
         super().__init__()
+        if full_resolution and subpixel:
+            raise ValueError("LinkNet takes one head: full_resolution or subpixel, not both")
         self.device_head = device_head
         out = 2 if device_head else 1
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
         mid = head_channels if head_channels is not None else max(encoder.width // 2, 1)
-        self.full_resolution = full_resolution
+        # Both heads that read the frame itself take it as a second input.
+        self.full_resolution = full_resolution or subpixel
         if full_resolution:
             self.head = FullResolutionHead(self.decoder.out_channels, mid, encoder.in_channels, out)
+        elif subpixel:
+            # Twice the full-resolution head's channels on a quarter of its positions.
+            mid = head_channels if head_channels is not None else encoder.width
+            self.head = SubPixelHead(self.decoder.out_channels, mid, encoder.in_channels, out)
         else:
             self.head = LinkNetHead(self.decoder.out_channels, mid, out)
 

@@ -68,8 +68,11 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         encoder = ResNetEncoder(block, layers, in_channels=1, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
+        if cfg.full_resolution_head and cfg.subpixel_head:
+            raise ConfigError("model.full_resolution_head and model.subpixel_head are two heads; set one of them "
+                              "false")
         model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head,
-                                   device_head=cfg.device_head)
+                                   device_head=cfg.device_head, subpixel=cfg.subpixel_head)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(

@@ -522,14 +522,18 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
         raise ConfigError(f"init_from: {source} does not exist; point it at a run's best.pt or last.pt")
     init = load_checkpoint(source)
     try:
-        model.load_state_dict(_with_device_channel(init["model"], model.state_dict()))
+        weights = _with_device_channel(init["model"], model.state_dict())
+        if cfg.init_fresh:
+            weights = _keep_fresh(weights, model, cfg.init_fresh)
+        model.load_state_dict(weights)
     except (RuntimeError, KeyError) as exc:
         raise ConfigError(
             f"init_from: {source} holds a different network than this config's model settings "
             f"({cfg.model.architecture}/{cfg.model.encoder}, width {cfg.model.encoder_width}); use the model "
             f"section of the run it came from ({exc.__class__.__name__}: {str(exc)[:300]})"
         ) from exc
-    log.info("initialised the weights from %s (epoch %s of its run)", source, init.get("epoch", "?"))
+    log.info("initialised the weights from %s (epoch %s of its run)%s", source, init.get("epoch", "?"),
+             f"; fresh: {', '.join(cfg.init_fresh)}" if cfg.init_fresh else "")
     if repeats_parent_scenes(init["config"], cfg):
         log.warning("init_from: %s's run drew its synthetic training scenes with seed %d too, so this run's "
                     "epochs re-draw the scenes of that run's epochs; --set seed=N draws new ones", source, cfg.seed)
@@ -558,6 +562,25 @@ def repeats_parent_scenes(parent: Mapping[str, Any], cfg: TrainConfig) -> bool:
     parent_data = parent.get("data") or {}
     return (cfg.data.source == "synthetic" and parent_data.get("source") == "synthetic"
             and parent.get("seed") == cfg.seed)
+
+
+def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
+                parts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``weights`` with the tensors of ``model``'s top-level ``parts`` replaced by ``model``'s own.
+
+    Raises
+    ------
+    ConfigError
+        If a part is not a top-level module of ``model``.
+    """
+    children = [name for name, _ in model.named_children()]
+    unknown = [part for part in parts if part not in children]
+    if unknown:
+        raise ConfigError(f"init_fresh: {unknown} are not parts of this network; its parts are {children}")
+    prefixes = tuple(f"{part}." for part in parts)
+    kept = {key: value for key, value in weights.items() if not key.startswith(prefixes)}
+    kept.update((key, value) for key, value in model.state_dict().items() if key.startswith(prefixes))
+    return kept
 
 
 def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
