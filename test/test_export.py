@@ -110,6 +110,21 @@ def test_parity_onnxruntime_vs_pytorch(exported, checkpoint):
     assert got.shape == (3, 1, SIZE, SIZE) and got.dtype == np.float32
     assert np.all((got >= 0) & (got <= 1))
     assert np.max(np.abs(got - want)) < 1e-4
+    # The file computes the transposed convolutions as convolutions + pixel shuffles, with static sizes.
+    graph = onnx.load(exported["path"]).graph
+    ops = {node.op_type for node in graph.node}
+    assert "ConvTranspose" not in ops and "DepthToSpace" in ops
+    assert "Shape" not in ops
+
+
+def test_a_half_resolution_head_exports_with_the_same_contract(tmp_path):
+    sub_cfg = load_train_config(overrides={**TINY, "model.stem_skip": True, "model.subpixel_head": True})
+    torch.manual_seed(0)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": build_model(sub_cfg.model).state_dict(), "config": to_dict(sub_cfg)})
+    out = export_onnx(path, tmp_path / "sub.onnx", n_check_frames=2)  # parity with torch is checked inside
+    assert out["max_abs_diff"] < 1e-4
+    assert read_onnx_info(out["path"]).input_size == SIZE
 
 
 class _DriftsOutsideExport(nn.Module):

@@ -11,7 +11,7 @@ from torch import nn
 from guidewire_model.training.config import ConfigError, ModelConfig, load_train_config
 
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.training.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead
+from guidewire_model.training.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead, SubPixelHead
 from guidewire_model.training.losses import modified_focal_loss
 from guidewire_model.training.network import build_model, count_parameters, estimate_gflops
 from guidewire_model.training.resnet import BasicBlock, Bottleneck, ResNetEncoder, resnet18, resnet50
@@ -40,6 +40,7 @@ SMALL_VARIANTS = [
     dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True),
     dict(architecture="linknet", encoder="resnet50", encoder_width=8, stem_skip=True),
     dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, full_resolution_head=True),
+    dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, subpixel_head=True),
 ]
 
 
@@ -165,6 +166,51 @@ def test_full_resolution_head_sees_single_pixels_of_the_frame():
     assert len(changed) > 0
     assert changed[:, 0].min() >= 28 and changed[:, 0].max() <= 32
     assert changed[:, 1].min() >= 38 and changed[:, 1].max() <= 42
+
+
+def test_subpixel_head_sees_single_pixels_of_the_frame():
+    """With the encoder-decoder silenced, the half-resolution head still answers a one-pixel change
+    of the frame, at that pixel and within its receptive field only (the 6x6 stride-2 frame
+    convolution and two 3x3 convolutions at half resolution: half-resolution rows 12-18 around
+    pixel 30, full-resolution rows 24-37); each of a block's four pixels has its own logit."""
+    model = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
+                                     subpixel_head=True)).eval()
+    assert isinstance(model.head, SubPixelHead)
+    with torch.no_grad():
+        for p in model.head.features.parameters():
+            p.zero_()
+        x1 = torch.zeros(1, 1, 64, 64)
+        x2 = x1.clone()
+        x2[0, 0, 30, 40] = 5.0
+        out1, out2 = model(x1), model(x2)
+        diff = (out1 - out2).abs()[0, 0]
+    assert out1.shape == (1, 1, 64, 64)
+    assert diff[30, 40] > 1e-6
+    changed = torch.nonzero(diff > 1e-6)
+    assert changed[:, 0].min() >= 24 and changed[:, 0].max() <= 37
+    assert changed[:, 1].min() >= 34 and changed[:, 1].max() <= 47
+    block = out2[0, 0, 30:32, 40:42]
+    assert len(torch.unique(block)) == 4
+
+
+def test_subpixel_head_keeps_the_device_channel_out_of_eval_outputs():
+    """The pixel shuffle takes the guidewire logits from the first four channels and the device
+    logits from the next four; eval mode returns the guidewire channel alone, as with every head."""
+    model = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
+                                     subpixel_head=True, device_head=True))
+    x = torch.randn(2, 1, 64, 64)
+    both = model.train()(x)
+    assert both.shape == (2, 2, 64, 64)
+    with torch.no_grad():
+        alone = model.eval()(x)
+        both_eval = model.train(False).head(model.decoder(model.encoder(x)), x)
+    assert alone.shape == (2, 1, 64, 64)
+    assert torch.equal(alone, both_eval[:, :1])
+
+
+def test_one_head_at_a_time():
+    with pytest.raises(ConfigError, match="full_resolution_head and model.subpixel_head"):
+        build_model(model_config(encoder="resnet18", encoder_width=8, full_resolution_head=True, subpixel_head=True))
 
 
 def test_head_keeps_pixels_aligned():

@@ -338,6 +338,26 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
         "model.encoder_width": 16, "init_from": str(tmp_path / "first" / "last.pt")}))
     with pytest.raises(ConfigError, match="different network"):
         _init_weights(build_model(wider.model), wider)
+
+    # Another head on the trained encoder and decoder: init_fresh keeps the new head's own weights.
+    other_head = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "fourth", **{
+        "model.full_resolution_head": False, "model.subpixel_head": True, "init_fresh": ["head"],
+        "init_from": str(tmp_path / "first" / "last.pt")}))
+    model = build_model(other_head.model)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    _init_weights(model, other_head)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, fresh[key] if key.startswith("head.") else source[key]), key
+    assert any(key.startswith("head.") for key in fresh)
+    # Without init_fresh, the same network is a different one.
+    whole = dataclasses.replace(other_head, init_fresh=())
+    with pytest.raises(ConfigError, match="different network"):
+        _init_weights(build_model(whole.model), whole)
+    unknown = dataclasses.replace(other_head, init_fresh=("neck",))
+    with pytest.raises(ConfigError, match=r"init_fresh: \['neck'\] are not parts of this network"):
+        _init_weights(build_model(unknown.model), unknown)
+    with pytest.raises(ConfigError, match="init_fresh lists"):
+        load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "fifth", **{"init_fresh": ["head"]}))
     missing = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "fourth", init_from=str(tmp_path / "nope.pt")))
     with pytest.raises(ConfigError, match="does not exist"):
         train(missing)

@@ -25,6 +25,7 @@ from guidewire_model.core.atomic_io import atomic_path
 from guidewire_model.runtime.backends.engine_parity import parity_frames
 from guidewire_model.runtime.model_info import MIN_OPSET, ModelFileError, ModelInfo, file_sha256, read_onnx_info
 from guidewire_model.training.config import describe_model
+from guidewire_model.training.subpixel_deconv import without_transposed_convolutions
 
 __all__ = ["ExportError", "ProbabilityModel", "check_frames", "export_model", "export_onnx", "main"]
 
@@ -120,7 +121,9 @@ def export_model(
 
     # Every check runs on the temporary file; the target appears only when all pass.
     with atomic_path(onnx_path) as tmp:
-        _torch_export(wrapped, tmp, size, opset)
+        # The file computes the network with ordinary convolutions (faster in ONNX Runtime); the
+        # parity check below compares it with the network as trained.
+        _torch_export(without_transposed_convolutions(wrapped), tmp, size, opset)
         proto = onnx.load(str(tmp))
         del proto.metadata_props[:]
         onnx.helper.set_model_props(proto, info.to_metadata())
