@@ -85,6 +85,9 @@ class ModelConfig:
     #: (linknet.SubPixelHead): the full-resolution head's detail at a fraction of its time on a CPU.
     #: Not together with ``full_resolution_head``.
     subpixel_head: bool = False
+    #: ``linknet`` only. Channels of the head; empty: half the encoder width (LinkNet's, and the
+    #: paper's 32), or the encoder width with ``subpixel_head``.
+    head_channels: int | None = field(default=None, metadata=_range(1, 1024))
     #: ``linknet`` only; not in the paper. A second logit channel, trained to find the pixels of
     #: everything the data marks as not guidewire (devices, and phantom outlines where the
     #: generator draws them), weighted by ``loss.device_head_weight``. Only training sees it: in

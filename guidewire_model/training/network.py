@@ -72,7 +72,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
             raise ConfigError("model.full_resolution_head and model.subpixel_head are two heads; set one of them "
                               "false")
         model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head,
-                                   device_head=cfg.device_head, subpixel=cfg.subpixel_head)
+                                   device_head=cfg.device_head, subpixel=cfg.subpixel_head,
+                                   head_channels=cfg.head_channels)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
