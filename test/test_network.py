@@ -208,6 +208,15 @@ def test_subpixel_head_keeps_the_device_channel_out_of_eval_outputs():
     assert torch.equal(alone, both_eval[:, :1])
 
 
+def test_head_width_is_configurable():
+    """Default: half the encoder width (LinkNet's), the encoder width for the half-resolution head."""
+    widths = {}
+    for extra in ({}, {"head_channels": 12}, {"subpixel_head": True}, {"subpixel_head": True, "head_channels": 12}):
+        model = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True, **extra))
+        widths[tuple(extra.items())] = [m.out_channels for m in model.head.modules() if isinstance(m, nn.Conv2d)][0]
+    assert list(widths.values()) == [4, 12, 8, 12]
+
+
 def test_one_head_at_a_time():
     with pytest.raises(ConfigError, match="full_resolution_head and model.subpixel_head"):
         build_model(model_config(encoder="resnet18", encoder_width=8, full_resolution_head=True, subpixel_head=True))
