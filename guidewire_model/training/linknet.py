@@ -151,8 +151,7 @@ class SubPixelHead(nn.Module):
     """Head that sees the frame at full detail but computes at half resolution.
 
     Not in the paper. :class:`FullResolutionHead`'s layers run on every pixel of the frame, and on
-    two CPU cores they took more of the network's time than the encoder and decoder together
-    (docs/benchmarks.md). Here the frame enters as its 2x2 pixel blocks (a 6x6 stride-2
+    two CPU cores they took about half of the network's time (docs/benchmarks.md). Here the frame enters as its 2x2 pixel blocks (a 6x6 stride-2
     convolution is a 3x3 convolution of the blocks, so no pixel's detail is lost), the decoder's
     half-resolution features are added, and each half-resolution position gives the logits of
     its four pixels (pixel shuffle), as sub-pixel layers in super-resolution do.
