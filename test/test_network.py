@@ -149,20 +149,26 @@ def test_stem_skip_feeds_half_resolution_detail_to_the_head():
         assert not torch.equal(skip(x1), skip(x2))
 
 
+def _one_pixel_change(model: nn.Module, silenced: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model``'s outputs for a blank 64x64 frame and for the same frame with pixel (30, 40) set,
+    after zeroing ``silenced``'s parameters (the head's path from the encoder-decoder)."""
+    with torch.no_grad():
+        for p in silenced.parameters():
+            p.zero_()
+        blank = torch.zeros(1, 1, 64, 64)
+        dot = blank.clone()
+        dot[0, 0, 30, 40] = 5.0
+        return model(blank), model(dot)
+
+
 def test_full_resolution_head_sees_single_pixels_of_the_frame():
     """With the whole encoder-decoder silenced, the full-resolution head still answers a one-pixel
     change of the frame at that very pixel (and its 5x5 neighbourhood only); the paper's head
     does not."""
     full = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
                                     full_resolution_head=True)).eval()
-    with torch.no_grad():
-        for p in full.head.upsample.parameters():
-            p.zero_()
-        x1 = torch.zeros(1, 1, 64, 64)
-        x2 = x1.clone()
-        x2[0, 0, 30, 40] = 5.0
-        diff = (full(x1) - full(x2)).abs()[0, 0]
-    changed = torch.nonzero(diff > 1e-6)
+    out1, out2 = _one_pixel_change(full, full.head.upsample)
+    changed = torch.nonzero((out1 - out2).abs()[0, 0] > 1e-6)
     assert len(changed) > 0
     assert changed[:, 0].min() >= 28 and changed[:, 0].max() <= 32
     assert changed[:, 1].min() >= 38 and changed[:, 1].max() <= 42
@@ -176,14 +182,8 @@ def test_subpixel_head_sees_single_pixels_of_the_frame():
     model = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True,
                                      subpixel_head=True)).eval()
     assert isinstance(model.head, SubPixelHead)
-    with torch.no_grad():
-        for p in model.head.features.parameters():
-            p.zero_()
-        x1 = torch.zeros(1, 1, 64, 64)
-        x2 = x1.clone()
-        x2[0, 0, 30, 40] = 5.0
-        out1, out2 = model(x1), model(x2)
-        diff = (out1 - out2).abs()[0, 0]
+    out1, out2 = _one_pixel_change(model, model.head.features)
+    diff = (out1 - out2).abs()[0, 0]
     assert out1.shape == (1, 1, 64, 64)
     assert diff[30, 40] > 1e-6
     changed = torch.nonzero(diff > 1e-6)
