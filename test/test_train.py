@@ -340,7 +340,7 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
         _init_weights(build_model(wider.model), wider)
 
     # Another head on the trained encoder and decoder: init_fresh keeps the new head's own weights.
-    other_head = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "fourth", **{
+    other_head = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "other_head", **{
         "model.full_resolution_head": False, "model.subpixel_head": True, "init_fresh": ["head"],
         "init_from": str(tmp_path / "first" / "last.pt")}))
     model = build_model(other_head.model)

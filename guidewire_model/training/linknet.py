@@ -197,39 +197,38 @@ class LinkNet(nn.Module):
         :func:`guidewire_model.training.pretrained.load_imagenet_encoder`).
     head_channels : int, optional
         Channels of the head; default ``encoder.width // 2`` (32 at torchvision width 64, as in
-        LinkNet).
+        LinkNet), ``encoder.width`` for the ``"subpixel"`` head.
     stem_skip : bool
         See :class:`LinkNetDecoder`; false is the paper's network.
-    full_resolution : bool
-        Use :class:`FullResolutionHead` instead of :class:`LinkNetHead`; false is the paper's.
-    subpixel : bool
-        Use :class:`SubPixelHead` (``encoder.width`` channels unless ``head_channels`` is given);
-        false is the paper's. Not together with ``full_resolution``.
+    head : {"linknet", "full_resolution", "subpixel"}
+        :class:`LinkNetHead` (the paper's), :class:`FullResolutionHead` or :class:`SubPixelHead`.
     device_head : bool
         A second logit channel for non-guidewire devices, returned in training mode only (see
         :meth:`forward`); false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
-                 full_resolution: bool = False, device_head: bool = False, subpixel: bool = False) -> None:
+                 head: str = "linknet", device_head: bool = False) -> None:
         super().__init__()
-        if full_resolution and subpixel:
-            raise ValueError("LinkNet takes one head: full_resolution or subpixel, not both")
         self.device_head = device_head
         out = 2 if device_head else 1
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
-        mid = head_channels if head_channels is not None else max(encoder.width // 2, 1)
-        # Both heads that read the frame itself take it as a second input.
-        self.full_resolution = full_resolution or subpixel
-        if full_resolution:
-            self.head = FullResolutionHead(self.decoder.out_channels, mid, encoder.in_channels, out)
-        elif subpixel:
-            # Twice the full-resolution head's channels on a quarter of its positions.
-            mid = head_channels if head_channels is not None else encoder.width
-            self.head = SubPixelHead(self.decoder.out_channels, mid, encoder.in_channels, out)
+        # The sub-pixel head: twice the full-resolution head's channels on a quarter of its positions.
+        default_width = {"linknet": max(encoder.width // 2, 1), "full_resolution": max(encoder.width // 2, 1),
+                         "subpixel": encoder.width}
+        if head not in default_width:
+            raise ValueError(f"head must be 'linknet', 'full_resolution' or 'subpixel', got {head!r}")
+        mid = head_channels if head_channels is not None else default_width[head]
+        features = self.decoder.out_channels
+        if head == "linknet":
+            self.head = LinkNetHead(features, mid, out)
+        elif head == "full_resolution":
+            self.head = FullResolutionHead(features, mid, encoder.in_channels, out)
         else:
-            self.head = LinkNetHead(self.decoder.out_channels, mid, out)
+            self.head = SubPixelHead(features, mid, encoder.in_channels, out)
+        # The two heads that refine with the frame itself take it as a second input.
+        self.head_reads_frame = head != "linknet"
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
@@ -250,5 +249,5 @@ class LinkNet(nn.Module):
                 "resize the frame (model.input_size) to e.g. 512"
             )
         features = self.decoder(self.encoder(x))
-        logits = self.head(features, x) if self.full_resolution else self.head(features)
+        logits = self.head(features, x) if self.head_reads_frame else self.head(features)
         return logits if self.training or not self.device_head else logits[:, :1]

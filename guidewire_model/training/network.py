@@ -71,9 +71,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         if cfg.full_resolution_head and cfg.subpixel_head:
             raise ConfigError("model.full_resolution_head and model.subpixel_head are two heads; set one of them "
                               "false")
-        model: nn.Module = LinkNet(encoder, stem_skip=cfg.stem_skip, full_resolution=cfg.full_resolution_head,
-                                   device_head=cfg.device_head, subpixel=cfg.subpixel_head,
-                                   head_channels=cfg.head_channels)
+        head = "full_resolution" if cfg.full_resolution_head else "subpixel" if cfg.subpixel_head else "linknet"
+        model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
+                                   device_head=cfg.device_head)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
