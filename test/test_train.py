@@ -333,6 +333,18 @@ def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: P
     grown = _with_device_channel(one, two)
     assert {k for k in two if two[k].shape != one[k].shape} == {"head.classify.1.weight", "head.classify.1.bias"}
     assert all(grown[k].shape == two[k].shape for k in two)
+    # The sub-pixel head's last layer holds four rows (sub-pixels) per channel: the guidewire's four
+    # are taken over, the device channel's four stay fresh.
+    subpixel = dataclasses.replace(shipped, encoder_width=4, full_resolution_head=False, subpixel_head=True)
+    one, two = (build_model(dataclasses.replace(subpixel, device_head=h)).state_dict() for h in (False, True))
+    grown = _with_device_channel(one, two)
+    changed = {k for k in two if two[k].shape != one[k].shape}
+    assert changed == {"head.classify.3.weight", "head.classify.3.bias"}
+    for key in changed:
+        assert grown[key].shape == two[key].shape
+        assert torch.equal(grown[key][:4], one[key]) and torch.equal(grown[key][4:], two[key][4:])
+    headed = build_model(dataclasses.replace(subpixel, device_head=True))
+    headed.load_state_dict(grown)
 
     wider = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "third", **{
         "model.encoder_width": 16, "init_from": str(tmp_path / "first" / "last.pt")}))

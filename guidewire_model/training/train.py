@@ -588,14 +588,16 @@ def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, tor
 
     The last head layer's guidewire channel is taken over and the device channel keeps
     ``target``'s fresh initialisation, so a shipped model can be fine-tuned with a device head.
+    A channel is one row of that layer, or ``k`` consecutive rows where a pixel shuffle makes
+    each row one of its ``k`` sub-pixels (the sub-pixel head: 4 rows, then 8).
     Weights that already fit (or that differ elsewhere) are returned unchanged.
     """
     grown = dict(weights)
     for key, value in target.items():
         old = weights.get(key)
         if (old is not None and key.startswith("head.") and old.dim() and value.dim()
-                and old.shape[0] == 1 and value.shape[0] == 2 and old.shape[1:] == value.shape[1:]):
-            grown[key] = torch.cat([old, value[1:]], dim=0)
+                and value.shape[0] == 2 * old.shape[0] and old.shape[1:] == value.shape[1:]):
+            grown[key] = torch.cat([old, value[old.shape[0]:]], dim=0)
     return grown
 
 
