@@ -151,10 +151,11 @@ class SubPixelHead(nn.Module):
     """Head that sees the frame at full detail but computes at half resolution.
 
     Not in the paper. :class:`FullResolutionHead`'s layers run on every pixel of the frame, and on
-    two CPU cores they took about half of the network's time (docs/benchmarks.md). Here the frame enters as its 2x2 pixel blocks (a 6x6 stride-2
-    convolution is a 3x3 convolution of the blocks, so no pixel's detail is lost), the decoder's
-    half-resolution features are added, and each half-resolution position gives the logits of
-    its four pixels (pixel shuffle), as sub-pixel layers in super-resolution do.
+    two CPU cores they took about half of the network's time (docs/benchmarks.md). Here the frame
+    enters as its 2x2 pixel blocks (a 6x6 stride-2 convolution is a 3x3 convolution of the blocks,
+    so no pixel's detail is lost), the decoder's half-resolution features are added, and each
+    half-resolution position gives the logits of its four pixels (pixel shuffle), as sub-pixel
+    layers in super-resolution do.
 
     Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits
     ``(N, out_channels, H, W)``.
@@ -214,9 +215,9 @@ class LinkNet(nn.Module):
         out = 2 if device_head else 1
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
+        half = max(encoder.width // 2, 1)
         # The sub-pixel head: twice the full-resolution head's channels on a quarter of its positions.
-        default_width = {"linknet": max(encoder.width // 2, 1), "full_resolution": max(encoder.width // 2, 1),
-                         "subpixel": encoder.width}
+        default_width = {"linknet": half, "full_resolution": half, "subpixel": encoder.width}
         if head not in default_width:
             raise ValueError(f"head must be 'linknet', 'full_resolution' or 'subpixel', got {head!r}")
         mid = head_channels if head_channels is not None else default_width[head]

@@ -593,10 +593,15 @@ def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, tor
     Weights that already fit (or that differ elsewhere) are returned unchanged.
     """
     grown = dict(weights)
-    for key, value in target.items():
-        old = weights.get(key)
-        if (old is not None and key.startswith("head.") and old.dim() and value.dim()
-                and value.shape[0] == 2 * old.shape[0] and old.shape[1:] == value.shape[1:]):
+    head_weights = [key for key in target if key.startswith("head.") and key.endswith(".weight")]
+    if not head_weights:
+        return grown
+    # Every head registers its output layer last.
+    last_layer = head_weights[-1][:-len("weight")]
+    for key in (last_layer + "weight", last_layer + "bias"):
+        old, value = weights.get(key), target.get(key)
+        if (old is not None and value is not None and value.shape[0] == 2 * old.shape[0]
+                and old.shape[1:] == value.shape[1:]):
             grown[key] = torch.cat([old, value[old.shape[0]:]], dim=0)
     return grown
 
