@@ -76,6 +76,20 @@ def test_scores_count_assignment_identity_switches_and_crossing_frames():
     assert scores.summary()["id_switches"] == 3  # new sequence: new ids are no switch
 
 
+def test_tips_found_count_every_ground_truth_wire():
+    gt = [Wire.from_points(hline(0), wire_id=1), Wire.from_points(hline(20), wire_id=2)]
+    scores = CentrelineScores(gate_px=5.0)
+    # Frame 1: wire 1 ends 1 px from its tip (found), wire 2 ends 4 px short of it (found, 4 <= 5).
+    scores.update([Wire.from_points(hline(1)), Wire.from_points(hline(20, 0, 6))], gt)
+    # Frame 2: wire 1 ends 6 px short of its tip (matched, not found); wire 2 is missed.
+    scores.update([Wire.from_points(hline(0, 0, 4))], gt)
+    s = scores.summary()
+    assert s["tips_found"] == pytest.approx(2 / 4)
+    # The median of the matched wires' tip errors (1, 4, 6) does not count the missed wire.
+    assert s["tip_error_median_px"] == pytest.approx(4.0)
+    assert math.isnan(CentrelineScores().summary()["tips_found"])
+
+
 def test_untracked_predictions_and_empty_summary():
     scores = CentrelineScores()
     s = scores.summary()

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire_model.metrics.wires import CentrelineScores, wires_cross
+from guidewire_model.metrics.wires import TIP_FOUND_PX, CentrelineScores, wires_cross
 from guidewire_model.core.shipped_files import shipped_models_dir
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
 from guidewire_model.runtime.rolling_stats import latency_summary
@@ -103,6 +103,7 @@ def _format(summary: dict) -> str:
         ("mean centreline distance", f"{summary['centreline_mean_centreline_distance_px']:.2f} px"),
         ("tip error (mean / median)",
          f"{summary['centreline_tip_error_px']:.2f} / {summary['centreline_tip_error_median_px']:.2f} px"),
+        (f"tips found within {TIP_FOUND_PX:g} px (of all wires)", f"{summary['centreline_tips_found']:.1%}"),
         ("correct instance assignment (all / crossing frames)",
          f"{summary['centreline_assignment_accuracy']:.1%} / {summary['centreline_crossing_assignment_accuracy']:.1%}"
          f" (of {summary['centreline_crossing_frames']} crossing frames)"),
