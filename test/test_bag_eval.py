@@ -86,7 +86,7 @@ def test_foreign_bag_report_equals_direct_computation(model, frames, foreign_bag
     assert tolerance == pytest.approx(accuracy.tolerance_dict()) and tolerance["tolerance_px"] == 2.0
     assert metrics["per_sequence"][0]["pixel"]["tolerance"] == tolerance
     assert len(metrics["per_frame"]["tolerance"]["f1"]) == N
-    for key in ("assignment_accuracy", "missed_wires", "extra_wires", "crossing_frames", "id_switches"):
+    for key in ("assignment_accuracy", "tips_found", "missed_wires", "extra_wires", "crossing_frames", "id_switches"):
         assert summary["centreline"][key] == centreline[key]
     assert summary["frames"] == N and metrics["frames_dropped"] == 0
     assert metrics["per_sequence"][0]["name"] == "run_07"
@@ -104,6 +104,7 @@ def test_foreign_bag_report_equals_direct_computation(model, frames, foreign_bag
     assert report[3].startswith(f"- **pixel F1**: {counts.f1:.3f}")
     assert report[4].startswith(f"- **F1@2**: {accuracy.tolerance.f1:.3f}")
     assert "| F1 | F1@2 |" in "\n".join(report) and "F1@2: precision = share" in "\n".join(report)
+    assert f"- **tips found within 5 px**: {100 * centreline['tips_found']:.1f}%" in report
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 + 3  # PR, latency x2, 3 overlays
     assert len(list((out / "figures").glob("worst_*.png"))) == 3

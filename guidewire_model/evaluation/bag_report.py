@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from guidewire_model.evaluation.frame_record import FrameRecord, frame_badness
+from guidewire_model.metrics.wires import TIP_FOUND_PX
 from guidewire_model.runtime.overlay import error_overlay, write_png
 from guidewire_model.runtime.wire_overlay import draw_wires, render_overlay
 
@@ -51,6 +52,7 @@ def _headline_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if cl:
         items.append(("centreline distance", _num(cl.get("mean_centreline_distance_px"), ".2f", " px")))
         items.append(("tip error", _num(cl.get("tip_error_px"), ".2f", " px")))
+        items.append((f"tips found within {TIP_FOUND_PX:g} px", _pct(cl.get("tips_found"))))
         items.append(("instance assignment", f"{_pct(cl.get('assignment_accuracy'))} "
                                              f"(crossing frames {_pct(cl.get('crossing_assignment_accuracy'))}, "
                                              f"{cl.get('crossing_frames', 0)} of them)"))
@@ -255,9 +257,10 @@ def _definitions(summary: dict[str, Any]) -> list[str]:
              f"share of the ground-truth wire's skeleton within {d} px of a predicted pixel, F1@{d} their harmonic "
              "mean, summed over the same frames; it forgives the one- or two-pixel offsets of drawn annotations.",
              "Centreline distance: symmetric mean closest-point distance of matched wires; tip error: distance "
-             "between distal tips; instance assignment: frames where every ground-truth wire is matched to "
-             "its own predicted wire; crossing frames: the ground-truth wires come within 8 px of each other "
-             "beyond their first 30 px.",
+             "between distal tips; tips found: share of all ground-truth wires whose matched wire ends within "
+             f"{TIP_FOUND_PX:g} px of the tip (a missed wire is not found); instance assignment: frames where "
+             "every ground-truth wire is matched to its own predicted wire; crossing frames: the ground-truth "
+             "wires come within 8 px of each other beyond their first 30 px.",
              "Latency: per frame, per stage; throughput: frames / wall time of the whole run."]
     return lines
 
