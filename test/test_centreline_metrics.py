@@ -52,6 +52,15 @@ def test_tip_error_and_matching():
     assert match_wires([], gt, gate_px=5.0) == []
 
 
+def test_a_missed_wire_does_not_unmatch_a_found_one():
+    # Truth 0 (vertical, x=0) is missed: prediction 0 runs at x=140. Prediction 1 lies on truth 1.
+    # Crossed, the pairs cost 62 + 62 px against 140 + 1 px straight, and both fail the gate.
+    vertical = [Wire.from_points(np.array([[x, 0.0], [x, 100.0]])) for x in (0.0, 140.0)]
+    gt = [vertical[0], Wire.from_points(hline(50, 20, 120))]
+    pred = [vertical[1], Wire.from_points(hline(51, 20, 120))]
+    assert [(t, p) for t, p, _ in match_wires(pred, gt, gate_px=10.0)] == [(1, 1)]
+
+
 def test_scores_count_assignment_identity_switches_and_crossing_frames():
     gt = [Wire.from_points(hline(0), wire_id=1), Wire.from_points(hline(20), wire_id=2)]
     a, b = Wire.from_points(hline(1)), Wire.from_points(hline(19))

@@ -67,6 +67,15 @@ def test_assign_is_optimal_and_gated():
     assert assign([], cur, gate_px=5.0) == []
 
 
+def test_a_track_with_no_partner_does_not_cost_another_its_match():
+    # Track 0 (a vertical wire at x=0) has no partner; track 1 lies on centreline 1. Crossed, the
+    # pairs cost 52 + 52 px against 140 + 1 px straight: matching first and gating after loses both.
+    vertical = [Wire.from_points(np.array([[x, 0.0], [x, 100.0]])) for x in (0.0, 140.0)]
+    prev = [vertical[0], wire(50, x0=20, length=100)]
+    cur = [vertical[1], wire(51, x0=20, length=100)]
+    assert assign(prev, cur, gate_px=20.0) == [(1, 1)]
+
+
 def test_bad_parameters_raise():
     with pytest.raises(ValueError, match="max_wires"):
         WireTracker(max_wires=0)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from guidewire_model.core.assignment import gated_assignment
 from guidewire_model.core.wire import UNTRACKED, Wire
 from guidewire_model.core.polyline import arc_length, as_points, closest_point_distances, mean_centreline_distance
 
@@ -78,15 +78,14 @@ def match_wires(predicted: Sequence[Any], truth: Sequence[Any], gate_px: float
                 ) -> list[tuple[int, int, float]]:
     """Optimal one-to-one matching of ground-truth wires to predicted wires.
 
-    Minimises the summed :func:`mean_centreline_distance` (Hungarian assignment); pairs farther
-    apart than ``gate_px`` are dropped. Returns ``(truth_index, predicted_index, distance)``
-    sorted by truth index.
+    Among the pairs whose :func:`mean_centreline_distance` is at most ``gate_px``, the most pairs
+    with the least summed distance (:func:`~guidewire_model.core.assignment.gated_assignment`).
+    Returns ``(truth_index, predicted_index, distance)`` sorted by truth index.
     """
     if not predicted or not truth:
         return []
     cost = np.array([[mean_centreline_distance(t, p) for p in predicted] for t in truth])
-    rows, cols = linear_sum_assignment(cost)
-    return sorted((int(r), int(c), float(cost[r, c])) for r, c in zip(rows, cols) if cost[r, c] <= gate_px)
+    return gated_assignment(cost, gate_px)
 
 
 @dataclass(frozen=True)

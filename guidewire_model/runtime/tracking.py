@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from guidewire_model.core.assignment import gated_assignment
 from guidewire_model.core.wire import Wire
 from guidewire_model.core.polyline import arc_length, nearest_sample_distance
 
@@ -38,9 +38,11 @@ def assign(previous: Sequence[Wire], current: Sequence[Wire], gate_px: float
            ) -> list[tuple[int, int]]:
     """Optimal matching of ``current`` to ``previous`` centrelines.
 
-    Minimises the summed symmetric mean closest-point distance (from 1 px samples,
-    :func:`~guidewire_model.core.polyline.nearest_sample_distance`); pairs farther apart than
-    ``gate_px`` are left unmatched. Returns ``(previous_index, current_index)`` pairs.
+    Among the pairs whose symmetric mean closest-point distance (from 1 px samples,
+    :func:`~guidewire_model.core.polyline.nearest_sample_distance`) is at most ``gate_px``, the
+    most pairs with the least summed distance
+    (:func:`~guidewire_model.core.assignment.gated_assignment`). Returns
+    ``(previous_index, current_index)`` pairs.
     """
     return [(r, c) for r, c, _ in _matches(previous, current, gate_px)]
 
@@ -51,8 +53,7 @@ def _matches(previous: Sequence[Wire], current: Sequence[Wire], gate_px: float
     if not previous or not current:
         return []
     cost = np.array([[nearest_sample_distance(p, c) for c in current] for p in previous])
-    rows, cols = linear_sum_assignment(cost)
-    return [(int(r), int(c), float(cost[r, c])) for r, c in zip(rows, cols) if cost[r, c] <= gate_px]
+    return gated_assignment(cost, gate_px)
 
 
 def _arc_position(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
