@@ -31,3 +31,36 @@ def test_rectangular_empty_and_non_finite_costs():
     assert gated_assignment(np.full((2, 2), 30.0), 5.0) == []
     with pytest.raises(ValueError, match="2-D"):
         gated_assignment(np.zeros(3), 5.0)
+
+
+def _brute_force(cost: np.ndarray, gate: float) -> tuple[int, float]:
+    # Every one-to-one matching of rows to distinct columns (or none), scored (most gated pairs, least sum).
+    n, m = cost.shape
+    best = (0, 0.0)
+
+    def search(row: int, used: frozenset, count: int, total: float) -> None:
+        nonlocal best
+        if row == n:
+            if count > best[0] or (count == best[0] and total < best[1] - 1e-9):
+                best = (count, total)
+            return
+        search(row + 1, used, count, total)
+        for col in range(m):
+            if col not in used and cost[row, col] <= gate:
+                search(row + 1, used | {col}, count + 1, total + cost[row, col])
+
+    search(0, frozenset(), 0, 0.0)
+    return best
+
+
+def test_matches_a_brute_force_search_on_random_costs():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n, m = rng.integers(1, 5, size=2)
+        cost = rng.uniform(0.0, 30.0, size=(n, m))
+        pairs = gated_assignment(cost, 10.0)
+        assert len({r for r, _, _ in pairs}) == len(pairs) == len({c for _, c, _ in pairs})
+        assert all(c <= 10.0 for _, _, c in pairs)
+        count, total = _brute_force(cost, 10.0)
+        assert len(pairs) == count
+        assert sum(c for _, _, c in pairs) == pytest.approx(total)
