@@ -142,6 +142,39 @@ class Probe(Node):
             time.sleep(0.05)
         time.sleep(0.3)
 
+    def prime(self, msg: Image, node_name: str, timeout: float = 60.0, attempt_s: float = 3.0) -> None:
+        """Make sure the node's outputs reach us, then reset its tracking: a fresh run from the next frame.
+
+        :meth:`wait_for_node` sees the node's publishers from our side, but its writers may match our
+        readers later, and an output published before then is lost (reliable, volatile); under load
+        that window can outlast the settle time. So ``msg`` is sent, with a new stamp each time, until
+        all three outputs of one copy arrive, and then ``~/reset_tracking`` makes the frames that follow
+        a new run, as in a fresh offline pipeline. For tests that compare the node frame by frame.
+        """
+        from std_srvs.srv import Trigger
+
+        deadline = time.monotonic() + timeout
+        while True:
+            msg.header = self.next_header()
+            key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            self.image_pub.publish(msg)
+            if self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds,
+                               min(attempt_s, max(deadline - time.monotonic(), 0.0))):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no complete output from {node_name} within {timeout} s")
+        client = self.create_client(Trigger, f"/{node_name}/reset_tracking")
+        try:
+            if not client.wait_for_service(timeout_sec=max(deadline - time.monotonic(), 1.0)):
+                raise AssertionError(f"/{node_name}/reset_tracking not offered")
+            done = threading.Event()
+            future = client.call_async(Trigger.Request())
+            future.add_done_callback(lambda _: done.set())
+            if not done.wait(max(deadline - time.monotonic(), 1.0)) or not future.result().success:
+                raise AssertionError(f"/{node_name}/reset_tracking did not succeed")
+        finally:
+            self.destroy_client(client)
+
     def send_and_wait(self, msg: Image, timeout: float = 20.0) -> int:
         """Publish ``msg`` (its header set here) and wait for the node's mask and centrelines for it."""
         msg.header = self.next_header()

@@ -332,6 +332,9 @@ def test_default_model_over_ros_equals_the_offline_pipeline(tmp_path):
     counts, fg, on_true_wire, published_points, frames_with_wires, near_share = None, [], 0, 0, 0, []
     try:
         probe.wait_for_node(proc)
+        # Frame by frame against a fresh offline pipeline: the outputs must reach us from the first
+        # compared frame on, and the warm-up frame must not count in the node's tracking.
+        probe.prime(Image(**gray_to_image_fields(frames[0].image)), "guidewire_seg_acc")
         for frame in frames:
             key = probe.send_and_wait(Image(**gray_to_image_fields(frame.image)))
             mask = image_to_gray(probe.masks[key]) > 0
