@@ -13,6 +13,7 @@ import pytest
 from guidewire_model.evaluation.contrast import (
     FrameContrast,
     contrast_to_noise,
+    cross_sections,
     fine_noise,
     frame_contrast,
     main,
@@ -120,3 +121,58 @@ def test_command_names_a_broken_folder(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "frame_0.png"), np.zeros((8, 8), np.uint8))
     assert main(["--folder", str(tmp_path)]) == 2
     assert "guidewire_" in capsys.readouterr().err
+
+
+def _band(width: int, value: float, angle_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A 128 px frame at 200 with a straight band ``width`` px wide at ``value`` through its centre:
+    the pixels whose centres lie within ``width / 2`` of the centre line, 80 px long."""
+    a = math.radians(angle_deg)
+    ys, xs = np.mgrid[0:128, 0:128].astype(float)
+    along = (xs - 64.0) * math.cos(a) + (ys - 64.0) * math.sin(a)
+    across = -(xs - 64.0) * math.sin(a) + (ys - 64.0) * math.cos(a)
+    mask = ((np.abs(across) < width / 2) & (np.abs(along) <= 40)).astype(np.uint8)
+    image = np.full((128, 128), 200.0, np.float32)
+    image[mask > 0] = value
+    return image, mask
+
+
+@pytest.mark.parametrize("angle", [0.0, 90.0, 30.0])
+def test_cross_sections_of_hand_made_bands(angle):
+    # A band 50 below a background of 200 (depth 0.25); widths 3 and 7 px by construction.
+    for width in (3, 7):
+        image, mask = _band(width, 150.0, angle)
+        rows = cross_sections(image, mask)
+        assert len(rows) >= 15
+        depth, wide = np.median(rows, axis=0)
+        assert depth == pytest.approx(0.25, abs=0.01)
+        # Bilinear samples of a sharp-edged band cross half depth at its edges (pixelated at a slant).
+        assert wide == pytest.approx(width, abs=0.1 if angle % 90 == 0 else 1.0)
+    # The catheter-like band is told apart by width, the darker band by depth.
+    assert np.median(cross_sections(*_band(7, 150.0, angle))[:, 1]) > np.median(cross_sections(*_band(3, 150.0, angle))[:, 1]) + 2
+    assert np.median(cross_sections(*_band(3, 50.0, angle))[:, 0]) == pytest.approx(0.75, abs=0.01)
+
+
+def test_cross_sections_of_nothing_and_bad_input():
+    image, mask = _band(3, 150.0)
+    assert cross_sections(image, np.zeros_like(mask)).shape == (0, 2)
+    assert cross_sections(np.full((128, 128), 200.0), mask).shape == (0, 2)  # no dip: no section
+    with pytest.raises(ValueError, match="2-D"):
+        cross_sections(image, mask[:10])
+    with pytest.raises(ValueError, match="step"):
+        cross_sections(image, mask, step=0)
+
+
+def test_command_reports_cross_sections(tmp_path, capsys):
+    image, wire = _band(3, 150.0)
+    _, catheter = _band(7, 100.0, 90.0)
+    image[catheter > 0] = 100.0
+    cv2.imwrite(str(tmp_path / "frame_0.png"), image.astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "guidewire_0.png"), wire * 255)
+    cv2.imwrite(str(tmp_path / "catheter_0.png"), catheter * 255)
+    out = tmp_path / "c.json"
+    assert main(["--folder", str(tmp_path), "--exclude-prefix", "catheter_", "--cross-sections", "--json", str(out)]) == 0
+    assert "width at half depth" in capsys.readouterr().out
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["devices_depth_median"] == pytest.approx(0.5, abs=0.02)
+    assert summary["devices_width_median"] > summary["wire_width_median"] + 2
+    assert summary["wire_depth_median"] == pytest.approx(0.25, abs=0.02)
