@@ -155,11 +155,8 @@ class Probe(Node):
 
         deadline = time.monotonic() + timeout
         while True:
-            msg.header = self.next_header()
-            key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-            self.image_pub.publish(msg)
-            if self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds,
-                               min(attempt_s, max(deadline - time.monotonic(), 0.0))):
+            key = self._send(msg)
+            if self._wait_outputs(key, min(attempt_s, max(deadline - time.monotonic(), 0.0))):
                 break
             if time.monotonic() > deadline:
                 raise AssertionError(f"no complete output from {node_name} within {timeout} s")
@@ -167,23 +164,38 @@ class Probe(Node):
         try:
             if not client.wait_for_service(timeout_sec=max(deadline - time.monotonic(), 1.0)):
                 raise AssertionError(f"/{node_name}/reset_tracking not offered")
-            done = threading.Event()
-            future = client.call_async(Trigger.Request())
-            future.add_done_callback(lambda _: done.set())
-            if not done.wait(max(deadline - time.monotonic(), 1.0)) or not future.result().success:
+            if not self.wait_future(client.call_async(Trigger.Request()), max(deadline - time.monotonic(), 1.0),
+                                    client.srv_name).success:
                 raise AssertionError(f"/{node_name}/reset_tracking did not succeed")
         finally:
             self.destroy_client(client)
 
+    def _send(self, msg: Image) -> int:
+        """Publish ``msg`` with a new header (:meth:`next_header`); returns its stamp key."""
+        msg.header = self.next_header()
+        self.image_pub.publish(msg)
+        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+    def _wait_outputs(self, key: int, timeout: float) -> bool:
+        """Wait until the node's mask, centrelines and point cloud for stamp ``key`` have all arrived."""
+        return self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds, timeout)
+
     def send_and_wait(self, msg: Image, timeout: float = 20.0) -> int:
         """Publish ``msg`` (its header set here) and wait for the node's mask and centrelines for it."""
-        msg.header = self.next_header()
-        key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        self.image_pub.publish(msg)
-        ok = self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds, timeout)
-        if not ok:
+        key = self._send(msg)
+        if not self._wait_outputs(key, timeout):
             raise AssertionError(f"no output for stamp {key} within {timeout} s")
         return key
+
+    @staticmethod
+    def wait_future(future, timeout: float, what: str):
+        """The result of a service ``future`` that the probe's spinner completes; AssertionError
+        naming ``what`` if it does not within ``timeout`` s."""
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            raise AssertionError(f"no answer from {what} within {timeout} s")
+        return future.result()
 
     def latest_status(self):
         """The node's most recent own DiagnosticStatus (None before the first)."""
@@ -222,12 +234,8 @@ class Probe(Node):
             client = self._parameter_clients[node_name] = AsyncParameterClient(self, node_name)
         if not client.wait_for_services(timeout_sec=timeout):
             raise AssertionError(f"parameter services of {node_name} not available within {timeout} s")
-        done = threading.Event()
         future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(timeout):
-            raise AssertionError(f"no answer to set_parameters({values}) within {timeout} s")
-        return list(future.result().results)
+        return list(self.wait_future(future, timeout, f"set_parameters({values}) on {node_name}").results)
 
     def close(self) -> None:
         self._spinner.stop()

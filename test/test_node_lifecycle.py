@@ -7,7 +7,6 @@ each state. The model marks dark lines (test/line_model.py), so the served frame
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
@@ -51,11 +50,7 @@ class Manager:
             assert client.wait_for_service(timeout_sec=30.0), f"{client.srv_name} not offered"
 
     def _call(self, client, request):
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _: done.set())
-        assert done.wait(60.0), f"no answer from {client.srv_name}"
-        return future.result()
+        return self.probe.wait_future(client.call_async(request), 60.0, client.srv_name)
 
     def state(self) -> int:
         return self._call(self.get, GetState.Request()).current_state.id
