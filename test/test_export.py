@@ -187,9 +187,8 @@ def test_a_device_head_network_exports_its_guidewire_channel_only(tmp_path):
     (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
     assert y.shape == (1, 1, SIZE, SIZE)
     model.eval()
-    model.device_head = False  # both channels of the same weights
-    with torch.no_grad():
-        both = torch.sigmoid(model(torch.from_numpy(x))).numpy()  # the file gives probabilities
+    with torch.no_grad():  # both channels of the same weights; the file gives probabilities
+        both = torch.sigmoid(model.all_logits(torch.from_numpy(x))).numpy()
     assert np.allclose(y[0, 0], both[0, 0], atol=1e-4) and not np.allclose(y[0, 0], both[0, 1], atol=1e-3)
 
 

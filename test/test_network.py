@@ -264,8 +264,7 @@ def test_device_head_is_a_training_only_second_channel():
     model.eval()
     with torch.no_grad():
         wire = model(x)
-        model.device_head = False  # the head's raw output, both channels, in eval mode
-        both = model(x)
+        both = model.all_logits(x)  # the head's raw output, both channels, in eval mode
     assert wire.shape == (2, 1, 64, 64) and both.shape == (2, 2, 64, 64)
     assert torch.equal(wire, both[:, :1])
     assert not torch.allclose(both[:, 0], both[:, 1])

@@ -95,6 +95,13 @@ class ModelConfig:
     #: channel alone. It makes the shared features tell a catheter from a wire by naming the
     #: catheter, instead of only weighing it up as background (``loss.device_weight``).
     device_head: bool = False
+    #: ``linknet`` only; not in the paper. A logit channel for the guidewires' distal tips: a
+    #: heatmap peaking at each visible tip (``loss.tip_weight``). The guidewire channel gives the
+    #: wire's pixels but no sign of where it ends: along the published lines that run past a true
+    #: tip onto something else its probability stays about 0.9 on both sides (docs/accuracy.md, "A
+    #: tip channel"). Like the device channel, eval mode (validation, export, every backend) gives
+    #: the guidewire channel alone; :meth:`LinkNet.all_logits` gives both. Synthetic data only.
+    tip_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,12 @@ class LossConfig:
     #: With 1 the channel learned "dark line": its mean probability was 0.40 on device pixels and
     #: 0.51 on wire pixels of validation frames. The wires are the negatives it must tell apart.
     device_head_wire_weight: float = field(default=1.0, metadata=_range(0.0))
+    #: Weight of the tip channel's loss (``model.tip_head``): the penalty-reduced focal loss of
+    #: keypoint heatmaps (CornerNet / CenterNet: alpha 2, beta 4) on a Gaussian of ``tip_sigma_px``
+    #: around each visible tip, divided by the number of tips in the batch.
+    tip_weight: float = field(default=1.0, metadata=_range(0.0))
+    #: Width of each tip's Gaussian in the tip channel's target [input pixels].
+    tip_sigma_px: float = field(default=2.0, metadata=_range(0.5, 20.0))
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,44 @@ from guidewire_model.training.augment import augment_pair
 from guidewire_model.training.config import AugmentConfig
 from guidewire_model.training.losses import DEVICE_LABEL
 
-__all__ = ["SegmentationDataset", "training_sample"]
+__all__ = ["SegmentationDataset", "tip_heatmap", "training_sample"]
+
+#: Label of a tip's pixel while the mask goes through augmentation and cropping: a label map is
+#: resampled with nearest neighbour, so the tip moves with its wire. A wire pixel again afterwards.
+_TIP_MARK = 3
+
+
+def tip_heatmap(shape: tuple[int, int], pixels: np.ndarray, sigma_px: float) -> np.ndarray:
+    """The tip channel's target: the maximum over tips of a Gaussian of ``sigma_px`` around each.
+
+    Parameters
+    ----------
+    shape : (H, W)
+    pixels : ndarray, shape (K, 2), int
+        ``(row, column)`` of each tip's pixel; the heatmap is exactly 1 there (the positives of
+        the keypoint focal loss).
+    sigma_px : float
+        Standard deviation of each Gaussian [pixels].
+
+    Returns
+    -------
+    ndarray (H, W) float32 in [0, 1]; all 0 without tips.
+    """
+    heat = np.zeros(shape, np.float32)
+    reach = int(np.ceil(3 * sigma_px))
+    for r, c in np.asarray(pixels, dtype=np.int64).reshape(-1, 2):
+        r0, r1 = max(r - reach, 0), min(r + reach + 1, shape[0])
+        c0, c1 = max(c - reach, 0), min(c + reach + 1, shape[1])
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        blob = np.exp(-((rr - r) ** 2 + (cc - c) ** 2) / (2.0 * sigma_px**2)).astype(np.float32)
+        np.maximum(heat[r0:r1, c0:c1], blob, out=heat[r0:r1, c0:c1])
+    return heat
 
 
 def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
                     augment: AugmentConfig | None, crop_size: int | None, mean: float,
-                    std: float, devices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    std: float, devices: np.ndarray | None = None, tips: np.ndarray | None = None,
+                    tip_sigma_px: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One network-ready pair from a [0, 1] frame and its 0/1 mask at the network's input side.
 
     Augments (``augment_pair``, when ``augment`` is given), takes a random ``crop_size`` square
@@ -34,11 +66,21 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
     With ``devices`` (a 0/1 mask of non-guidewire devices, same shape), the target holds
     :data:`~guidewire_model.training.losses.DEVICE_LABEL` on device pixels that are not guidewire;
     the image, crop and random stream are the same as without it.
+
+    With ``tips`` (``(K, 2)`` ``(x, y)`` pixel positions of the visible distal tips, possibly
+    ``K = 0``), the target is ``(2, C, C)``: the labels, then :func:`tip_heatmap` of the tips as
+    augmentation and cropping moved them (a tip cropped away has none). The image, the labels and
+    the random stream are the same as without it.
     """
     if devices is not None:
         if devices.shape != mask.shape:
             raise ValueError(f"devices {devices.shape} and mask {mask.shape} must have the same shape")
         mask = np.where((devices > 0) & (mask == 0), DEVICE_LABEL, mask).astype(np.uint8)
+    if tips is not None:
+        mask = mask.astype(np.uint8, copy=True)
+        cols, rows = np.round(np.asarray(tips, dtype=np.float64).reshape(-1, 2)).astype(np.int64).T
+        inside = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
+        mask[rows[inside], cols[inside]] = _TIP_MARK
     if augment is not None:
         image, mask = augment_pair(image, mask, rng, augment)
     side = image.shape[0]
@@ -47,7 +89,12 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
         window = (slice(top, top + crop_size), slice(left, left + crop_size))
         image, mask = image[window], mask[window]
     image = normalize(image, mean, std)
-    return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
+    if tips is None:
+        return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
+    marked = mask == _TIP_MARK
+    labels = np.where(marked, 1, mask).astype(np.float32)
+    heat = tip_heatmap(labels.shape, np.argwhere(marked), tip_sigma_px)
+    return torch.from_numpy(image[None]), torch.from_numpy(np.stack([labels, heat]))
 
 
 class SegmentationDataset(Dataset):

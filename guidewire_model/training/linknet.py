@@ -19,15 +19,19 @@ The network returns logits; the sigmoid lives in the loss (numerically stable) a
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
 __all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
-           "SubPixelHead"]
+           "SubPixelHead", "TIP_PRIOR_LOGIT"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
+
+#: Initial bias of the tip channel: logit of a probability of 0.01.
+TIP_PRIOR_LOGIT = -4.595
 
 
 class LinkNetDecoderBlock(nn.Sequential):
@@ -204,15 +208,19 @@ class LinkNet(nn.Module):
     head : {"linknet", "full_resolution", "subpixel"}
         :class:`LinkNetHead` (the paper's), :class:`FullResolutionHead` or :class:`SubPixelHead`.
     device_head : bool
-        A second logit channel for non-guidewire devices, returned in training mode only (see
+        A logit channel for non-guidewire devices, returned in training mode only (see
         :meth:`forward`); false is the paper's.
+    tip_head : bool
+        A logit channel for the wires' distal tips (a heatmap), after the device channel if
+        both; returned in training mode and by :meth:`all_logits`; false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
-                 head: str = "linknet", device_head: bool = False) -> None:
+                 head: str = "linknet", device_head: bool = False, tip_head: bool = False) -> None:
         super().__init__()
         self.device_head = device_head
-        out = 2 if device_head else 1
+        self.tip_head = tip_head
+        out = 1 + int(device_head) + int(tip_head)
         self.encoder = encoder
         self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
         half = max(encoder.width // 2, 1)
@@ -230,18 +238,37 @@ class LinkNet(nn.Module):
             self.head = SubPixelHead(features, mid, encoder.in_channels, out)
         # The two heads that refine with the frame itself take it as a second input.
         self.head_reads_frame = head != "linknet"
+        if tip_head:
+            # A tip covers a few pixels of 512^2: start the channel at probability 0.01, as
+            # CenterNet's heatmaps do, or its first steps' background loss swamps the shared features.
+            last = [m for m in self.head.modules() if isinstance(m, nn.Conv2d)][-1]
+            rows = last.out_channels // out  # the sub-pixel head gives each channel 4 rows
+            with torch.no_grad():
+                last.bias[-rows:].fill_(TIP_PRIOR_LOGIT)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
 
-        With ``device_head``, in training mode, ``(N, 2, H, W)``: the guidewire channel, then the
-        devices'. Only the loss uses the second; eval mode (validation, export, inference) keeps the
-        one-channel contract.
+        With ``device_head`` or ``tip_head``, in training mode, every channel (:meth:`all_logits`):
+        the guidewire channel, then the devices', then the tips'. Eval mode (validation, export,
+        inference) keeps the one-channel contract.
 
         Raises
         ------
         ValueError
             If ``H`` or ``W`` is not a multiple of 32 (decoder outputs would not match the skips).
+        """
+        logits = self.all_logits(x)
+        return logits if self.training or logits.shape[1] == 1 else logits[:, :1]
+
+    def all_logits(self, x: Tensor) -> Tensor:
+        """Every channel's logits ``(N, K, H, W)`` in any mode: guidewire, devices (``device_head``),
+        tips (``tip_head``).
+
+        Raises
+        ------
+        ValueError
+            If ``H`` or ``W`` is not a multiple of 32.
         """
         h, w = x.shape[-2:]
         if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
@@ -250,5 +277,4 @@ class LinkNet(nn.Module):
                 "resize the frame (model.input_size) to e.g. 512"
             )
         features = self.decoder(self.encoder(x))
-        logits = self.head(features, x) if self.head_reads_frame else self.head(features)
-        return logits if self.training or not self.device_head else logits[:, :1]
+        return self.head(features, x) if self.head_reads_frame else self.head(features)

@@ -34,7 +34,8 @@ from guidewire_model.training.config import LossConfig
 #: 0 = background, 1 = guidewire, this = device.
 DEVICE_LABEL = 2
 
-__all__ = ["DEVICE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
+__all__ = ["DEVICE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss", "modified_focal_loss",
+           "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
@@ -158,6 +159,39 @@ def soft_skeleton(mask: Tensor, iterations: int = 3) -> Tensor:
     return skel
 
 
+def keypoint_focal_loss(logits: Tensor, heat: Tensor, alpha: float = 2.0, beta: float = 4.0) -> Tensor:
+    """Penalty-reduced focal loss of a keypoint heatmap (CornerNet, Law and Deng 2018; CenterNet).
+
+    Pixels where ``heat`` is 1 are the keypoints: ``-(1 - p)^alpha log p``; every other pixel is
+    background whose term ``-(1 - heat)^beta p^alpha log(1 - p)`` shrinks near a keypoint, so a
+    peak a pixel off costs little. Summed over the batch and divided by the number of keypoints
+    (at least 1: a batch without any still learns its background).
+
+    Parameters
+    ----------
+    logits, heat : Tensor, same shape
+        Network output before the sigmoid; target heatmap in [0, 1] with exact 1 at each keypoint.
+
+    Returns
+    -------
+    Tensor
+        Scalar, float32 (at least).
+    """
+    if logits.shape != heat.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and heat {tuple(heat.shape)} must have the same shape")
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        x, heat = logits.to(dtype), heat.to(dtype)
+        p = torch.sigmoid(x)
+        log_p, log_not_p = F.logsigmoid(x), F.logsigmoid(-x)
+        positive = heat >= 1.0
+        pos = (1 - p).pow(alpha) * log_p
+        neg = (1 - heat).pow(beta) * p.pow(alpha) * log_not_p
+        total = -(torch.where(positive, pos, torch.zeros_like(pos)).sum()
+                  + torch.where(positive, torch.zeros_like(neg), neg).sum())
+        return total / positive.sum().clamp(min=1)
+
+
 def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) -> Tensor:
     """``1 - sum(sigmoid(logits) * S) / sum(S)``, ``S`` = :func:`soft_skeleton` of ``target``.
 
@@ -209,6 +243,9 @@ class GuidewireLoss(nn.Module):
         self.device_weight = float(cfg.device_weight)
         self.device_head_weight = float(cfg.device_head_weight)
         self.device_head_wire_weight = float(cfg.device_head_wire_weight)
+        if not cfg.tip_weight >= 0:
+            raise ValueError(f"loss.tip_weight must be >= 0, got {cfg.tip_weight}")
+        self.tip_weight = float(cfg.tip_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Scalar loss of ``logits`` against ``target`` (0, 1 or :data:`DEVICE_LABEL`).
@@ -218,7 +255,16 @@ class GuidewireLoss(nn.Module):
         the auxiliary task's precision matters as much as its recall; the background term on
         guidewire pixels weighted by ``device_head_wire_weight``) and added with
         ``device_head_weight``.
+
+        A ``target`` of two channels (labels, tip heatmap: ``model.tip_head``) scores the last
+        logit channel against the heatmap (:func:`keypoint_focal_loss`, times ``tip_weight``) and
+        the others against the labels as above.
         """
+        if target.shape[1] == 2:
+            if logits.shape[1] < 2:
+                raise ValueError(f"a tip target needs a tip channel; logits have shape {tuple(logits.shape)}")
+            tips = keypoint_focal_loss(logits[:, -1:], target[:, 1:])
+            return self(logits[:, :-1], target[:, :1]) + self.tip_weight * tips
         if logits.shape[1] == 2 and target.shape[1] == 1:
             logits, device_logits = logits[:, :1], logits[:, 1:]
             on_device = (target == DEVICE_LABEL).to(device_logits.dtype)
@@ -242,4 +288,4 @@ class GuidewireLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}, "
                 f"device_head_weight={self.device_head_weight}, "
-                f"device_head_wire_weight={self.device_head_wire_weight}")
+                f"device_head_wire_weight={self.device_head_wire_weight}, tip_weight={self.tip_weight}")

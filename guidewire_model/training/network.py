@@ -73,15 +73,16 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                               "false")
         head = "full_resolution" if cfg.full_resolution_head else "subpixel" if cfg.subpixel_head else "linknet"
         model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
-                                   device_head=cfg.device_head)
+                                   device_head=cfg.device_head, tip_head=cfg.tip_head)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
                 "model.pretrained is true but model.architecture is 'unet': ImageNet weights exist only "
                 "for the ResNet encoder of 'linknet'; set model.pretrained: false"
             )
-        if cfg.device_head:
-            raise ConfigError("model.device_head is a 'linknet' option; set it false for model.architecture: 'unet'")
+        for option in ("device_head", "tip_head"):
+            if getattr(cfg, option):
+                raise ConfigError(f"model.{option} is a 'linknet' option; set it false for model.architecture: 'unet'")
         _check_input_size(cfg, UNET_STRIDE)
         model = UNet(in_channels=1, base_channels=cfg.unet_base_channels)
     else:

@@ -28,11 +28,30 @@ from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic.config import SyntheticConfig
 from guidewire_model.synthetic.generator import SyntheticFrame, generate_sequence
 
-__all__ = ["SyntheticTrainSet", "SyntheticValidationSet", "scene_seed"]
+__all__ = ["SyntheticTrainSet", "SyntheticValidationSet", "scene_seed", "visible_tips"]
+
+#: A wire whose last point lies this close to the frame's border leaves the frame there: no tip.
+TIP_BORDER_MARGIN_PX = 2.0
 
 #: Training scenes take generator seeds from 2**31 up; validation scenes and the seeds people
 #: evaluate on are small integers, so the two never meet.
 _TRAIN_SEED_OFFSET = 2**31
+
+
+def visible_tips(frame: SyntheticFrame, margin_px: float = TIP_BORDER_MARGIN_PX) -> np.ndarray:
+    """``(K, 2)`` ``(x, y)`` of the distal tips a frame shows: each wire's last centreline point,
+    unless it lies within ``margin_px`` of the border (the centreline is clipped to the frame, so
+    the wire runs on outside) or outside the frame's field of view (behind a shutter)."""
+    h, w = frame.mask.shape
+    tips = []
+    for wire in frame.wires:
+        x, y = np.asarray(wire.points, dtype=np.float64)[-1]
+        if not (margin_px <= x <= w - 1 - margin_px and margin_px <= y <= h - 1 - margin_px):
+            continue
+        if frame.field_of_view is not None and not frame.field_of_view[int(round(y)), int(round(x))]:
+            continue
+        tips.append((x, y))
+    return np.asarray(tips, dtype=np.float64).reshape(-1, 2)
 
 
 def scene_seed(seed: int, epoch: int, scene: int) -> int:
@@ -70,14 +89,18 @@ class SyntheticTrainSet(Dataset):
         ``loss.device_weight``: both are the look-alikes a wire detector confuses with wire.
         Images and random streams are the same either way. (Validation marks devices only, so its
         device share stays the share on devices.)
+    tip_sigma_px : float, optional
+        Add the tip channel's target (:func:`visible_tips`, Gaussians of this width) for
+        ``model.tip_head``; None: none.
 
     Items are ``(image, mask)`` float32 tensors of shape (1, C, C), like
-    :class:`guidewire_model.training.dataset.SegmentationDataset`.
+    :class:`guidewire_model.training.dataset.SegmentationDataset`; the mask is ``(2, C, C)`` with
+    ``tip_sigma_px`` (:func:`~guidewire_model.training.dataset.training_sample`).
     """
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
                  augment: AugmentConfig | None, seed: int, crop_size: int | None = None,
-                 with_devices: bool = False) -> None:
+                 with_devices: bool = False, tip_sigma_px: float | None = None) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
@@ -90,6 +113,7 @@ class SyntheticTrainSet(Dataset):
         self.seed = int(seed)
         self.crop_size = None if crop_size is None else int(crop_size)
         self.with_devices = bool(with_devices)
+        self.tip_sigma_px = None if tip_sigma_px is None else float(tip_sigma_px)
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
         self._generators = {name: SyntheticConfig.preset(name, **{**cfg.generator_overrides, "size": self.input_size})
@@ -134,7 +158,10 @@ class SyntheticTrainSet(Dataset):
         devices = None
         if self.with_devices:
             devices = frame.devices if frame.edges is None else frame.devices | frame.edges
-        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
+        if self.tip_sigma_px is None:
+            return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices,
+                               tips=visible_tips(frame), tip_sigma_px=self.tip_sigma_px)
 
 
 class SyntheticValidationSet(Dataset):

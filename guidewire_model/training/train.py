@@ -506,10 +506,13 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
 
         syn = cfg.data.synthetic
         return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop,
-                                  with_devices=devices),
+                                  with_devices=devices, tip_sigma_px=cfg.loss.tip_sigma_px if m.tip_head else None),
                 SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std))
     from guidewire_model.training.dataset import SegmentationDataset
 
+    if m.tip_head:
+        raise ConfigError("model.tip_head trains on the synthetic generator's tips; set data.source: synthetic "
+                          "or model.tip_head: false")
     return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
                                 crop_size=crop, with_devices=devices),
             SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed, with_devices=True))
@@ -584,10 +587,10 @@ def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
 
 
 def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``weights`` of a one-channel network made to fit ``target``'s, a network with a device head.
+    """``weights`` of a one-channel network made to fit ``target``'s, a network with a device or tip head.
 
-    The last head layer's guidewire channel is taken over and the device channel keeps
-    ``target``'s fresh initialisation, so a shipped model can be fine-tuned with a device head.
+    The last head layer's guidewire channel is taken over and the new channels keep ``target``'s
+    fresh initialisation, so a shipped model can be fine-tuned with a device or tip head.
     A channel is one row of that layer, or ``k`` consecutive rows where a pixel shuffle makes
     each row one of its ``k`` sub-pixels (the sub-pixel head: 4 rows, then 8).
     Weights that already fit (or that differ elsewhere) are returned unchanged.
@@ -600,8 +603,8 @@ def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, tor
     last_layer = head_weights[-1][:-len("weight")]
     for key in (last_layer + "weight", last_layer + "bias"):
         old, value = weights.get(key), target.get(key)
-        if (old is not None and value is not None and value.shape[0] == 2 * old.shape[0]
-                and old.shape[1:] == value.shape[1:]):
+        if (old is not None and value is not None and value.shape[0] > old.shape[0]
+                and value.shape[0] % old.shape[0] == 0 and old.shape[1:] == value.shape[1:]):
             grown[key] = torch.cat([old, value[old.shape[0]:]], dim=0)
     return grown
 
@@ -692,7 +695,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, device head %s, weight average %s, epochs %d..%d",
+            "skeleton recall %g device weight %g, device head %s, tip head %s, weight average %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
@@ -702,6 +705,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             cfg.loss.device_weight,
             (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
              if m.device_head else "off"),
+            f"weight {cfg.loss.tip_weight:g}, sigma {cfg.loss.tip_sigma_px:g} px" if m.tip_head else "off",
             f"decay {cfg.optim.ema_decay:g}" if average else "off",
             start_epoch + 1, cfg.optim.epochs)
 
