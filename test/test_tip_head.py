@@ -162,10 +162,10 @@ def test_the_loss_adds_the_tip_term_to_the_guidewire_loss():
 
 
 @pytest.mark.parametrize("head", ["full_resolution", "subpixel", "linknet"])
-def test_the_tip_channel_is_trained_and_kept_out_of_eval_outputs(head):
+def test_the_tip_channel_comes_from_its_own_branch_and_stays_out_of_eval_outputs(head):
     shipped = load_train_config(config_dir() / "train_default_model.yaml").model
     cfg = dataclasses.replace(shipped, encoder_width=4, full_resolution_head=head == "full_resolution",
-                              subpixel_head=head == "subpixel", tip_head=True)
+                              subpixel_head=head == "subpixel", tip_head=True, tip_channels=6)
     torch.manual_seed(0)
     model = build_model(cfg)
     x = torch.randn(1, 1, 64, 64)
@@ -176,12 +176,27 @@ def test_the_tip_channel_is_trained_and_kept_out_of_eval_outputs(head):
         assert model(x).shape == (1, 1, 64, 64)
         both = model.all_logits(x)
     assert both.shape == (1, 2, 64, 64) and torch.equal(both[:, :1], model(x))
+    # The same network without the branch computes the same guidewire channel.
+    plain = build_model(dataclasses.replace(cfg, tip_head=False)).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("tip.")})
+    with torch.no_grad():
+        assert torch.equal(plain(x), both[:, :1])
     # The tip channel starts near probability 0.01 (CenterNet's prior).
-    last = [m for m in model.head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    rows = last.out_channels // 2
-    assert torch.all(last.bias[-rows:] == TIP_PRIOR_LOGIT)
+    assert torch.all(model.tip.body.classify[-2].bias == TIP_PRIOR_LOGIT)
     with_devices = build_model(dataclasses.replace(cfg, device_head=True)).train()
     assert with_devices(x).shape == (1, 3, 64, 64)
+
+
+def test_the_tip_loss_does_not_reach_the_network_that_finds_the_wires():
+    shipped = load_train_config(config_dir() / "train_default_model.yaml").model
+    model = build_model(dataclasses.replace(shipped, encoder_width=4, tip_head=True)).train()
+    logits = model(torch.randn(2, 1, 64, 64))
+    keypoint_focal_loss(logits[:, -1:], torch.zeros(2, 1, 64, 64)).backward()
+    for name, p in model.named_parameters():
+        if name.startswith("tip."):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None or not p.grad.any(), name
 
 
 def test_a_tip_head_is_refused_where_the_data_has_no_tips(tmp_path):
@@ -197,10 +212,24 @@ def test_a_tip_head_is_refused_where_the_data_has_no_tips(tmp_path):
         build_model(unet.model)
 
 
+def test_frozen_parts_are_checked():
+    from guidewire_model.training.train import freeze_parts
+
+    demo = config_dir() / "train_demo.yaml"
+    with pytest.raises(ConfigError, match="init_from is empty"):
+        load_train_config(demo, {"frozen": ["encoder"]})
+    shipped = load_train_config(config_dir() / "train_default_model.yaml").model
+    model = build_model(dataclasses.replace(shipped, encoder_width=4, tip_head=True))
+    with pytest.raises(ConfigError, match=r"\['neck'\] are not parts of this network"):
+        freeze_parts(model, ["neck"])
+    with pytest.raises(ConfigError, match="nothing of the network to train"):
+        freeze_parts(model, ["encoder", "decoder", "head", "tip"])
+
+
 # --------------------------------------------------------------------------- a run
 
 
-def test_a_tip_head_run_starts_from_a_one_channel_model_and_trains_its_tip_channel(tmp_path):
+def test_a_tip_branch_learns_on_a_frozen_one_channel_model_and_changes_nothing_of_it(tmp_path):
     from guidewire_model.training.train import _init_weights, train
 
     torch.set_num_threads(1)
@@ -214,21 +243,26 @@ def test_a_tip_head_run_starts_from_a_one_channel_model_and_trains_its_tip_chann
     }
     first = load_train_config(config_dir() / "train_demo.yaml", {**base, "output_dir": str(tmp_path / "one")})
     train(first)
-    source = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    source = load_checkpoint(tmp_path / "one" / "last.pt")
+    # With a weight average too: an average of the frozen weights would drift from them by rounding.
+    base["optim.ema_decay"] = 0.9
     cfg = load_train_config(config_dir() / "train_demo.yaml", {
-        **base, "output_dir": str(tmp_path / "tip"), "model.tip_head": True, "init_from": str(tmp_path / "one" / "last.pt")})
+        **base, "output_dir": str(tmp_path / "tip"), "model.tip_head": True, "loss.tip_weight": 1.0,
+        "frozen": ["encoder", "decoder", "head"], "init_from": str(tmp_path / "one" / "last.pt")})
     started = build_model(cfg.model)
-    _init_weights(started, cfg)
-    start = {k: v.clone() for k, v in started.state_dict().items()}
-    grown = [k for k in start if start[k].shape != source[k].shape]
-    assert grown and all(k.startswith("head.") for k in grown)
-    for key in grown:  # the guidewire channel is taken over
-        assert torch.equal(start[key][:1], source[key])
-    train(cfg)
+    fresh = {k: v.clone() for k, v in started.state_dict().items()}
+    _init_weights(started, cfg)  # the branch is new: it keeps its own initialisation
+    for key, value in started.state_dict().items():
+        assert torch.equal(value, fresh[key] if key.startswith("tip.") else source["model"][key]), key
+    summary = train(cfg)
     payload = load_checkpoint(tmp_path / "tip" / "last.pt")
-    last_conv = [k for k in start if k.startswith("head.") and k.endswith("weight")][-1]
-    assert payload["model"][last_conv].shape[0] == 2
-    assert not torch.equal(payload["model"][last_conv][1], start[last_conv][1])  # the tip channel learned
+    # Weights and BatchNorm statistics of everything but the branch: exactly the first run's.
+    for key, value in payload["model"].items():
+        if not key.startswith("tip."):
+            assert torch.equal(value, source["model"][key]), key
+    assert any(not torch.equal(payload["model"][k], fresh[k]) for k in fresh if k.startswith("tip."))
+    # So its validation is the first run's too.
+    assert summary["history"][-1]["val_best_threshold_f1"] == source["history"][-1]["val_best_threshold_f1"]
     model, _ = model_from_payload(payload)
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 1, 64, 64)

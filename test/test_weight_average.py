@@ -87,3 +87,17 @@ def test_state_round_trips_and_refuses_another_network():
         WeightAverage(nn.Linear(2, 1), 0.9).load_state_dict(state, weights)
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(net, 1.0)
+
+
+def test_parts_that_do_not_train_are_copied_not_averaged():
+    """An average of a constant drifts from it by rounding; frozen parts must stay bit-exact."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3))
+    plain, fixed = WeightAverage(model, 0.98), WeightAverage(model, 0.98, fixed=["0", "1"])
+    for _ in range(30):
+        plain.update(model)
+        fixed.update(model)
+    weights = model.state_dict()
+    assert not torch.equal(plain.average["0.weight"], weights["0.weight"])  # the drift this guards against
+    assert all(torch.equal(fixed.average[k], weights[k]) for k in weights if k.startswith(("0.", "1.")))
+    assert torch.equal(fixed.average["2.weight"], plain.average["2.weight"])  # the rest is averaged as before

@@ -96,12 +96,16 @@ class ModelConfig:
     #: catheter, instead of only weighing it up as background (``loss.device_weight``).
     device_head: bool = False
     #: ``linknet`` only; not in the paper. A logit channel for the guidewires' distal tips: a
-    #: heatmap peaking at each visible tip (``loss.tip_weight``). The guidewire channel gives the
-    #: wire's pixels but no sign of where it ends: along the published lines that run past a true
-    #: tip onto something else its probability stays about 0.9 on both sides (docs/accuracy.md, "A
-    #: tip channel"). Like the device channel, eval mode (validation, export, every backend) gives
-    #: the guidewire channel alone; :meth:`LinkNet.all_logits` gives both. Synthetic data only.
+    #: heatmap peaking at each visible tip (``loss.tip_weight``), from its own small branch on the
+    #: decoder's features (linknet.TipBranch), which the tip loss does not train. The guidewire
+    #: channel gives the wire's pixels but no sign of where it ends: along the published lines that
+    #: run past a true tip onto something else its probability stays about 0.9 on both sides
+    #: (docs/accuracy.md, "A tip channel"). Like the device channel, eval mode (validation, export,
+    #: every backend) gives the guidewire channel alone; ``LinkNet.all_logits`` gives both.
+    #: Synthetic data only.
     tip_head: bool = False
+    #: Channels of the tip branch.
+    tip_channels: int = field(default=16, metadata=_range(1, 1024))
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,10 @@ class TrainConfig:
     #: initialisation instead of taking ``init_from``'s weights: a new head on a trained encoder
     #: and decoder. Empty: ``init_from`` must hold the same network.
     init_fresh: tuple[str, ...] = ()
+    #: Parts of the network (``encoder``, ``decoder``, ``head``, ``tip``) that do not train: their
+    #: weights and BatchNorm statistics stay as ``init_from`` gave them, so a new part (a tip
+    #: branch) learns on a finished network without changing what it already computes.
+    frozen: tuple[str, ...] = ()
     #: Also keep every epoch's weights, config and history (slim) as ``epochs/epoch_NNN.pt``: a run
     #: judged on a few real frames is judged on its spread over epochs, not on one lucky epoch.
     keep_epochs: bool = False
@@ -324,6 +332,11 @@ class TrainConfig:
             raise ConfigError(
                 "model.pretrained needs model.encoder_width: 64 (ImageNet weights fit only the "
                 f"torchvision width), got {self.model.encoder_width}"
+            )
+        if self.frozen and not self.init_from:
+            raise ConfigError(
+                f"frozen lists {list(self.frozen)} but init_from is empty: frozen parts keep the weights of a "
+                "trained network; name it (--init-from) or set frozen: []"
             )
         if self.init_fresh and not self.init_from:
             raise ConfigError(

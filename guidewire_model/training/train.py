@@ -279,6 +279,8 @@ def _train_epoch(
     from tqdm import tqdm
 
     model.train()
+    if cfg.frozen:
+        freeze_parts(getattr(model, "module", model), cfg.frozen)
     world = dist_utils.world_size()
     micro = cfg.optim.micro_batch_size
     total_loss, total_samples = 0.0, 0
@@ -524,10 +526,13 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
     if not source.is_file():
         raise ConfigError(f"init_from: {source} does not exist; point it at a run's best.pt or last.pt")
     init = load_checkpoint(source)
+    fresh = tuple(cfg.init_fresh)
+    if getattr(model, "tip", None) is not None and not any(k.startswith("tip.") for k in init["model"]):
+        fresh += ("tip",) if "tip" not in fresh else ()  # a tip branch added to a network without one
     try:
         weights = _with_device_channel(init["model"], model.state_dict())
-        if cfg.init_fresh:
-            weights = _keep_fresh(weights, model, cfg.init_fresh)
+        if fresh:
+            weights = _keep_fresh(weights, model, fresh)
         model.load_state_dict(weights)
     except (RuntimeError, KeyError) as exc:
         raise ConfigError(
@@ -536,7 +541,7 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
             f"section of the run it came from ({exc.__class__.__name__}: {str(exc)[:300]})"
         ) from exc
     log.info("initialised the weights from %s (epoch %s of its run)%s", source, init.get("epoch", "?"),
-             f"; fresh: {', '.join(cfg.init_fresh)}" if cfg.init_fresh else "")
+             f"; fresh: {', '.join(fresh)}" if fresh else "")
     if repeats_parent_scenes(init["config"], cfg):
         log.warning("init_from: %s's run drew its synthetic training scenes with seed %d too, so this run's "
                     "epochs re-draw the scenes of that run's epochs; --set seed=N draws new ones", source, cfg.seed)
@@ -567,6 +572,28 @@ def repeats_parent_scenes(parent: Mapping[str, Any], cfg: TrainConfig) -> bool:
             and parent.get("seed") == cfg.seed)
 
 
+def freeze_parts(model: nn.Module, parts: Sequence[str]) -> None:
+    """Stop ``model``'s top-level ``parts`` from training: no gradients, BatchNorm in eval mode.
+
+    Call again after every ``model.train()`` (which sets every module back to training mode).
+
+    Raises
+    ------
+    ConfigError
+        If a part is not a top-level module of ``model``, or nothing would be left to train.
+    """
+    children = dict(model.named_children())
+    unknown = [part for part in parts if part not in children]
+    if unknown:
+        raise ConfigError(f"frozen: {unknown} are not parts of this network; its parts are {list(children)}")
+    for part in parts:
+        children[part].eval()
+        for p in children[part].parameters():
+            p.requires_grad_(False)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"frozen: {list(parts)} leaves nothing of the network to train")
+
+
 def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
                 parts: Sequence[str]) -> dict[str, torch.Tensor]:
     """``weights`` with the tensors of ``model``'s top-level ``parts`` replaced by ``model``'s own.
@@ -587,10 +614,10 @@ def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
 
 
 def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``weights`` of a one-channel network made to fit ``target``'s, a network with a device or tip head.
+    """``weights`` of a one-channel network made to fit ``target``'s, a network with a device head.
 
-    The last head layer's guidewire channel is taken over and the new channels keep ``target``'s
-    fresh initialisation, so a shipped model can be fine-tuned with a device or tip head.
+    The last head layer's guidewire channel is taken over and the device channel keeps
+    ``target``'s fresh initialisation, so a shipped model can be fine-tuned with a device head.
     A channel is one row of that layer, or ``k`` consecutive rows where a pixel shuffle makes
     each row one of its ``k`` sub-pixels (the sub-pixel head: 4 rows, then 8).
     Weights that already fit (or that differ elsewhere) are returned unchanged.
@@ -603,8 +630,8 @@ def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, tor
     last_layer = head_weights[-1][:-len("weight")]
     for key in (last_layer + "weight", last_layer + "bias"):
         old, value = weights.get(key), target.get(key)
-        if (old is not None and value is not None and value.shape[0] > old.shape[0]
-                and value.shape[0] % old.shape[0] == 0 and old.shape[1:] == value.shape[1:]):
+        if (old is not None and value is not None and value.shape[0] == 2 * old.shape[0]
+                and old.shape[1:] == value.shape[1:]):
             grown[key] = torch.cat([old, value[old.shape[0]:]], dim=0)
     return grown
 
@@ -633,7 +660,9 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     _seed_everything(cfg.seed)
     model = build_model(m).to(device)
     criterion = loss_cls(cfg.loss)
-    optimizer = build_optimizer(model.parameters(), cfg)
+    if cfg.frozen:
+        freeze_parts(model, cfg.frozen)
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience,
         min_lr=cfg.optim.min_lr)
@@ -655,7 +684,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
                      initial_val["val_best_threshold_f1"], initial.tolerance.f1, initial_val["val_best_threshold"],
                      _device_share_text(initial_val))
     # Created after the initial weights are in place: the average starts from them.
-    average = WeightAverage(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    average = WeightAverage(model, cfg.optim.ema_decay, fixed=cfg.frozen) if cfg.optim.ema_decay > 0 else None
     if payload is not None:
         initial_val = payload.get("initial_val")
         # With an average, "model" holds the averaged weights that were validated and kept, and
@@ -695,7 +724,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, device head %s, tip head %s, weight average %s, epochs %d..%d",
+            "skeleton recall %g device weight %g, device head %s, tip head %s, weight average %s, frozen %s, "
+            "epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
@@ -706,7 +736,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
              if m.device_head else "off"),
             f"weight {cfg.loss.tip_weight:g}, sigma {cfg.loss.tip_sigma_px:g} px" if m.tip_head else "off",
-            f"decay {cfg.optim.ema_decay:g}" if average else "off",
+            f"decay {cfg.optim.ema_decay:g}" if average else "off", ", ".join(cfg.frozen) or "nothing",
             start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None

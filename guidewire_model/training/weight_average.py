@@ -15,7 +15,7 @@ so the average is not dominated by the random initial weights.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -33,14 +33,18 @@ class WeightAverage:
     decay : float
         Weight of the old average at each step, in (0, 1): the average spans about
         ``1 / (1 - decay)`` steps.
+    fixed : sequence of str
+        Top-level parts of ``model`` that do not train (``frozen``): copied, not averaged, since
+        an average of a constant drifts from it by rounding.
     """
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: nn.Module, decay: float, fixed: Sequence[str] = ()) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay = float(decay)
         self.steps = 0
         self.average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._fixed = tuple(f"{part}." for part in fixed)
 
     def step_decay(self) -> float:
         """The decay the next :meth:`update` uses (shorter horizon over the first steps)."""
@@ -52,7 +56,7 @@ class WeightAverage:
         d = self.step_decay()
         for key, value in model.state_dict().items():
             avg = self.average[key]
-            if avg.is_floating_point():
+            if avg.is_floating_point() and not key.startswith(self._fixed):
                 avg.mul_(d).add_(value.detach(), alpha=1.0 - d)
             else:
                 avg.copy_(value)
