@@ -99,8 +99,8 @@ class ModelConfig:
     #: heatmap peaking at each visible tip (``loss.tip_weight``), from its own small branch on the
     #: decoder's features (linknet.TipBranch), which the tip loss does not train. The guidewire
     #: channel gives the wire's pixels but no sign of where it ends: along the published lines that
-    #: run past a true tip onto something else its probability stays about 0.9 on both sides
-    #: (docs/accuracy.md, "A tip channel"). Like the device channel, eval mode (validation, export,
+    #: run past a true tip onto something else its probability stays as high after the tip as
+    #: before it (docs/accuracy.md, "A tip channel"). Like the device channel, eval mode (validation, export,
     #: every backend) gives the guidewire channel alone; ``LinkNet.all_logits`` gives both.
     #: Synthetic data only.
     tip_head: bool = False

@@ -199,9 +199,8 @@ class TipBranch(nn.Module):
     half-resolution features added, each position giving the logits of its four pixels) with its
     own weights, and it reads the decoder's features *detached*: the tip loss never reaches the
     network that finds the wires. Trained with the rest frozen (``optim.frozen``), the guidewire
-    channel stays exactly the network it started from. A shared last layer instead (tried: the tip
-    as a second row of the head's last layer, everything training) lowered the guidewire channel's
-    validation F1 from 0.462 to 0.426 in three epochs.
+    channel stays exactly the network it started from. (A shared last layer, everything training,
+    pulled the guidewire channel down: docs/accuracy.md, "A tip channel".)
 
     Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits ``(N, 1, H, W)``;
     the last layer's bias starts at :data:`TIP_PRIOR_LOGIT`.
