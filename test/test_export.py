@@ -192,6 +192,43 @@ def test_a_device_head_network_exports_its_guidewire_channel_only(tmp_path):
     assert np.allclose(y[0, 0], both[0, 0], atol=1e-4) and not np.allclose(y[0, 0], both[0, 1], atol=1e-3)
 
 
+def test_a_tip_head_network_exports_the_guidewire_and_tip_channels(tmp_path):
+    import onnx
+
+    from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    tip_cfg = load_train_config(overrides={**TINY, "model.tip_head": True, "model.device_head": True})
+    torch.manual_seed(0)
+    model = build_model(tip_cfg.model)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(tip_cfg)})
+    out = export_onnx(path, tmp_path / "tip.onnx", n_check_frames=1)  # parity with torch is checked inside
+    info = read_onnx_info(out["path"])
+    assert info.output == "probability+tip" and info.channels == 2 and info.has_tips
+    x = np.random.default_rng(0).standard_normal((1, 1, SIZE, SIZE)).astype(np.float32)
+    with OnnxRuntimeBackend(out["path"]) as backend:
+        y = backend.infer(x)
+    assert y.shape == (1, 2, SIZE, SIZE)
+    model.eval()
+    with torch.no_grad():  # wire, device, tip: the file has the first and the last
+        every = torch.sigmoid(model.all_logits(torch.from_numpy(x))).numpy()
+    assert np.allclose(y[0, 0], every[0, 0], atol=1e-4) and np.allclose(y[0, 1], every[0, 2], atol=1e-4)
+    # Metadata that promises a tip channel the graph does not have is refused, naming both.
+    proto = onnx.load(str(out["path"]))
+    for prop in proto.metadata_props:
+        if prop.key == "guidewire.output":
+            prop.value = "probability"
+    onnx.save(proto, str(tmp_path / "lies.onnx"))
+    with pytest.raises(ModelFileError, match=r"expected FLOAT \[N, 1, 64, 64\]"):
+        read_onnx_info(tmp_path / "lies.onnx")
+    for prop in proto.metadata_props:
+        if prop.key == "guidewire.output":
+            prop.value = "logits"
+    onnx.save(proto, str(tmp_path / "unknown.onnx"))
+    with pytest.raises(ModelFileError, match="'probability' or 'probability\\+tip'"):
+        read_onnx_info(tmp_path / "unknown.onnx")
+
+
 def test_export_rejects_old_opset(cfg, tmp_path):
     with pytest.raises(ExportError, match="opset"):
         export_model(build_model(cfg.model), cfg, tmp_path / "m.onnx", opset=13)

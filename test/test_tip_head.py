@@ -267,3 +267,8 @@ def test_a_tip_branch_learns_on_a_frozen_one_channel_model_and_changes_nothing_o
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 1, 64, 64)
         assert model.all_logits(torch.zeros(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+    # The torch backend serves the checkpoint as its exported file would: wire and tip channels.
+    from guidewire_model.training.torch_backend import TorchBackend
+
+    backend = TorchBackend.from_payload(payload)
+    assert backend.info.has_tips and backend.infer(np.zeros((1, 1, 64, 64), np.float32)).shape == (1, 2, 64, 64)

@@ -73,3 +73,62 @@ def test_lines_far_from_every_peak_are_left_alone():
         cut_at_tips(lines, np.zeros((0, 2)), keep="middle")
     with pytest.raises(ValueError, match=r"\(K, 2\)"):
         cut_at_tips(lines, np.zeros(3))
+
+
+# --------------------------------------------------------------------------- in the pipeline
+
+
+def _frame_with_a_wire(size=128):
+    """A frame and the wire's mask: a horizontal line from the left border to x = 100."""
+    mask = np.zeros((size, size), np.uint8)
+    mask[60:62, 0:101] = 1
+    image = np.full((size, size), 200, np.uint8)
+    image[mask > 0] = 60
+    return image, mask
+
+
+def _pipeline(tips=True, **settings):
+    from guidewire_model.evaluation.oracle_backend import OracleBackend
+    from guidewire_model.runtime.pipeline import GuidewirePipeline
+
+    backend = OracleBackend(128, tips=tips)
+    return backend, GuidewirePipeline(backend, field_of_view=False, **settings)
+
+
+def _tip_blob(x, y, height=0.9, size=128):
+    rr, cc = np.mgrid[:size, :size]
+    return (height * np.exp(-((cc - x) ** 2 + (rr - y) ** 2) / 8.0)).astype(np.float32)
+
+
+def test_the_pipeline_ends_a_traced_wire_at_the_models_tip_peak():
+    image, mask = _frame_with_a_wire()
+    backend, pipe = _pipeline()
+    backend.set_mask(mask, _tip_blob(70, 61))
+    inference = pipe.infer(image)
+    assert inference.tip is not None and inference.tip.shape == (128, 128)
+    (wire,) = pipe.finish(inference).wires
+    assert abs(wire.tip[0] - 70) <= 2 and wire.points[0][0] < 10  # from the border to the peak
+    # Below the threshold, or the cut switched off: the traced wire as it is, to x = 100.
+    for low, setting in ((0.4, {}), (0.9, {"tip_threshold": 1.0})):
+        backend.set_mask(mask, _tip_blob(70, 61, height=low))
+        pipe.reset()
+        pipe.configure(**setting)
+        (wire,) = pipe.process(image).wires
+        assert abs(wire.tip[0] - 100) <= 2
+    pipe.configure(tip_threshold=0.5)
+    # A cut that leaves less than min_wire_length_px publishes nothing.
+    backend.set_mask(mask, _tip_blob(15, 61))
+    pipe.reset()
+    assert pipe.process(image).wires == []
+
+
+def test_a_model_without_a_tip_channel_traces_as_before():
+    image, mask = _frame_with_a_wire()
+    backend, pipe = _pipeline(tips=False)
+    backend.set_mask(mask)
+    inference = pipe.infer(image)
+    assert inference.tip is None
+    (wire,) = pipe.finish(inference).wires
+    assert abs(wire.tip[0] - 100) <= 2
+    with pytest.raises(ValueError, match="without tips"):
+        backend.set_mask(mask, _tip_blob(70, 61))

@@ -21,6 +21,9 @@ from typing import Any, Mapping
 __all__ = [
     "METADATA_PREFIX",
     "MIN_OPSET",
+    "OUTPUT_CHANNELS",
+    "OUTPUT_PROBABILITY",
+    "OUTPUT_PROBABILITY_AND_TIP",
     "CheckpointError",
     "ModelFileError",
     "ModelInfo",
@@ -33,8 +36,12 @@ __all__ = [
 METADATA_PREFIX = "guidewire."
 #: Lowest ONNX opset we export and accept.
 MIN_OPSET = 17
-#: The only output convention we write: a per-pixel wire probability in [0, 1] (sigmoid applied).
+#: The output convention of a guidewire model: a per-pixel wire probability in [0, 1] (sigmoid applied).
 OUTPUT_PROBABILITY = "probability"
+#: The same with a second channel, the probability of a wire's distal tip (``model.tip_head``).
+OUTPUT_PROBABILITY_AND_TIP = "probability+tip"
+#: Output channels of each convention, in order.
+OUTPUT_CHANNELS = {OUTPUT_PROBABILITY: ("probability",), OUTPUT_PROBABILITY_AND_TIP: ("probability", "tip")}
 
 _REEXPORT = "re-export it with guidewire-export"
 
@@ -68,7 +75,8 @@ class ModelInfo:
     encoder_width : int
         ``ModelConfig.encoder_width``.
     output : str
-        Output convention; always ``"probability"`` (sigmoid inside the model).
+        Output convention (sigmoid inside the model): ``"probability"``, one channel, or
+        ``"probability+tip"``, the wire probability then the tip probability (:data:`OUTPUT_CHANNELS`).
     config_sha256 : str
         SHA-256 of the canonical JSON of the training config (see :func:`config_sha256`), to tie
         a model file to its run.
@@ -89,6 +97,16 @@ class ModelInfo:
     config_sha256: str
     version: str
     opset: int | None
+
+    @property
+    def channels(self) -> int:
+        """Channels ``C`` of the model's output ``(N, C, S, S)``; the wire probability is channel 0."""
+        return len(OUTPUT_CHANNELS[self.output])
+
+    @property
+    def has_tips(self) -> bool:
+        """Whether channel 1 is the probability of a wire's distal tip."""
+        return self.output == OUTPUT_PROBABILITY_AND_TIP
 
     def to_metadata(self) -> dict[str, str]:
         """String key/value pairs for ONNX ``metadata_props``.
@@ -153,7 +171,7 @@ class ModelInfo:
             architecture=get("architecture", str, bool, "an architecture name"),
             encoder=get("encoder", str, bool, "an encoder name"),
             encoder_width=get("encoder_width", int, lambda v: v >= 1, "a positive integer"),
-            output=get("output", str, lambda v: v == OUTPUT_PROBABILITY, repr(OUTPUT_PROBABILITY)),
+            output=get("output", str, lambda v: v in OUTPUT_CHANNELS, " or ".join(map(repr, OUTPUT_CHANNELS))),
             config_sha256=get(
                 "config_sha256", str, lambda v: len(v) == 64 and all(c in "0123456789abcdef" for c in v),
                 "64 lowercase hex digits",
@@ -202,8 +220,9 @@ def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
     ------
     ModelFileError
         Naming the file, if it is missing, not ONNX or truncated, lacks our metadata, or its
-        single input/output is not float32 (N, 1, S, S) with S equal to the metadata's
-        ``input_size``, or its opset disagrees with the metadata.
+        single input is not float32 (N, 1, S, S) or its single output not (N, C, S, S), with S equal
+        to the metadata's ``input_size`` and C its output channels, or its opset disagrees with the
+        metadata.
     """
     import onnx
     from google.protobuf.message import DecodeError
@@ -230,21 +249,21 @@ def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
     initializers = {t.name for t in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in initializers]
     _check_io(path, "input", inputs, info.input_size)
-    _check_io(path, "output", list(model.graph.output), info.input_size)
+    _check_io(path, "output", list(model.graph.output), info.input_size, info.channels)
     return info
 
 
-def _check_io(path: Path, kind: str, values: list, size: int) -> None:
+def _check_io(path: Path, kind: str, values: list, size: int, channels: int = 1) -> None:
     import onnx
 
     if len(values) != 1:
         raise ModelFileError(f"{path}: expected exactly one graph {kind}, found {len(values)}; {_REEXPORT}")
     tensor_type = values[0].type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor_type.shape.dim]
-    shape_ok = len(dims) == 4 and dims[1:] == [1, size, size]
+    shape_ok = len(dims) == 4 and dims[1:] == [channels, size, size]
     if tensor_type.elem_type != onnx.TensorProto.FLOAT or not shape_ok:
         dtype = onnx.TensorProto.DataType.Name(tensor_type.elem_type)
         raise ModelFileError(
             f"{path}: graph {kind} '{values[0].name}' is {dtype} {dims}; expected FLOAT "
-            f"[N, 1, {size}, {size}] (input_size {size} from the metadata); {_REEXPORT}"
+            f"[N, {channels}, {size}, {size}] (input_size {size} and output channels from the metadata); {_REEXPORT}"
         )

@@ -9,8 +9,9 @@ iris, letterbox and white borders, burned-in text, margins), so neither the mask
 uses those pixels; path stretches running along the field's edge or the image border are removed;
 a path whose two ends both lie at that edge (a lead crossing the whole view) is not a guidewire,
 which ends in a free tip inside the field (``require_free_tip``), and is skipped before the tracker
-so it cannot take a wire's id; and a published wire is at least ``min_wire_length_px`` long with a mean probability of at least
-``min_mean_probability``. The settings are one validated :class:`PostprocessSettings`, swapped
+so it cannot take a wire's id; a published wire is at least ``min_wire_length_px`` long with a mean probability of at least
+``min_mean_probability``; and with a model that marks tips (``ModelInfo.has_tips``) a traced line
+ends at a tip peak beside it (:mod:`.tips`, ``tip_threshold``). The settings are one validated :class:`PostprocessSettings`, swapped
 whole by :meth:`GuidewirePipeline.configure` (the node's live parameter changes), so every frame
 sees one consistent set.
 
@@ -38,9 +39,13 @@ from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
+from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
 from guidewire_model.runtime.tracking import WireTracker
 
-__all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings"]
+__all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings", "TIP_KEEP"]
+
+#: Which piece of a line cut at a tip peak is published (``tips.cut_at_tips``' ``keep``).
+TIP_KEEP = "proximal"
 
 
 def _setting(default: Any, description: str, lo: float | None = None, hi: float | None = None) -> Any:
@@ -91,6 +96,10 @@ class PostprocessSettings:
         False, "take as a wire's proximal end the one that continues into a catheter in the frame (darker than "
                "the background) before the field's-edge rule; off by default: on the real phantom frames the "
                "shipped model's masks include the catheter and the rule turned the main wire round in 2 of 6")
+    tip_threshold: float = _setting(
+        0.5, "with a model that marks wire tips: a traced line ends at a peak of the tip map at least this high "
+             "beside its interior, and one beside an end makes that end the tip (1 = off; other models: no effect)",
+        0.0, 1.0)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -169,12 +178,15 @@ class Inference:
         The network's map at its input size ``S``.
     preprocess_ms, inference_ms : float
         Wall time of the two stages.
+    tip : ndarray (S, S) float32 or None
+        The network's tip map, for a model that has one (``ModelInfo.has_tips``).
     """
 
     image: np.ndarray
     probability: np.ndarray
     preprocess_ms: float
     inference_ms: float
+    tip: np.ndarray | None = None
 
 
 def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -208,7 +220,8 @@ class GuidewirePipeline:
     track : bool
         Keep wire ids stable across calls (a sequence); ``False`` numbers wires per frame.
     min_mean_probability, field_of_view, field_margin_px, border_margin_px, detect_burned_in_text, \
-    edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px, catheter_orientation
+    edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px, catheter_orientation, \
+    tip_threshold
         See :class:`PostprocessSettings` (defaults and ranges there).
 
     Raises
@@ -228,7 +241,8 @@ class GuidewirePipeline:
                  edge_reject_run_px: float = _DEFAULTS.edge_reject_run_px,
                  require_free_tip: bool = _DEFAULTS.require_free_tip,
                  free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px,
-                 catheter_orientation: bool = _DEFAULTS.catheter_orientation) -> None:
+                 catheter_orientation: bool = _DEFAULTS.catheter_orientation,
+                 tip_threshold: float = _DEFAULTS.tip_threshold) -> None:
         self.backend = backend
         self.threshold = backend.info.threshold if threshold is None else float(threshold)
         self._max_wires = int(max_wires)
@@ -239,7 +253,8 @@ class GuidewirePipeline:
             field_of_view=field_of_view, field_margin_px=field_margin_px, border_margin_px=border_margin_px,
             detect_burned_in_text=detect_burned_in_text, edge_reject_px=edge_reject_px,
             edge_reject_run_px=edge_reject_run_px, require_free_tip=require_free_tip,
-            free_tip_margin_px=free_tip_margin_px, catheter_orientation=catheter_orientation)
+            free_tip_margin_px=free_tip_margin_px, catheter_orientation=catheter_orientation,
+            tip_threshold=tip_threshold)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
 
@@ -329,11 +344,11 @@ class GuidewirePipeline:
         t0 = time.perf_counter()
         batch = prepare_batch([image], info.input_size, info.input_mean, info.input_std)
         t1 = time.perf_counter()
-        # Backends return arrays of their own (TensorRT copies out of its host buffer), so this map
-        # stays valid while the next frame runs on another thread.
-        prob_small = self.backend.infer(batch)[0, 0]
+        # Backends return arrays of their own (TensorRT copies out of its host buffer), so these maps
+        # stay valid while the next frame runs on another thread.
+        out = self.backend.infer(batch)[0]
         t2 = time.perf_counter()
-        return Inference(image, prob_small, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        return Inference(image, out[0], (t1 - t0) * 1e3, (t2 - t1) * 1e3, out[1] if info.has_tips else None)
 
     def finish(self, inference: Inference, track: bool | None = None) -> FrameResult:
         """Field of view, mask, centrelines and wire ids of an inferred frame (the backend is not used).
@@ -366,6 +381,11 @@ class GuidewirePipeline:
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
                                     free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None,
                                     image=to_unit_float(image) if s.catheter_orientation else None)
+        if inference.tip is not None and s.tip_threshold < 1.0:
+            tip = restore_size(inference.tip, image.shape)
+            lines = cut_at_tips(lines, tip_peaks(tip, s.tip_threshold, None if fov is None else fov.valid),
+                                keep=TIP_KEEP)
+            lines = [line for line in lines if line.length_px >= s.min_wire_length_px]
         if self.track if track is None else track:
             tracked = self._tracker.update(lines)
         else:

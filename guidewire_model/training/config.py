@@ -22,7 +22,7 @@ from typing import Any, Literal, Mapping, TypeVar
 import yaml
 
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.runtime.model_info import ModelInfo, OUTPUT_PROBABILITY, config_sha256
+from guidewire_model.runtime.model_info import ModelInfo, OUTPUT_PROBABILITY, OUTPUT_PROBABILITY_AND_TIP, config_sha256
 
 __all__ = [
     "AugmentConfig",
@@ -552,7 +552,7 @@ def describe_model(cfg: TrainConfig, opset: int | None = None, threshold: float 
         architecture=str(m.architecture),
         encoder=str(m.encoder),
         encoder_width=int(m.encoder_width),
-        output=OUTPUT_PROBABILITY,
+        output=OUTPUT_PROBABILITY_AND_TIP if getattr(m, "tip_head", False) else OUTPUT_PROBABILITY,
         config_sha256=config_sha256(to_dict(cfg)),
         version=__version__,
         opset=opset,

@@ -1,7 +1,8 @@
 """Export a trained checkpoint to ONNX, with metadata and a numerical parity check.
 
 The exported graph ends in the sigmoid, so its single output is the wire *probability* map
-(N, 1, S, S); the batch axis is dynamic, the spatial size is fixed to the training input size.
+(N, 1, S, S), or (N, 2, S, S) with the tip probability as channel 1 for a network with a tip head;
+the batch axis is dynamic, the spatial size is fixed to the training input size.
 A :class:`~guidewire_model.runtime.model_info.ModelInfo` (input size, normalisation, threshold, ...) is
 written into ``metadata_props``. Before the file appears under its final name, ONNX Runtime
 (CPU) and PyTorch are run on the same preprocessed frames; if their probability maps differ by
@@ -25,6 +26,7 @@ from guidewire_model.core.atomic_io import atomic_path
 from guidewire_model.runtime.backends.engine_parity import parity_frames
 from guidewire_model.runtime.model_info import MIN_OPSET, ModelFileError, ModelInfo, file_sha256, read_onnx_info
 from guidewire_model.training.config import describe_model
+from guidewire_model.training.network import output_logits
 from guidewire_model.training.subpixel_deconv import without_transposed_convolutions
 
 __all__ = ["ExportError", "ProbabilityModel", "check_frames", "export_model", "export_onnx", "main"]
@@ -39,14 +41,18 @@ class ExportError(RuntimeError):
 
 
 class ProbabilityModel(nn.Module):
-    """Wrap a logits network so its output is the sigmoid probability, as in the exported file."""
+    """Wrap a logits network so its output is the sigmoid probability, as in the exported file.
+
+    A network with a tip branch (``model.tip_head``) gives the wire channel and the tip channel
+    (``network.output_logits``).
+    """
 
     def __init__(self, logits_model: nn.Module) -> None:
         super().__init__()
         self.logits_model = logits_model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits_model(x))
+        return torch.sigmoid(output_logits(self.logits_model, x))
 
 
 def check_frames(info: ModelInfo, n_frames: int, seed: int = 0) -> tuple[np.ndarray, str]:

@@ -17,7 +17,7 @@ from guidewire_model.training.pretrained import load_imagenet_encoder
 from guidewire_model.training.resnet import ENCODER_LAYERS, ResNetEncoder
 from guidewire_model.training.unet import UNET_STRIDE, UNet
 
-__all__ = ["build_model", "count_parameters", "estimate_gflops"]
+__all__ = ["build_model", "count_parameters", "estimate_gflops", "output_logits"]
 
 #: ImageNet weights exist only for torchvision's width.
 IMAGENET_WIDTH = 64
@@ -90,6 +90,16 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         raise ConfigError(f"model.architecture is {cfg.architecture!r}; allowed: 'linknet', 'unet'")
     model.model_config = cfg
     return model
+
+
+def output_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits of what a model file gives: ``(N, 1, H, W)`` guidewire, or ``(N, 2, H, W)``
+    guidewire then tip for a network with a tip branch (``ModelInfo.output`` ``"probability+tip"``).
+    A device channel is training's only. The export and the torch backend both read this."""
+    if getattr(model, "tip", None) is None:
+        return model(x)
+    logits = model.all_logits(x)
+    return torch.cat([logits[:, :1], logits[:, -1:]], dim=1)
 
 
 def _check_input_size(cfg: ModelConfig, stride: int) -> None:

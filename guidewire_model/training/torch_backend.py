@@ -12,6 +12,7 @@ from torch import nn
 
 from guidewire_model.runtime.model_info import ModelInfo
 from guidewire_model.training.config import describe_model
+from guidewire_model.training.network import output_logits
 from guidewire_model.runtime.backends.base import Backend, BackendError
 
 __all__ = ["TorchBackend"]
@@ -102,7 +103,7 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
-                logits = self._model(x)
+                logits = output_logits(self._model, x)
             # Sigmoid in float32: float16 saturates probabilities near 0/1.
             return torch.sigmoid(logits.float()).cpu().numpy()
 

@@ -45,7 +45,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        """Run a validated batch; return float32 (N, 1, S, S) probabilities."""
+        """Run a validated batch; return float32 (N, C, S, S) probabilities (C = ``info.channels``)."""
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Probability maps for a batch of preprocessed frames.
@@ -58,8 +58,9 @@ class Backend(abc.ABC):
 
         Returns
         -------
-        ndarray, float32, (N, 1, S, S)
-            Wire probability in [0, 1].
+        ndarray, float32, (N, C, S, S)
+            Wire probability in [0, 1] in channel 0; a model with tips (``info.has_tips``) has the
+            tip probability in channel 1.
 
         Raises
         ------

@@ -147,7 +147,7 @@ class TensorRTBackend(Backend):
         self._engine = cached.engine
         if self._runner is None or self._runner.engine is not cached.engine:
             self._runner = EngineRunner(trt, cached.engine, cuda, self.info.input_size, self.max_batch,
-                                        str(self.model_path), self._device_index)
+                                        str(self.model_path), self._device_index, self.info.channels)
         self.engine_path, self.built, self.report = cached.path, cached.built, cached.report
         log.info("tensorrt backend: %s, %s engine on %s (sm %s, TensorRT %s), %s %s", self.model_path, self.precision,
                  device.name, device.compute_capability, trt.__version__, "built and cached at" if self.built
@@ -158,7 +158,7 @@ class TensorRTBackend(Backend):
         from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         self._runner = EngineRunner(self._trt, engine, self._cuda, self.info.input_size, self.max_batch,
-                                    str(self.model_path), self._device_index)
+                                    str(self.model_path), self._device_index, self.info.channels)
         frames, kind = parity_frames(self.info, self._n_parity)
         with OnnxRuntimeBackend(self.model_path, device="cpu") as reference:
             expected = reference.infer(frames)

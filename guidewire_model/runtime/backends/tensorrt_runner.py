@@ -25,7 +25,7 @@ def _dims(shape: Any) -> tuple[int, ...]:
 
 
 class EngineRunner:
-    """Execute one engine with one input (N, 1, S, S) and one output.
+    """Execute one engine with one input (N, 1, S, S) and one output (N, C, S, S).
 
     Parameters
     ----------
@@ -37,6 +37,8 @@ class EngineRunner:
         S.
     max_batch : int
         Largest batch this runner takes (at most the profile's maximum).
+    channels : int
+        C, the output's channels (``ModelInfo.channels``).
     source : str
         Named in error messages (the model file).
     device_index : int
@@ -50,8 +52,9 @@ class EngineRunner:
     """
 
     def __init__(self, trt: Any, engine: Any, cuda: CudaRuntime, input_size: int, max_batch: int, source: str,
-                 device_index: int = 0) -> None:
+                 device_index: int = 0, channels: int = 1) -> None:
         self._cuda = cuda
+        self.channels = int(channels)
         self.device_index = int(device_index)
         self.engine = engine
         self.source = source
@@ -106,13 +109,13 @@ class EngineRunner:
             raise BackendError(f"{self.source}: TensorRT refused input shape {shape} for tensor {self.input!r} "
                                f"(the engine was built for batches up to {self.max_batch})")
         out = _dims(self.context.get_tensor_shape(self.output))
-        if out != (n, 1, s, s):
+        if out != (n, self.channels, s, s):
             raise BackendError(f"{self.source}: the engine's output {self.output!r} has shape {out} for input {shape}; "
-                               f"expected ({n}, 1, {s}, {s}) (re-export the model with guidewire-export)")
+                               f"expected ({n}, {self.channels}, {s}, {s}) (re-export the model with guidewire-export)")
         self._batch, self._out_shape = n, out
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 1, S, S) float32 for a float32 batch of at most ``max_batch`` frames.
+        """Probabilities (N, C, S, S) float32 for a float32 batch of at most ``max_batch`` frames.
 
         Raises
         ------
