@@ -182,7 +182,7 @@ def test_the_tip_channel_comes_from_its_own_branch_and_stays_out_of_eval_outputs
     with torch.no_grad():
         assert torch.equal(plain(x), both[:, :1])
     # The tip channel starts near probability 0.01 (CenterNet's prior).
-    assert torch.all(model.tip.body.classify[-2].bias == TIP_PRIOR_LOGIT)
+    assert torch.all(model.tip.classify[1].bias == TIP_PRIOR_LOGIT)
     with_devices = build_model(dataclasses.replace(cfg, device_head=True)).train()
     assert with_devices(x).shape == (1, 3, 64, 64)
 

@@ -105,7 +105,7 @@ class ModelConfig:
     #: Synthetic data only.
     tip_head: bool = False
     #: Channels of the tip branch.
-    tip_channels: int = field(default=16, metadata=_range(1, 1024))
+    tip_channels: int = field(default=8, metadata=_range(1, 1024))
 
 
 @dataclass(frozen=True)

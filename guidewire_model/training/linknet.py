@@ -195,12 +195,14 @@ class SubPixelHead(nn.Module):
 class TipBranch(nn.Module):
     """The tip heatmap's own small head: the decoder's features and the frame, at half resolution.
 
-    Not in the paper. Built like :class:`SubPixelHead` (the frame as 2x2 pixel blocks, the decoder's
-    half-resolution features added, each position giving the logits of its four pixels) with its
-    own weights, and it reads the decoder's features *detached*: the tip loss never reaches the
-    network that finds the wires. Trained with the rest frozen (``optim.frozen``), the guidewire
-    channel stays exactly the network it started from. (A shared last layer, everything training,
-    pulled the guidewire channel down: docs/accuracy.md, "A tip channel".)
+    Not in the paper. The frame enters as its 2x2 pixel blocks and the decoder's half-resolution
+    features are added, as in :class:`SubPixelHead`; dilated convolutions (dilation 2 and 4) then
+    look along the wire about 25 px either way, since a tip is where a wire stops, which no
+    pixel shows by itself; each position gives the logits of its four pixels. It has its own
+    weights and reads the decoder's features *detached*: the tip loss never reaches the network
+    that finds the wires. Trained with the rest frozen (``optim.frozen``), the guidewire channel
+    stays exactly the network it started from. (A shared last layer, everything training, pulled
+    the guidewire channel down: docs/accuracy.md, "A tip channel".)
 
     Maps ``(decoder features (N, c, H/2, W/2), frame (N, C_in, H, W))`` to logits ``(N, 1, H, W)``;
     the last layer's bias starts at :data:`TIP_PRIOR_LOGIT`.
@@ -208,16 +210,35 @@ class TipBranch(nn.Module):
 
     def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1) -> None:
         super().__init__()
-        self.body = SubPixelHead(in_channels, mid_channels, image_channels, out_channels=1)
-        last = self.body.classify[-2]
+        scale = 2
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+        )
+        self.frame = nn.Sequential(
+            nn.Conv2d(image_channels, mid_channels, kernel_size=3 * scale, stride=scale, padding=scale, bias=False),
+            nn.BatchNorm2d(mid_channels),
+        )
+        self.context = nn.Sequential(*[
+            layer for dilation in (1, 2, 4) for layer in (
+                nn.ReLU(inplace=True),
+                nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=dilation, dilation=dilation, bias=False),
+                nn.BatchNorm2d(mid_channels),
+            )
+        ])
+        self.classify = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, scale * scale, kernel_size=1),
+            nn.PixelShuffle(scale),
+        )
         with torch.no_grad():
             # A tip covers a few pixels of 512^2: start at probability 0.01, as CenterNet's
             # heatmaps do, or the first steps' background loss is all the branch learns.
-            last.bias.fill_(TIP_PRIOR_LOGIT)
+            self.classify[1].bias.fill_(TIP_PRIOR_LOGIT)
 
     def forward(self, features: Tensor, frame: Tensor) -> Tensor:
         """Tip logits of the (detached) decoder ``features`` and the input ``frame``."""
-        return self.body(features.detach(), frame)
+        return self.classify(self.context(self.features(features.detach()) + self.frame(frame)))
 
 
 class LinkNet(nn.Module):
@@ -248,7 +269,7 @@ class LinkNet(nn.Module):
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
-                 tip_channels: int = 16) -> None:
+                 tip_channels: int = 8) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
