@@ -212,12 +212,16 @@ def test_a_tip_head_is_refused_where_the_data_has_no_tips(tmp_path):
         build_model(unet.model)
 
 
-def test_frozen_parts_are_checked():
-    from guidewire_model.training.train import freeze_parts
+def test_frozen_parts_are_checked(tmp_path):
+    from guidewire_model.training.train import freeze_parts, train
 
     demo = config_dir() / "train_demo.yaml"
+    synthetic = {"data.source": "synthetic", "model.input_size": 64, "model.encoder_width": 4,
+                 "data.synthetic.samples_per_epoch": 4, "data.synthetic.val_frames": 2, "data.num_workers": 0,
+                 "output_dir": str(tmp_path / "run")}
     with pytest.raises(ConfigError, match="init_from is empty"):
-        load_train_config(demo, {"frozen": ["encoder"]})
+        train(load_train_config(demo, {**synthetic, "frozen": ["encoder"]}))
+    assert not (tmp_path / "run").exists()  # refused before anything is written
     shipped = load_train_config(config_dir() / "train_default_model.yaml").model
     model = build_model(dataclasses.replace(shipped, encoder_width=4, tip_head=True))
     with pytest.raises(ConfigError, match=r"\['neck'\] are not parts of this network"):

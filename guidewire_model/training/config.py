@@ -333,11 +333,6 @@ class TrainConfig:
                 "model.pretrained needs model.encoder_width: 64 (ImageNet weights fit only the "
                 f"torchvision width), got {self.model.encoder_width}"
             )
-        if self.frozen and not self.init_from:
-            raise ConfigError(
-                f"frozen lists {list(self.frozen)} but init_from is empty: frozen parts keep the weights of a "
-                "trained network; name it (--init-from) or set frozen: []"
-            )
         if self.init_fresh and not self.init_from:
             raise ConfigError(
                 f"init_fresh lists {list(self.init_fresh)} but init_from is empty: name the checkpoint the "

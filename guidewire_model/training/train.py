@@ -457,6 +457,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             f"optim.batch_size ({cfg.optim.batch_size}) must be a multiple of world size ({world}) x "
             f"optim.micro_batch_size ({cfg.optim.micro_batch_size}); change one of them"
         )
+    if cfg.frozen and not cfg.init_from:
+        raise ConfigError(f"frozen lists {list(cfg.frozen)} but init_from is empty: frozen parts keep the weights of "
+                          "a trained network; name it (--init-from) or set frozen: []")
     if not resume and last_path.exists():
         raise ConfigError(
             f"{out} already holds a run ({last_path}); pass --resume to continue it or choose another --output-dir"
