@@ -151,6 +151,16 @@ class FullResolutionHead(nn.Module):
         return self.classify(self.upsample(features) + self.frame(frame))
 
 
+def _conv_bn(in_channels: int, out_channels: int, **conv: int) -> list[nn.Module]:
+    """A bias-free convolution and its BatchNorm (the BatchNorm would cancel a bias)."""
+    return [nn.Conv2d(in_channels, out_channels, bias=False, **conv), nn.BatchNorm2d(out_channels)]
+
+
+def _pixel_blocks(image_channels: int, out_channels: int) -> list[nn.Module]:
+    """The frame as its 2x2 pixel blocks: a 6x6 stride-2 convolution is a 3x3 one of the blocks."""
+    return _conv_bn(image_channels, out_channels, kernel_size=6, stride=2, padding=2)
+
+
 class SubPixelHead(nn.Module):
     """Head that sees the frame at full detail but computes at half resolution.
 
@@ -168,16 +178,11 @@ class SubPixelHead(nn.Module):
     def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1, out_channels: int = 1) -> None:
         super().__init__()
         scale = 2
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
-            nn.BatchNorm2d(mid_channels),
-        )
+        self.features = nn.Sequential(*_conv_bn(in_channels, mid_channels, kernel_size=1))
         self.frame = nn.Sequential(
-            nn.Conv2d(image_channels, mid_channels, kernel_size=3 * scale, stride=scale, padding=scale, bias=False),
-            nn.BatchNorm2d(mid_channels),
+            *_pixel_blocks(image_channels, mid_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(mid_channels),
+            *_conv_bn(mid_channels, mid_channels, kernel_size=3, padding=1),
         )
         self.classify = nn.Sequential(
             nn.ReLU(inplace=True),
@@ -211,19 +216,12 @@ class TipBranch(nn.Module):
     def __init__(self, in_channels: int, mid_channels: int, image_channels: int = 1) -> None:
         super().__init__()
         scale = 2
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
-            nn.BatchNorm2d(mid_channels),
-        )
-        self.frame = nn.Sequential(
-            nn.Conv2d(image_channels, mid_channels, kernel_size=3 * scale, stride=scale, padding=scale, bias=False),
-            nn.BatchNorm2d(mid_channels),
-        )
+        self.features = nn.Sequential(*_conv_bn(in_channels, mid_channels, kernel_size=1))
+        self.frame = nn.Sequential(*_pixel_blocks(image_channels, mid_channels))
         self.context = nn.Sequential(*[
             layer for dilation in (1, 2, 4) for layer in (
                 nn.ReLU(inplace=True),
-                nn.Conv2d(mid_channels, mid_channels, kernel_size=3, padding=dilation, dilation=dilation, bias=False),
-                nn.BatchNorm2d(mid_channels),
+                *_conv_bn(mid_channels, mid_channels, kernel_size=3, padding=dilation, dilation=dilation),
             )
         ])
         self.classify = nn.Sequential(
