@@ -100,9 +100,10 @@ class ModelConfig:
     #: decoder's features (linknet.TipBranch), which the tip loss does not train. The guidewire
     #: channel gives the wire's pixels but no sign of where it ends: along the published lines that
     #: run past a true tip onto something else its probability stays as high after the tip as
-    #: before it (docs/accuracy.md, "A tip channel"). Like the device channel, eval mode (validation, export,
-    #: every backend) gives the guidewire channel alone; ``LinkNet.all_logits`` gives both.
-    #: Synthetic data only.
+    #: before it (docs/accuracy.md, "A tip channel"). The network's eval-mode output stays the
+    #: guidewire channel (validation scores it); the exported file and the torch backend give both
+    #: (``ModelInfo.output`` ``"probability+tip"``, ``network.output_logits``), and the pipeline ends
+    #: traced wires at the tip peaks. Synthetic data only.
     tip_head: bool = False
     #: Channels of the tip branch.
     tip_channels: int = field(default=8, metadata=_range(1, 1024))
