@@ -585,16 +585,28 @@ def freeze_parts(model: nn.Module, parts: Sequence[str]) -> None:
     ConfigError
         If a part is not a top-level module of ``model``, or nothing would be left to train.
     """
-    children = dict(model.named_children())
-    unknown = [part for part in parts if part not in children]
-    if unknown:
-        raise ConfigError(f"frozen: {unknown} are not parts of this network; its parts are {list(children)}")
+    children = _top_level_parts(model, parts, "frozen")
     for part in parts:
         children[part].eval()
         for p in children[part].parameters():
             p.requires_grad_(False)
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"frozen: {list(parts)} leaves nothing of the network to train")
+
+
+def _top_level_parts(model: nn.Module, parts: Sequence[str], key: str) -> dict[str, nn.Module]:
+    """``model``'s top-level modules by name, after checking that the config's ``key`` names only them.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key``, the unknown parts and the network's parts.
+    """
+    children = dict(model.named_children())
+    unknown = [part for part in parts if part not in children]
+    if unknown:
+        raise ConfigError(f"{key}: {unknown} are not parts of this network; its parts are {list(children)}")
+    return children
 
 
 def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
@@ -606,10 +618,7 @@ def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
     ConfigError
         If a part is not a top-level module of ``model``.
     """
-    children = [name for name, _ in model.named_children()]
-    unknown = [part for part in parts if part not in children]
-    if unknown:
-        raise ConfigError(f"init_fresh: {unknown} are not parts of this network; its parts are {children}")
+    _top_level_parts(model, parts, "init_fresh")
     prefixes = tuple(f"{part}." for part in parts)
     kept = {key: value for key, value in weights.items() if not key.startswith(prefixes)}
     kept.update((key, value) for key, value in model.state_dict().items() if key.startswith(prefixes))
