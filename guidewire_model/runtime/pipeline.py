@@ -42,10 +42,7 @@ from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_
 from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
 from guidewire_model.runtime.tracking import WireTracker
 
-__all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings", "TIP_KEEP"]
-
-#: Which piece of a line cut at a tip peak is published (``tips.cut_at_tips``' ``keep``).
-TIP_KEEP = "proximal"
+__all__ = ["FrameResult", "GuidewirePipeline", "Inference", "PostprocessSettings", "StageTimings"]
 
 
 def _setting(default: Any, description: str, lo: float | None = None, hi: float | None = None) -> Any:
@@ -383,8 +380,8 @@ class GuidewirePipeline:
                                     image=to_unit_float(image) if s.catheter_orientation else None)
         if inference.tip is not None and s.tip_threshold < 1.0:
             tip = restore_size(inference.tip, image.shape)
-            lines = cut_at_tips(lines, tip_peaks(tip, s.tip_threshold, None if fov is None else fov.valid),
-                                keep=TIP_KEEP)
+            # The proximal piece of a cut line (cut_at_tips' default) is the one published.
+            lines = cut_at_tips(lines, tip_peaks(tip, s.tip_threshold, None if fov is None else fov.valid))
             lines = [line for line in lines if line.length_px >= s.min_wire_length_px]
         if self.track if track is None else track:
             tracked = self._tracker.update(lines)
