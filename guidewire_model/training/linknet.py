@@ -201,11 +201,11 @@ class TipBranch(nn.Module):
     """The tip heatmap's own small head: the decoder's features and the frame, at half resolution.
 
     Not in the paper. The frame enters as its 2x2 pixel blocks and the decoder's half-resolution
-    features are added, as in :class:`SubPixelHead`; dilated convolutions (dilation 2 and 4) then
+    features are added, as in :class:`SubPixelHead`; 3x3 convolutions dilated 1, 2 and 4 then
     look along the wire about 25 px either way, since a tip is where a wire stops, which no
     pixel shows by itself; each position gives the logits of its four pixels. It has its own
     weights and reads the decoder's features *detached*: the tip loss never reaches the network
-    that finds the wires. Trained with the rest frozen (``optim.frozen``), the guidewire channel
+    that finds the wires. Trained with the rest frozen (the config's ``frozen``), the guidewire channel
     stays exactly the network it started from. (A shared last layer, everything training, pulled
     the guidewire channel down: docs/accuracy.md, "A tip channel".)
 
@@ -294,8 +294,9 @@ class LinkNet(nn.Module):
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
 
         With ``device_head`` or ``tip_head``, in training mode, every channel (:meth:`all_logits`):
-        the guidewire channel, then the devices', then the tips'. Eval mode (validation, export,
-        inference) keeps the one-channel contract.
+        the guidewire channel, then the devices', then the tips'. Eval mode gives the guidewire
+        channel alone (validation scores it); a model file's channels come from
+        ``network.output_logits`` (the guidewire channel, and the tips' with a tip branch).
 
         Raises
         ------
