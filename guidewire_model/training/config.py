@@ -142,6 +142,12 @@ class LossConfig:
     tip_weight: float = field(default=1.0, metadata=_range(0.0))
     #: Width of each tip's Gaussian in the tip channel's target [input pixels].
     tip_sigma_px: float = field(default=2.0, metadata=_range(0.5, 20.0))
+    #: Weight of the background term within ``tip_zone_px`` of each visible distal tip (1 = plain
+    #: background; synthetic data only). The traced lines ran on past the true tips onto the
+    #: vessel the wire had followed, which the guidewire channel marked as wire.
+    tip_zone_weight: float = field(default=1.0, metadata=_range(0.0))
+    #: Radius of the zone around each tip weighted by ``tip_zone_weight`` [input pixels].
+    tip_zone_px: float = field(default=32.0, metadata=_range(1.0, 256.0))
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from guidewire_model.data.sequences import DatasetError, SequenceInfo, load_excl
 from guidewire_model.runtime.preprocess import normalize, resize_to_square, to_unit_float
 from guidewire_model.training.augment import augment_pair
 from guidewire_model.training.config import AugmentConfig
-from guidewire_model.training.losses import DEVICE_LABEL
+from guidewire_model.training.losses import DEVICE_LABEL, TIP_ZONE_LABEL
 
-__all__ = ["SegmentationDataset", "tip_heatmap", "training_sample"]
+__all__ = ["SegmentationDataset", "near_pixels", "tip_heatmap", "training_sample"]
 
 #: Label of a tip's pixel while the mask goes through augmentation and cropping: a label map is
 #: resampled with nearest neighbour, so the tip moves with its wire. A wire pixel again afterwards.
@@ -54,10 +54,23 @@ def tip_heatmap(shape: tuple[int, int], pixels: np.ndarray, sigma_px: float) -> 
     return heat
 
 
+def near_pixels(shape: tuple[int, int], pixels: np.ndarray, radius_px: float) -> np.ndarray:
+    """Boolean (H, W) map of the pixels within ``radius_px`` of any of ``pixels`` (``(K, 2)``
+    ``(row, column)``); all False without any."""
+    near = np.zeros(shape, bool)
+    reach = int(np.floor(radius_px))
+    for r, c in np.asarray(pixels, dtype=np.int64).reshape(-1, 2):
+        r0, r1 = max(r - reach, 0), min(r + reach + 1, shape[0])
+        c0, c1 = max(c - reach, 0), min(c + reach + 1, shape[1])
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        near[r0:r1, c0:c1] |= (rr - r) ** 2 + (cc - c) ** 2 <= radius_px**2
+    return near
+
+
 def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
                     augment: AugmentConfig | None, crop_size: int | None, mean: float,
                     std: float, devices: np.ndarray | None = None, tips: np.ndarray | None = None,
-                    tip_sigma_px: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+                    tip_sigma_px: float | None = 2.0, tip_zone_px: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One network-ready pair from a [0, 1] frame and its 0/1 mask at the network's input side.
 
     Augments (``augment_pair``, when ``augment`` is given), takes a random ``crop_size`` square
@@ -69,9 +82,14 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
 
     With ``tips`` (``(K, 2)`` ``(x, y)`` pixel positions of the visible distal tips, possibly
     ``K = 0``), the target is ``(2, C, C)``: the labels, then :func:`tip_heatmap` of the tips as
-    augmentation and cropping moved them (a tip cropped away has none). The image, the labels and
-    the random stream are the same as without it.
+    augmentation and cropping moved them (a tip cropped away has none); with ``tip_sigma_px``
+    None it stays ``(1, C, C)``. With ``tip_zone_px`` > 0 (which needs ``tips``) the background
+    labels within that distance of a tip become
+    :data:`~guidewire_model.training.losses.TIP_ZONE_LABEL` (devices keep theirs). The image, the
+    wire labels and the random stream are the same either way.
     """
+    if tip_zone_px > 0 and tips is None:
+        raise ValueError("tip_zone_px needs the tips")
     if devices is not None:
         if devices.shape != mask.shape:
             raise ValueError(f"devices {devices.shape} and mask {mask.shape} must have the same shape")
@@ -93,6 +111,11 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
         return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
     marked = mask == _TIP_MARK
     labels = np.where(marked, 1, mask).astype(np.float32)
+    if tip_zone_px > 0:
+        zone = near_pixels(labels.shape, np.argwhere(marked), tip_zone_px) & (labels == 0)
+        labels[zone] = TIP_ZONE_LABEL
+    if tip_sigma_px is None:
+        return torch.from_numpy(image[None]), torch.from_numpy(labels[None])
     heat = tip_heatmap(labels.shape, np.argwhere(marked), tip_sigma_px)
     return torch.from_numpy(image[None]), torch.from_numpy(np.stack([labels, heat]))
 

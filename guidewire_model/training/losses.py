@@ -15,8 +15,10 @@ the loss and its gradient stay finite for any logit, where ``log(sigmoid(x))`` w
 :class:`GuidewireLoss` adds, when ``LossConfig.skeleton_recall_weight > 0``, the skeleton recall
 term of Kirchhoff et al. (ECCV 2024), which is not in the paper:
 ``1 - sum(p * S) / sum(S)`` with ``S`` the soft skeleton of the true mask (:func:`soft_skeleton`).
-Its targets may also mark pixels of devices that are not guidewires with :data:`DEVICE_LABEL`:
-those are background, with their background term weighted by ``LossConfig.device_weight``.
+Its targets may also mark pixels of devices that are not guidewires with :data:`DEVICE_LABEL`,
+and the background around each distal tip with :data:`TIP_ZONE_LABEL`: those are background,
+with their background term weighted by ``LossConfig.device_weight`` and
+``LossConfig.tip_zone_weight``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ from guidewire_model.training.config import LossConfig
 #: background to every metric, a weighted negative to :class:`GuidewireLoss`. Targets are
 #: 0 = background, 1 = guidewire, this = device.
 DEVICE_LABEL = 2
+#: Target value of a background pixel within ``LossConfig.tip_zone_px`` of a wire's distal tip:
+#: background to every metric, a negative weighted by ``LossConfig.tip_zone_weight``. (3 marks a
+#: tip inside :mod:`guidewire_model.training.dataset` while it goes through augmentation.)
+TIP_ZONE_LABEL = 4
 
-__all__ = ["DEVICE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss", "modified_focal_loss",
+__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss", "modified_focal_loss",
            "skeleton_recall_loss", "soft_skeleton"]
 
 
@@ -223,8 +229,8 @@ def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) ->
 class GuidewireLoss(nn.Module):
     """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
 
-    Target pixels equal to :data:`DEVICE_LABEL` are background whose eq. (1) term is multiplied
-    by ``device_weight``. With ``skeleton_recall_weight = 0`` and targets in {0, 1} (the paper's
+    Target pixels equal to :data:`DEVICE_LABEL` (:data:`TIP_ZONE_LABEL`) are background whose
+    eq. (1) term is multiplied by ``device_weight`` (``tip_zone_weight``). With ``skeleton_recall_weight = 0`` and targets in {0, 1} (the paper's
     config) this is exactly :class:`ModifiedFocalLoss`.
     """
 
@@ -246,9 +252,12 @@ class GuidewireLoss(nn.Module):
         if not cfg.tip_weight >= 0:
             raise ValueError(f"loss.tip_weight must be >= 0, got {cfg.tip_weight}")
         self.tip_weight = float(cfg.tip_weight)
+        if not cfg.tip_zone_weight >= 0:
+            raise ValueError(f"loss.tip_zone_weight must be >= 0, got {cfg.tip_zone_weight}")
+        self.tip_zone_weight = float(cfg.tip_zone_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Scalar loss of ``logits`` against ``target`` (0, 1 or :data:`DEVICE_LABEL`).
+        """Scalar loss of ``logits`` against ``target`` (0, 1, :data:`DEVICE_LABEL` or :data:`TIP_ZONE_LABEL`).
 
         ``logits`` is ``(N, 1, H, W)`` like ``target``, or ``(N, 2, H, W)`` from a network with a
         device head: the second channel is then scored against the device pixels (eq. (1), alpha 1:
@@ -275,10 +284,12 @@ class GuidewireLoss(nn.Module):
             extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction,
                                                                   head_weight)
             return self(logits, target) + extra
-        device = target == DEVICE_LABEL
-        wire = torch.where(device, torch.zeros_like(target), target)
-        # Weight 1 makes a device pixel plain background: no weight map to build.
-        weight = torch.where(device, self.device_weight, 1.0) if self.device_weight != 1.0 else None
+        device, zone = target == DEVICE_LABEL, target == TIP_ZONE_LABEL
+        wire = torch.where(device | zone, torch.zeros_like(target), target)
+        # Weight 1 makes a device or tip-zone pixel plain background: no weight map to build.
+        weight = None
+        if self.device_weight != 1.0 or self.tip_zone_weight != 1.0:
+            weight = torch.where(device, self.device_weight, torch.where(zone, self.tip_zone_weight, 1.0))
         f = self.focal
         loss = modified_focal_loss(logits, wire, f.alpha, f.gamma, f.reduction, weight)
         if self.skeleton_recall_weight > 0:
@@ -288,4 +299,5 @@ class GuidewireLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}, "
                 f"device_head_weight={self.device_head_weight}, "
-                f"device_head_wire_weight={self.device_head_wire_weight}, tip_weight={self.tip_weight}")
+                f"device_head_wire_weight={self.device_head_wire_weight}, tip_weight={self.tip_weight}, "
+                f"tip_zone_weight={self.tip_zone_weight}")

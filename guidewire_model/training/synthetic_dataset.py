@@ -92,6 +92,10 @@ class SyntheticTrainSet(Dataset):
     tip_sigma_px : float, optional
         Add the tip channel's target (:func:`visible_tips`, Gaussians of this width) for
         ``model.tip_head``; None: none.
+    tip_zone_px : float
+        Mark the background within this distance of each visible tip with
+        :data:`~guidewire_model.training.losses.TIP_ZONE_LABEL`, for ``loss.tip_zone_weight``;
+        0: none.
 
     Items are ``(image, mask)`` float32 tensors of shape (1, C, C), like
     :class:`guidewire_model.training.dataset.SegmentationDataset`; the mask is ``(2, C, C)`` with
@@ -100,7 +104,7 @@ class SyntheticTrainSet(Dataset):
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
                  augment: AugmentConfig | None, seed: int, crop_size: int | None = None,
-                 with_devices: bool = False, tip_sigma_px: float | None = None) -> None:
+                 with_devices: bool = False, tip_sigma_px: float | None = None, tip_zone_px: float = 0.0) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
@@ -114,6 +118,9 @@ class SyntheticTrainSet(Dataset):
         self.crop_size = None if crop_size is None else int(crop_size)
         self.with_devices = bool(with_devices)
         self.tip_sigma_px = None if tip_sigma_px is None else float(tip_sigma_px)
+        if not float(tip_zone_px) >= 0:
+            raise ValueError(f"tip_zone_px must be >= 0, got {tip_zone_px}")
+        self.tip_zone_px = float(tip_zone_px)
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
         self._generators = {name: SyntheticConfig.preset(name, **{**cfg.generator_overrides, "size": self.input_size})
@@ -158,10 +165,10 @@ class SyntheticTrainSet(Dataset):
         devices = None
         if self.with_devices:
             devices = frame.devices if frame.edges is None else frame.devices | frame.edges
-        if self.tip_sigma_px is None:
+        if self.tip_sigma_px is None and self.tip_zone_px == 0:
             return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
         return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices,
-                               tips=visible_tips(frame), tip_sigma_px=self.tip_sigma_px)
+                               tips=visible_tips(frame), tip_sigma_px=self.tip_sigma_px, tip_zone_px=self.tip_zone_px)
 
 
 class SyntheticValidationSet(Dataset):

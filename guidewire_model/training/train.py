@@ -511,13 +511,17 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
 
         syn = cfg.data.synthetic
         return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop,
-                                  with_devices=devices, tip_sigma_px=cfg.loss.tip_sigma_px if m.tip_head else None),
+                                  with_devices=devices, tip_sigma_px=cfg.loss.tip_sigma_px if m.tip_head else None,
+                                  tip_zone_px=cfg.loss.tip_zone_px if cfg.loss.tip_zone_weight != 1.0 else 0.0),
                 SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std))
     from guidewire_model.training.dataset import SegmentationDataset
 
     if m.tip_head:
         raise ConfigError("model.tip_head trains on the synthetic generator's tips; set data.source: synthetic "
                           "or model.tip_head: false")
+    if cfg.loss.tip_zone_weight != 1.0:
+        raise ConfigError("loss.tip_zone_weight weighs the background around the synthetic generator's tips; set "
+                          "data.source: synthetic or loss.tip_zone_weight: 1")
     return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
                                 crop_size=crop, with_devices=devices),
             SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed, with_devices=True))
@@ -736,7 +740,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, device head %s, tip head %s, weight average %s, frozen %s, "
+            "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, weight average %s, frozen %s, "
             "epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
@@ -748,6 +752,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
              if m.device_head else "off"),
             f"weight {cfg.loss.tip_weight:g}, sigma {cfg.loss.tip_sigma_px:g} px" if m.tip_head else "off",
+            (f"weight {cfg.loss.tip_zone_weight:g} within {cfg.loss.tip_zone_px:g} px"
+             if cfg.loss.tip_zone_weight != 1.0 else "off"),
             f"decay {cfg.optim.ema_decay:g}" if average else "off", ", ".join(cfg.frozen) or "nothing",
             start_epoch + 1, cfg.optim.epochs)
 
