@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from drawn_lines import line_with_tip
 from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.core.wire import Wire
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
@@ -44,17 +45,8 @@ def test_tip_heatmap_is_one_at_each_tip_and_a_gaussian_around_it():
     assert not tip_heatmap((8, 8), np.zeros((0, 2), int), 2.0).any()
 
 
-def _line_frame(size=32):
-    """A horizontal wire from x = 2 to its tip at (20, 10)."""
-    image = np.full((size, size), 0.8, np.float32)
-    mask = np.zeros((size, size), np.uint8)
-    image[10, 2:21] = 0.2
-    mask[10, 2:21] = 1
-    return image, mask, np.array([[20.0, 10.0]])
-
-
 def test_a_sample_with_tips_has_their_heatmap_as_a_second_channel_and_nothing_else_changes():
-    image, mask, tips = _line_frame()
+    image, mask, tips = line_with_tip()
     plain = training_sample(image, mask, None, None, None, 0.5, 0.25)
     x, y = training_sample(image, mask, None, None, None, 0.5, 0.25, tips=tips, tip_sigma_px=1.5)
     assert torch.equal(x, plain[0]) and y.shape == (2, 32, 32)
@@ -63,7 +55,7 @@ def test_a_sample_with_tips_has_their_heatmap_as_a_second_channel_and_nothing_el
 
 
 def test_the_tip_moves_with_flips_and_crops_and_the_random_stream_is_unchanged():
-    image, mask, tips = _line_frame()
+    image, mask, tips = line_with_tip()
     flips = AugmentConfig(rotate=False, flip_x=True, flip_y=True, intensity=False)
     for seed in range(12):
         plain = training_sample(image, mask, np.random.default_rng(seed), flips, 24, 0.5, 0.25)
@@ -84,7 +76,7 @@ def test_the_tip_moves_with_flips_and_crops_and_the_random_stream_is_unchanged()
 
 
 def test_the_tip_target_keeps_device_labels():
-    image, mask, tips = _line_frame()
+    image, mask, tips = line_with_tip()
     devices = np.zeros_like(mask)
     devices[20, 5:25] = 1
     _, y = training_sample(image, mask, None, None, None, 0.5, 0.25, devices=devices, tips=tips)

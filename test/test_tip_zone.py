@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from drawn_lines import line_with_tip
 from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_model.training.config import AugmentConfig, ConfigError, LossConfig, SyntheticDataConfig, load_train_config
@@ -21,15 +22,6 @@ from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, visibl
 
 SMALL = SyntheticDataConfig(presets=("easy",), weights=(1.0,), samples_per_epoch=6, frames_per_scene=2,
                             crops_per_frame=1, scenes_in_flight=1, val_frames=4, val_frames_per_scene=2, val_seed=7)
-
-
-def _line_frame(size=40):
-    """A horizontal wire from x = 2 to its tip at (20, 10)."""
-    image = np.full((size, size), 0.8, np.float32)
-    mask = np.zeros((size, size), np.uint8)
-    image[10, 2:21] = 0.2
-    mask[10, 2:21] = 1
-    return image, mask, np.array([[20.0, 10.0]])
 
 
 def test_near_pixels_is_a_disc_around_each_pixel_clipped_to_the_frame():
@@ -43,7 +35,7 @@ def test_near_pixels_is_a_disc_around_each_pixel_clipped_to_the_frame():
 
 
 def test_the_zone_is_the_background_within_its_radius_of_the_tip_and_nothing_else_changes():
-    image, mask, tips = _line_frame()
+    image, mask, tips = line_with_tip(40)
     devices = np.zeros_like(mask)
     devices[12, 15:30] = 1  # a device passing beside the tip keeps its own label
     plain = training_sample(image, mask, None, None, None, 0.5, 0.25, devices=devices)
@@ -63,7 +55,7 @@ def test_the_zone_is_the_background_within_its_radius_of_the_tip_and_nothing_els
 
 
 def test_the_zone_moves_with_flips_and_crops():
-    image, mask, tips = _line_frame()
+    image, mask, tips = line_with_tip(40)
     flips = AugmentConfig(rotate=False, flip_x=True, flip_y=True, intensity=False)
     seen = 0
     for seed in range(10):
