@@ -40,8 +40,8 @@ DEVICE_LABEL = 2
 #: tip inside :mod:`guidewire_model.training.dataset` while it goes through augmentation.)
 TIP_ZONE_LABEL = 4
 
-__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss", "modified_focal_loss",
-           "skeleton_recall_loss", "soft_skeleton"]
+__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss",
+           "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
@@ -230,8 +230,9 @@ class GuidewireLoss(nn.Module):
     """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
 
     Target pixels equal to :data:`DEVICE_LABEL` (:data:`TIP_ZONE_LABEL`) are background whose
-    eq. (1) term is multiplied by ``device_weight`` (``tip_zone_weight``). With ``skeleton_recall_weight = 0`` and targets in {0, 1} (the paper's
-    config) this is exactly :class:`ModifiedFocalLoss`.
+    eq. (1) term is multiplied by ``device_weight`` (``tip_zone_weight``). With
+    ``skeleton_recall_weight = 0`` and targets in {0, 1} (the paper's config) this is exactly
+    :class:`ModifiedFocalLoss`.
     """
 
     def __init__(self, cfg: LossConfig) -> None:
