@@ -113,22 +113,19 @@ def cut_at_tips(lines: Sequence[Wire], peaks: np.ndarray, near_px: float = 3.0, 
             continue
         s = arc_length(points)
         interior = sorted({int(k) for k in at if end_px <= s[k] <= s[-1] - end_px})
-        if interior:
-            if keep == "proximal":
-                piece = points[: interior[0] + 1]
-            else:
-                cuts = [0, *interior, len(points) - 1]
-                i = max(range(len(cuts) - 1), key=lambda j: s[cuts[j + 1]] - s[cuts[j]])
-                piece = points[cuts[i]: cuts[i + 1] + 1]
-                if cuts[i] in interior and cuts[i + 1] not in interior:
-                    piece = piece[::-1]  # its only cut is at its start: that is the tip
-        else:
+        if not interior:
             at_start = bool(np.any(s[at] < end_px))
             at_end = bool(np.any(s[at] > s[-1] - end_px))
-            piece = points[::-1] if at_start and not at_end else points
-        if piece is points:
-            out.append(line)
+            out.append(line.reversed() if at_start and not at_end else line)
+            continue
+        if keep == "proximal":
+            piece = points[: interior[0] + 1]
         else:
-            out.append(Wire.from_points(piece, wire_id=line.wire_id, mean_probability=line.mean_probability,
-                                        frames_tracked=line.frames_tracked))
+            cuts = [0, *interior, len(points) - 1]
+            i = max(range(len(cuts) - 1), key=lambda j: s[cuts[j + 1]] - s[cuts[j]])
+            piece = points[cuts[i]: cuts[i + 1] + 1]
+            if cuts[i] in interior and cuts[i + 1] not in interior:
+                piece = piece[::-1]  # its only cut is at its start: that is the tip
+        out.append(Wire.from_points(piece, wire_id=line.wire_id, mean_probability=line.mean_probability,
+                                    frames_tracked=line.frames_tracked))
     return out
