@@ -11,7 +11,8 @@ a path whose two ends both lie at that edge (a lead crossing the whole view) is 
 which ends in a free tip inside the field (``require_free_tip``), and is skipped before the tracker
 so it cannot take a wire's id; a published wire is at least ``min_wire_length_px`` long with a mean probability of at least
 ``min_mean_probability``; and with a model that marks tips (``ModelInfo.has_tips``) a traced line
-ends at a tip peak beside it (:mod:`.tips`, ``tip_threshold``). The settings are one validated :class:`PostprocessSettings`, swapped
+ends at a tip peak beside it (:mod:`.tips`, ``tip_threshold``); when asked (``faint_tail_ratio``), a
+tracked wire ends where it turns faint for good (:mod:`.faint_tail`). The settings are one validated :class:`PostprocessSettings`, swapped
 whole by :meth:`GuidewirePipeline.configure` (the node's live parameter changes), so every frame
 sees one consistent set.
 
@@ -37,6 +38,7 @@ import numpy as np
 from guidewire_model.runtime.backends.base import Backend
 from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.runtime.faint_tail import cut_faint_tails
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
 from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
@@ -96,6 +98,11 @@ class PostprocessSettings:
     tip_threshold: float = _setting(
         0.5, "with a model that marks wire tips: a traced line ends at a peak of the tip map at least this high "
              "beside its interior, and one beside an end makes that end the tip (1 = off; other models: no effect)",
+        0.0, 1.0)
+    faint_tail_ratio: float = _setting(
+        0.0, "a published wire ends before a distal tail (8 px up to half its length) whose contrast against its "
+             "surroundings stays at most this share of the wire's just before it: a line run on past the tip onto "
+             "something fainter (0 = off; wires darker than their surroundings, tip at least as dark as the body)",
         0.0, 1.0)
 
     def __post_init__(self) -> None:
@@ -218,7 +225,7 @@ class GuidewirePipeline:
         Keep wire ids stable across calls (a sequence); ``False`` numbers wires per frame.
     min_mean_probability, field_of_view, field_margin_px, border_margin_px, detect_burned_in_text, \
     edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px, catheter_orientation, \
-    tip_threshold
+    tip_threshold, faint_tail_ratio
         See :class:`PostprocessSettings` (defaults and ranges there).
 
     Raises
@@ -239,7 +246,8 @@ class GuidewirePipeline:
                  require_free_tip: bool = _DEFAULTS.require_free_tip,
                  free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px,
                  catheter_orientation: bool = _DEFAULTS.catheter_orientation,
-                 tip_threshold: float = _DEFAULTS.tip_threshold) -> None:
+                 tip_threshold: float = _DEFAULTS.tip_threshold,
+                 faint_tail_ratio: float = _DEFAULTS.faint_tail_ratio) -> None:
         self.backend = backend
         self.threshold = backend.info.threshold if threshold is None else float(threshold)
         self._max_wires = int(max_wires)
@@ -251,7 +259,7 @@ class GuidewirePipeline:
             detect_burned_in_text=detect_burned_in_text, edge_reject_px=edge_reject_px,
             edge_reject_run_px=edge_reject_run_px, require_free_tip=require_free_tip,
             free_tip_margin_px=free_tip_margin_px, catheter_orientation=catheter_orientation,
-            tip_threshold=tip_threshold)
+            tip_threshold=tip_threshold, faint_tail_ratio=faint_tail_ratio)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
 
@@ -387,6 +395,10 @@ class GuidewirePipeline:
             tracked = self._tracker.update(lines)
         else:
             tracked = [line.tracked(i + 1, 1) for i, line in enumerate(lines)]
+        if s.faint_tail_ratio > 0:
+            # After tracking: the tracker's vote orients a wire more reliably than one frame does, and
+            # the tracker keeps matching the whole traced line, as it did before the setting existed.
+            tracked = cut_faint_tails(tracked, to_unit_float(image), s.faint_tail_ratio, s.min_wire_length_px)
         wires = [w.with_probability(_sample(prob, w.points)) for w in sorted(tracked, key=lambda w: w.wire_id)]
         t3 = time.perf_counter()
         timings = StageTimings(inference.preprocess_ms, inference.inference_ms, (t3 - t2) * 1e3)
