@@ -89,6 +89,8 @@ class Probe(Node):
         self._parameter_clients: dict = {}
         self._spinner = BackgroundSpinner(self).start()
         self._stamp = 1_000_000_000
+        # Set by wait_for_node: the next send_and_wait resends until served (see there).
+        self._unserved = False
 
     def _keep(self, store: dict):
         def callback(msg):
@@ -141,6 +143,7 @@ class Probe(Node):
                 raise AssertionError("node did not come up in time")
             time.sleep(0.05)
         time.sleep(0.3)
+        self._unserved = True
 
     def prime(self, msg: Image, node_name: str, timeout: float = 60.0, attempt_s: float = 3.0) -> None:
         """Make sure the node's outputs reach us, then reset its tracking: a fresh run from the next frame.
@@ -157,6 +160,7 @@ class Probe(Node):
         while True:
             key = self._send(msg)
             if self._wait_outputs(key, min(attempt_s, max(deadline - time.monotonic(), 0.0))):
+                self._unserved = False
                 break
             if time.monotonic() > deadline:
                 raise AssertionError(f"no complete output from {node_name} within {timeout} s")
@@ -180,12 +184,23 @@ class Probe(Node):
         """Wait until the node's mask, centrelines and point cloud for stamp ``key`` have all arrived."""
         return self.wait_until(lambda: key in self.masks and key in self.lines and key in self.clouds, timeout)
 
-    def send_and_wait(self, msg: Image, timeout: float = 20.0) -> int:
-        """Publish ``msg`` (its header set here) and wait for the node's mask and centrelines for it."""
-        key = self._send(msg)
-        if not self._wait_outputs(key, timeout):
-            raise AssertionError(f"no output for stamp {key} within {timeout} s")
-        return key
+    def send_and_wait(self, msg: Image, timeout: float = 20.0, attempt_s: float = 3.0) -> int:
+        """Publish ``msg`` (its header set here) and wait for the node's mask and centrelines for it.
+
+        The first call after :meth:`wait_for_node` resends ``msg`` (a new stamp each time, every
+        ``attempt_s``) until one copy is served: the node's writers may match our readers after
+        the graph shows them, and an output published before then is lost (as in :meth:`prime`,
+        without the reset). Returns the served copy's stamp key.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            key = self._send(msg)
+            left = max(deadline - time.monotonic(), 0.0)
+            if self._wait_outputs(key, min(attempt_s, left) if self._unserved else left):
+                self._unserved = False
+                return key
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no output for stamp {key} within {timeout} s")
 
     @staticmethod
     def wait_future(future, timeout: float, what: str):
