@@ -31,6 +31,15 @@ def test_the_faint_tail_starts_at_the_sharpest_step_after_which_the_line_stays_f
     assert faint_tail_start(*_profile(*runs), ratio=0.65) == start, why
 
 
+def test_profiles_of_another_shape_are_refused():
+    contrast, arc = _profile((0.3, 60), (0.1, 30))
+    with pytest.raises(ValueError, match="one length"):
+        faint_tail_start(contrast, arc[:-1], 0.65)
+    with pytest.raises(ValueError, match="window"):
+        faint_tail_start(contrast, arc, 0.65, window=0)
+    assert faint_tail_start(contrast[:8], arc[:8], 0.65) is None  # shorter than the window
+
+
 def _frame(coil_end=70, line_end=100, coil_px=25, size=128):
     """A frame and its mask: a 2 px wire along rows 60-61 from the left border, body then coil
     ending at ``coil_end``, and the fainter vessel beyond it up to ``line_end``, which the mask

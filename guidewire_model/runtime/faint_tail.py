@@ -114,11 +114,22 @@ def faint_tail_start(contrast: np.ndarray, arc: np.ndarray, ratio: float, window
         Among the faint tails, the start p of the sharpest step down: the mean of the ``window``
         points before p minus the mean of the ``window`` points from p on (a step's edge, where a
         whole-tail statistic would be flat over several points); the line ends at p - 1.
+
+    Raises
+    ------
+    ValueError
+        If ``contrast`` and ``arc`` are not 1-D of one length, or ``window`` < 1.
     """
+    contrast = np.asarray(contrast, dtype=np.float64)
+    arc = np.asarray(arc, dtype=np.float64)
+    if contrast.ndim != 1 or arc.shape != contrast.shape:
+        raise ValueError(f"contrast and arc must be 1-D of one length, got shapes {contrast.shape} and {arc.shape}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
     n = len(contrast)
     tail = arc[-1] - arc
     candidates = np.flatnonzero((tail >= min_tail_px) & (tail <= max_tail_fraction * arc[-1])
-                                & (np.arange(n) >= max(window, 1)))
+                                & (np.arange(n) >= window))
     if len(candidates) == 0:
         return None
     first, last = int(candidates[0]), int(candidates[-1])  # a contiguous range: tail falls with p
