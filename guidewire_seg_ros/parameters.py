@@ -90,6 +90,7 @@ class NodeParameters:
     free_tip_margin_px: float = field(metadata=_post("free_tip_margin_px"))
     catheter_orientation: bool = field(metadata=_post("catheter_orientation"))
     tip_threshold: float = field(metadata=_post("tip_threshold"))
+    corner_deg: float = field(metadata=_post("corner_deg"))
     faint_tail_ratio: float = field(metadata=_post("faint_tail_ratio"))
     publish_overlay: bool = field(metadata=_p("publish ~/overlay (bgr8) for viewing; costs CPU", read_only=False))
     qos_reliability: str = field(metadata=_p(

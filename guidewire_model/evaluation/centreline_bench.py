@@ -190,6 +190,8 @@ def _rounded(value):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from guidewire_model.runtime.pipeline import PostprocessSettings
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--oracle", "--eval-gt", dest="oracle", action="store_true",
@@ -209,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="speed: passes over the masks")
     parser.add_argument("--catheter-orientation", action="store_true",
                         help="turn on the post-processing's catheter_orientation setting (off in the node by default)")
-    parser.add_argument("--faint-tail-ratio", type=float, default=0.0,
-                        help="the post-processing's faint_tail_ratio setting (0 = off, as in the node by default)")
+    defaults = PostprocessSettings()
+    parser.add_argument("--faint-tail-ratio", type=float, default=defaults.faint_tail_ratio,
+                        help="the post-processing's faint_tail_ratio setting (0 = off)")
+    parser.add_argument("--corner-deg", type=float, default=defaults.corner_deg,
+                        help="the post-processing's corner_deg setting")
     args = parser.parse_args(argv)
     if args.demo:
         spec = dict(DEMO_SEQUENCE)
@@ -219,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = {"preset": args.preset, "seed": args.seed, "sequences": args.sequences, "frames": args.frames}
         overrides = {"crossing_probability": args.crossing_probability,
                      "side_by_side_probability": args.side_by_side_probability}
-    post = {"catheter_orientation": args.catheter_orientation, "faint_tail_ratio": args.faint_tail_ratio}
+    post = {"catheter_orientation": args.catheter_orientation, "faint_tail_ratio": args.faint_tail_ratio,
+            "corner_deg": args.corner_deg}
     results = {}
     if args.oracle:
         results["oracle"] = evaluate_on_ground_truth(**spec, postprocess=post, **overrides)

@@ -99,6 +99,9 @@ class PostprocessSettings:
         0.5, "with a model that marks wire tips: a traced line ends at a peak of the tip map at least this high "
              "beside its interior, and one beside an end makes that end the tip (1 = off; other models: no effect)",
         0.0, 1.0)
+    corner_deg: float = _setting(
+        100.0, "a traced path is cut where it turns by more than this within a few pixels (a stiff wire does not "
+               "fold; two wires meeting do) [degrees]", 30.0, 180.0)
     faint_tail_ratio: float = _setting(
         0.0, "a published wire ends before a distal tail (8 px up to half its length) whose contrast against its "
              "surroundings stays at most this share of the wire's just before it: a line run on past the tip onto "
@@ -225,7 +228,7 @@ class GuidewirePipeline:
         Keep wire ids stable across calls (a sequence); ``False`` numbers wires per frame.
     min_mean_probability, field_of_view, field_margin_px, border_margin_px, detect_burned_in_text, \
     edge_reject_px, edge_reject_run_px, require_free_tip, free_tip_margin_px, catheter_orientation, \
-    tip_threshold, faint_tail_ratio
+    tip_threshold, corner_deg, faint_tail_ratio
         See :class:`PostprocessSettings` (defaults and ranges there).
 
     Raises
@@ -247,6 +250,7 @@ class GuidewirePipeline:
                  free_tip_margin_px: float = _DEFAULTS.free_tip_margin_px,
                  catheter_orientation: bool = _DEFAULTS.catheter_orientation,
                  tip_threshold: float = _DEFAULTS.tip_threshold,
+                 corner_deg: float = _DEFAULTS.corner_deg,
                  faint_tail_ratio: float = _DEFAULTS.faint_tail_ratio) -> None:
         self.backend = backend
         self.threshold = backend.info.threshold if threshold is None else float(threshold)
@@ -259,7 +263,7 @@ class GuidewirePipeline:
             detect_burned_in_text=detect_burned_in_text, edge_reject_px=edge_reject_px,
             edge_reject_run_px=edge_reject_run_px, require_free_tip=require_free_tip,
             free_tip_margin_px=free_tip_margin_px, catheter_orientation=catheter_orientation,
-            tip_threshold=tip_threshold, faint_tail_ratio=faint_tail_ratio)
+            tip_threshold=tip_threshold, corner_deg=corner_deg, faint_tail_ratio=faint_tail_ratio)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
 
@@ -385,6 +389,7 @@ class GuidewirePipeline:
                                     min_mean_probability=s.min_mean_probability, field=fov,
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
                                     free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None,
+                                    corner_deg=s.corner_deg,
                                     image=to_unit_float(image) if s.catheter_orientation else None)
         if inference.tip is not None and s.tip_threshold < 1.0:
             tip = restore_size(inference.tip, image.shape)
