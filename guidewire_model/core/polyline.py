@@ -19,6 +19,7 @@ __all__ = [
     "closest_point_distances",
     "mean_centreline_distance",
     "nearest_sample_distance",
+    "normals",
     "polyline_length",
     "resample",
     "subdivide",
@@ -35,6 +36,13 @@ def arc_length(points: np.ndarray) -> np.ndarray:
 def polyline_length(points: np.ndarray) -> float:
     """Arc length in pixels of an (N, 2) polyline (0 for fewer than two points)."""
     return float(arc_length(np.asarray(points, dtype=np.float64))[-1]) if len(points) else 0.0
+
+
+def normals(points: np.ndarray) -> np.ndarray:
+    """Unit left normals (N, 2) from central-difference tangents."""
+    tangent = np.gradient(points, axis=0)
+    tangent /= np.maximum(np.hypot(*tangent.T), 1e-9)[:, None]
+    return np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
 
 
 def resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import gaussian_filter1d, map_coordinates
 
-from guidewire_model.core.polyline import arc_length, as_points
+from guidewire_model.core.polyline import arc_length, as_points, normals
 from guidewire_model.core.wire import Wire
 
 __all__ = ["cut_faint_tails", "faint_tail_start", "line_contrast"]
@@ -62,9 +62,7 @@ def line_contrast(image: np.ndarray, points: np.ndarray, offset_px: float = 5.0,
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
         raise ValueError(f"points must be (N, 2) with N >= 2, got shape {points.shape}")
-    tangent = np.gradient(points, axis=0)
-    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    normal = normals(points)
 
     def sample(p: np.ndarray) -> np.ndarray:
         return map_coordinates(image, [p[:, 1], p[:, 0]], order=1, mode="nearest").astype(np.float64)

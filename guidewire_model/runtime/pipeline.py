@@ -385,12 +385,13 @@ class GuidewirePipeline:
             fov = _field(image, s)
             fov.apply(prob)
         mask = binarize(prob, self.threshold)
+        unit = to_unit_float(image) if s.catheter_orientation or s.faint_tail_ratio > 0 else None
         lines = extract_centrelines(mask, prob, max_wires=max_wires, min_length_px=s.min_wire_length_px,
                                     min_mean_probability=s.min_mean_probability, field=fov,
                                     edge_distance_px=s.edge_reject_px, edge_run_px=s.edge_reject_run_px,
                                     free_tip_margin_px=s.free_tip_margin_px if s.require_free_tip else None,
                                     corner_deg=s.corner_deg,
-                                    image=to_unit_float(image) if s.catheter_orientation else None)
+                                    image=unit if s.catheter_orientation else None)
         if inference.tip is not None and s.tip_threshold < 1.0:
             tip = restore_size(inference.tip, image.shape)
             # The proximal piece of a cut line (cut_at_tips' default) is the one published.
@@ -403,7 +404,7 @@ class GuidewirePipeline:
         if s.faint_tail_ratio > 0:
             # After tracking: the tracker's vote orients a wire more reliably than one frame does, and
             # the tracker keeps matching the whole traced line, as it did before the setting existed.
-            tracked = cut_faint_tails(tracked, to_unit_float(image), s.faint_tail_ratio, s.min_wire_length_px)
+            tracked = cut_faint_tails(tracked, unit, s.faint_tail_ratio, s.min_wire_length_px)
         wires = [w.with_probability(_sample(prob, w.points)) for w in sorted(tracked, key=lambda w: w.wire_id)]
         t3 = time.perf_counter()
         timings = StageTimings(inference.preprocess_ms, inference.inference_ms, (t3 - t2) * 1e3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from guidewire_model.core.polyline import arc_length, resample
+from guidewire_model.core.polyline import arc_length, normals, resample
 
 __all__ = [
     "arc_length",
@@ -29,13 +29,6 @@ def smooth(points: np.ndarray, sigma: float) -> np.ndarray:
     out = gaussian_filter1d(points, sigma, axis=0, mode="nearest")
     out[0], out[-1] = points[0], points[-1]
     return out
-
-
-def normals(points: np.ndarray) -> np.ndarray:
-    """Unit left normals (N, 2) from central-difference tangents."""
-    tangent = np.gradient(points, axis=0)
-    tangent /= np.maximum(np.hypot(*tangent.T), 1e-9)[:, None]
-    return np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
 
 
 def catmull_rom(control: np.ndarray, spacing: float = 1.0) -> np.ndarray:
