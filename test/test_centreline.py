@@ -98,6 +98,23 @@ def test_y_shape_from_common_origin_gives_two_wires_oriented_from_origin():
         assert closest_point_distances(cl.points, ref).max() < 2.0
 
 
+def test_devices_meeting_a_shared_stem_are_not_walked_into_the_wires():
+    # The README demo's frames: both wires leave the catheter along one stem; the second turns off
+    # it, the first runs on, and a spur and a lead end (other devices the model marks) meet the
+    # stem farther on. Judged by the stem's bend alone, the spur in and the second wire out of it
+    # cancel into a 35-degree turn, and the two longest paths were spur -> wire and lead -> wire.
+    first = [(60, 100), (120, 110), (170, 104), (230, 104), (330, 140)]
+    second = [(120, 110), (135, 150), (140, 300)]
+    cls = extract_centrelines(draw([first, second, [(170, 104), (150, 50)], [(230, 104), (235, 80)]], size=400))
+    assert len(cls) == 2
+    for cl in cls:
+        assert np.hypot(*(cl.points[0] - (60, 100))) < 4.0  # both from the catheter's end of the stem
+    by_tip = sorted(cls, key=lambda cl: cl.tip[1])
+    assert np.hypot(*(by_tip[0].tip - (330, 140))) < 4.0 and np.hypot(*(by_tip[1].tip - (140, 300))) < 4.0
+    assert mean_centreline_distance(by_tip[0], dense(first)) < 1.5
+    assert mean_centreline_distance(by_tip[1], dense(first[:2] + second[1:])) < 1.5
+
+
 def test_v_shape_inside_image_orients_from_the_shared_apex():
     apex = (70, 128)
     cls = extract_centrelines(draw([[apex, (210, 60)], [apex, (210, 200)]]))

@@ -27,7 +27,10 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    summed turning angle (corrected for the bend of a long shared stretch) wins, so crossing
    wires are followed straight through instead of being diverted onto each other. A branch left
    over (odd count, e.g. the second wire leaving a shared stem) continues onto its straightest
-   partner as a *shared* stretch, so both wires include the stem they share;
+   partner as a *shared* stretch, so both wires include the stem they share. Through a stretch
+   longer than 24 px a pair is refused when its turn into the stretch and its turn
+   out of it add up to more than ``max_shared_turn_deg``: judged by the bend alone, opposite turns
+   cancel, and a spur meeting the stem was walked into the wire leaving it;
 6. walk the paths, cut them at sharp corners (``corner_deg``: a stiff wire does not fold, a V
    is two wires meeting) and, when asked (``edge_distance_px``), cut out the stretches that run
    along the border -- the field of view's edge when a ``field`` is given (shutters, text), else
@@ -654,6 +657,13 @@ def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: flo
             t0 = _direction_away(route_pts, skip_px, reach_px)
             t1 = -_direction_away(route_pts[::-1], skip_px, reach_px)
             turn_expected = _wrap(_angle(t1) - _angle(t0))
+            # Against the bend alone, opposite turns into and out of the stretch cancel: a spur
+            # meeting it at 125 deg and a wire leaving it at 90 deg would pass as a 35 deg turn, a U
+            # through it as straight. A wire enters and leaves a stretch it shares at shallow angles.
+            turn_in = abs(_wrap(_angle(t0) - _angle(-direction[(ei, ni)])))
+            turn_out = abs(_wrap(_angle(direction[(ej, nj)]) - _angle(t1)))
+            if turn_in + turn_out > max_shared_turn_rad:
+                continue
         c = abs(_wrap(_angle(direction[(ej, nj)]) - _angle(-direction[(ei, ni)]) - turn_expected))
         cost[i, j] = c
     cost = np.minimum(cost, cost.T)
@@ -1018,7 +1028,9 @@ def extract_centrelines(
         A path is never continued through a junction with a turn sharper than this.
     max_shared_turn_deg : float
         A branch left unpaired at a junction (the second wire leaving a stem both wires share)
-        continues onto its straightest neighbour, shared, if the turn is at most this.
+        continues onto its straightest neighbour, shared, if the turn is at most this. Also the
+        most a path may turn into and out of a long stretch it shares with another, the two turns
+        added.
     corner_deg : float
         A path is cut where it turns by more than this within +-8 px: a stiff guidewire does
         not fold, so such a corner is two wires meeting (a V from the catheter tip).
