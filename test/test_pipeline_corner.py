@@ -20,9 +20,10 @@ def _pipeline(**settings):
 
 def test_a_right_angle_is_one_path_at_100_degrees_and_two_wires_at_70():
     image = np.full((128, 128), 200, np.uint8)
-    (one,) = _pipeline().process(image).wires
+    (one,) = _pipeline(corner_deg=100.0).process(image).wires
     assert one.length_px > 90
-    two = _pipeline(corner_deg=70.0).process(image).wires
-    assert len(two) == 2 and all(40 <= w.length_px <= 60 for w in two)
+    for two in (_pipeline(corner_deg=70.0), _pipeline()):  # 70 is the default
+        wires = two.process(image).wires
+        assert len(wires) == 2 and all(40 <= w.length_px <= 60 for w in wires)
     with pytest.raises(ValueError, match="corner_deg"):
         _pipeline(corner_deg=10.0)

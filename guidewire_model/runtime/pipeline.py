@@ -100,10 +100,10 @@ class PostprocessSettings:
              "beside its interior, and one beside an end makes that end the tip (1 = off; other models: no effect)",
         0.0, 1.0)
     corner_deg: float = _setting(
-        100.0, "a traced path is cut where it turns by more than this within a few pixels (a stiff wire does not "
+        70.0, "a traced path is cut where it turns by more than this within a few pixels (a stiff wire does not "
                "fold; two wires meeting do) [degrees]", 30.0, 180.0)
     faint_tail_ratio: float = _setting(
-        0.0, "a published wire ends before a distal tail (8 px up to half its length) whose contrast against its "
+        0.65, "a published wire ends before a distal tail (8 px up to half its length) whose contrast against its "
              "surroundings stays at most this share of the wire's just before it: a line run on past the tip onto "
              "something fainter (0 = off; wires darker than their surroundings, tip at least as dark as the body)",
         0.0, 1.0)
