@@ -115,6 +115,26 @@ def test_devices_meeting_a_shared_stem_are_not_walked_into_the_wires():
     assert mean_centreline_distance(by_tip[1], dense(first[:2] + second[1:])) < 1.5
 
 
+def test_a_short_fork_at_a_wires_end_does_not_take_the_other_wires_place():
+    # Both wires leave the catheter at (40, 200); near the first wire's far end a lead crosses it
+    # (a 40 px fork). The path into the fork shares all but those 40 px with the first wire; kept
+    # second (its new length passes 20 px), it pushed out the second wire, 227 px long.
+    first = [(40, 200), (200, 200), (330, 230)]
+    second = [(40, 200), (100, 198), (160, 120), (190, 60)]
+    mask = draw([first, [(270, 214), (285, 175)], second], size=400)
+    lines = extract_centrelines(mask)
+    assert len(lines) == 2
+    assert mean_centreline_distance(lines[0], dense(first)) < 1.5
+    assert mean_centreline_distance(lines[1], dense(second)) < 1.5
+    # At the former floor of 20 px the fork is the second wire.
+    forked = extract_centrelines(mask, min_new_length_px=20.0)
+    assert mean_centreline_distance(forked[1], dense(second)) > 20.0
+    # A short wire of its own (nothing shared) still needs only min_length_px.
+    short = [(100, 300), (140, 320)]
+    lines = extract_centrelines(draw([first, short], size=400))
+    assert len(lines) == 2 and mean_centreline_distance(lines[1], dense(short)) < 1.5
+
+
 def test_v_shape_inside_image_orients_from_the_shared_apex():
     apex = (70, 128)
     cls = extract_centrelines(draw([[apex, (210, 60)], [apex, (210, 200)]]))

@@ -38,7 +38,8 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    it); when asked (``free_tip_margin_px``), skip the paths both of whose ends lie within that
    margin of the border (a structure crossing the whole view, not a wire with a free tip; see
    *Free tip* below); keep the longest ``max_wires`` whose new (not already claimed) length is at
-   least ``min_length_px`` and whose mean probability is at least ``min_mean_probability``;
+   least ``min_length_px`` (after the first, ``min_new_length_px`` if more than half of it is
+   claimed) and whose mean probability is at least ``min_mean_probability``;
 7. resample at 1 px, smooth lightly, extend each end along its direction to where the wire
    ends (the skeleton stops short of the mask's end, which itself lies about half a wire width
    beyond the true end), and orient proximal -> distal; a finished centreline shorter than
@@ -987,6 +988,7 @@ def extract_centrelines(
     probability: np.ndarray | None = None,
     max_wires: int = 2,
     min_length_px: float = 20.0,
+    min_new_length_px: float = 60.0,
     spur_length_px: float = 12.0,
     merge_length_px: float = 12.0,
     max_turn_deg: float = 60.0,
@@ -1020,6 +1022,12 @@ def extract_centrelines(
     min_length_px : float
         Paths shorter than this (or adding less new length than this beyond the wires already
         kept) are dropped.
+    min_new_length_px : float
+        A path after the first that shares more than half of its length with the wires already
+        kept is kept only if at least this much of it is new: one that differs from a kept wire
+        by a short fork at its end (a spur, a lead crossing near the tip) is the same wire again,
+        and it took the other wire's place. A short wire of its own (half or more new) needs only
+        ``min_length_px``.
     spur_length_px : float
         Skeleton side branches ending freely and shorter than this are removed.
     merge_length_px : float
@@ -1171,7 +1179,9 @@ def extract_centrelines(
         # the first only) times its length (a diagonal run is longer than its pixel count).
         ij = np.rint(pts).astype(np.int64)
         keys = np.unique(ij[:, 1] * (binary.shape[1] + 2) + ij[:, 0])
-        if -neg_length * np.count_nonzero(~np.isin(keys, claimed)) / len(keys) < min_length_px:
+        share = np.count_nonzero(~np.isin(keys, claimed)) / len(keys)
+        if -neg_length * share < min_length_px or (
+                chosen and -neg_length * share < min_new_length_px and share < 0.5):
             continue
         chosen.append(pts)
         claimed = np.union1d(claimed, keys)
