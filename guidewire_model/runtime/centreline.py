@@ -28,9 +28,9 @@ each of the two wires, an ordered curve and its tip. This module turns the mask 
    wires are followed straight through instead of being diverted onto each other. A branch left
    over (odd count, e.g. the second wire leaving a shared stem) continues onto its straightest
    partner as a *shared* stretch, so both wires include the stem they share. Through a stretch
-   longer than 24 px a pair is refused when its turn into the stretch and its turn
-   out of it add up to more than ``max_shared_turn_deg``: judged by the bend alone, opposite turns
-   cancel, and a spur meeting the stem was walked into the wire leaving it;
+   longer than 24 px a pair is refused when its turn into the stretch and its turn out of it
+   add up to more than ``max_shared_turn_deg``: judged by the bend alone, opposite turns would
+   cancel, and a device meeting the stem would be walked into the wire leaving it;
 6. walk the paths, cut them at sharp corners (``corner_deg``: a stiff wire does not fold, a V
    is two wires meeting) and, when asked (``edge_distance_px``), cut out the stretches that run
    along the border -- the field of view's edge when a ``field`` is given (shutters, text), else
@@ -658,9 +658,10 @@ def _pair_branches(graph: _Graph, region: _Region, direction: dict, skip_px: flo
             t0 = _direction_away(route_pts, skip_px, reach_px)
             t1 = -_direction_away(route_pts[::-1], skip_px, reach_px)
             turn_expected = _wrap(_angle(t1) - _angle(t0))
-            # Against the bend alone, opposite turns into and out of the stretch cancel: a spur
-            # meeting it at 125 deg and a wire leaving it at 90 deg would pass as a 35 deg turn, a U
-            # through it as straight. A wire enters and leaves a stretch it shares at shallow angles.
+            # Against the bend alone, opposite turns into and out of the stretch cancel: a device
+            # meeting it steeply and a wire leaving it steeply the other way would pass as a gentle
+            # turn, a U through it as straight. A wire enters and leaves a stretch it shares at
+            # shallow angles.
             turn_in = abs(_wrap(_angle(t0) - _angle(-direction[(ei, ni)])))
             turn_out = abs(_wrap(_angle(direction[(ej, nj)]) - _angle(t1)))
             if turn_in + turn_out > max_shared_turn_rad:
