@@ -101,8 +101,9 @@ def test_y_shape_from_common_origin_gives_two_wires_oriented_from_origin():
 def test_devices_meeting_a_shared_stem_are_not_walked_into_the_wires():
     # The README demo's frames: both wires leave the catheter along one stem; the second turns off
     # it, the first runs on, and a spur and a lead end (other devices the model marks) meet the
-    # stem farther on. Judged by the stem's bend alone, the spur in and the second wire out of it
-    # cancel into a 35-degree turn, and the two longest paths were spur -> wire and lead -> wire.
+    # stem farther on. Judged by the stem's bend alone, the spur's steep turn in and the second
+    # wire's steep turn out cancel into a gentle one, and the two longest paths were spur -> wire
+    # and lead -> wire.
     first = [(60, 100), (120, 110), (170, 104), (230, 104), (330, 140)]
     second = [(120, 110), (135, 150), (140, 300)]
     cls = extract_centrelines(draw([first, second, [(170, 104), (150, 50)], [(230, 104), (235, 80)]], size=400))
