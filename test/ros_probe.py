@@ -157,13 +157,8 @@ class Probe(Node):
         from std_srvs.srv import Trigger
 
         deadline = time.monotonic() + timeout
-        while True:
-            key = self._send(msg)
-            if self._wait_outputs(key, min(attempt_s, max(deadline - time.monotonic(), 0.0))):
-                self._unserved = False
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no complete output from {node_name} within {timeout} s")
+        if not self._send_until_served(msg, deadline, attempt_s)[1]:
+            raise AssertionError(f"no complete output from {node_name} within {timeout} s")
         client = self.create_client(Trigger, f"/{node_name}/reset_tracking")
         try:
             if not client.wait_for_service(timeout_sec=max(deadline - time.monotonic(), 1.0)):
@@ -192,15 +187,24 @@ class Probe(Node):
         the graph shows them, and an output published before then is lost (as in :meth:`prime`,
         without the reset). Returns the served copy's stamp key.
         """
-        deadline = time.monotonic() + timeout
+        key, served = self._send_until_served(msg, time.monotonic() + timeout,
+                                              attempt_s if self._unserved else None)
+        if not served:
+            raise AssertionError(f"no output for stamp {key} within {timeout} s")
+        return key
+
+    def _send_until_served(self, msg: Image, deadline: float, attempt_s: float | None) -> tuple[int, bool]:
+        """Send ``msg`` (a new stamp each time) until all outputs of one copy arrive or ``deadline``
+        passes; the last copy's stamp key and whether it was served. ``attempt_s``: how long to wait
+        for each copy before resending; None sends once and waits until the deadline."""
         while True:
             key = self._send(msg)
             left = max(deadline - time.monotonic(), 0.0)
-            if self._wait_outputs(key, min(attempt_s, left) if self._unserved else left):
+            if self._wait_outputs(key, left if attempt_s is None else min(attempt_s, left)):
                 self._unserved = False
-                return key
+                return key, True
             if time.monotonic() >= deadline:
-                raise AssertionError(f"no output for stamp {key} within {timeout} s")
+                return key, False
 
     @staticmethod
     def wait_future(future, timeout: float, what: str):
