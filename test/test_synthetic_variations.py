@@ -130,6 +130,7 @@ def _same_truth(a, b) -> None:
     ("jpeg_probability", 1.0),
     ("vignetting_probability", 1.0),
     ("faint_wire_probability", 1.0),       # fainter wires, darker catheter: same pixels
+    ("no_contrast_probability", 1.0),      # unopacified vessels: the wires are where they were
 ])
 def test_variations_drawn_over_the_wires_never_change_the_ground_truth(field, value):
     base = dict(rotation_probability=1.0, phantom_probability=0.5, wire_width=(1.5, 3.0))
@@ -160,6 +161,23 @@ def test_faint_wires_stand_out_less_and_the_catheter_more():
         assert catheter.any() and np.array_equal(catheter, on.devices)
         assert _darkness(on, on.mask) < 0.75 * _darkness(off, off.mask)
         assert _darkness(on, catheter) > 1.1 * _darkness(off, catheter)
+
+
+def test_a_sequence_without_contrast_is_the_same_sequence_with_no_agent():
+    # The variation decides per sequence, on its own stream, what setting contrast to 0 does for a
+    # whole data set: every frame of the run is the one drawn with unopacified vessels.
+    for seed in range(3):
+        agent_free = generate_sequence(SyntheticConfig(size=SIZE, contrast=0.0), seed, 3)
+        varied = generate_sequence(SyntheticConfig(size=SIZE, no_contrast_probability=1.0), seed, 3)
+        injected = generate_sequence(SyntheticConfig(size=SIZE, contrast=1.0, contrast_dynamics=False), seed, 3)
+        for a, b in zip(agent_free, varied):
+            np.testing.assert_array_equal(a.image, b.image)
+            _same_truth(a, b)
+        assert not all(np.array_equal(a.image, c.image) for a, c in zip(agent_free, injected))
+    drawn = [generate_frame(SyntheticConfig(size=SIZE, no_contrast_probability=0.5), s).image for s in range(12)]
+    alike = [np.array_equal(d, generate_frame(SyntheticConfig(size=SIZE, contrast=0.0), s).image)
+             for s, d in enumerate(drawn)]
+    assert 0 < sum(alike) < len(alike), "at probability 0.5 some sequences should have contrast, some none"
 
 
 def _hidden_case(seed: int, **fields):
@@ -361,7 +379,7 @@ def test_aspect_ratio_cuts_a_window_with_consistent_truth():
 @pytest.mark.parametrize("field, value", [
     ("phantom_probability", 1.5), ("overlay_probability", -0.1), ("n_lookalikes", 50), ("n_lookalikes", 1.5),
     ("jpeg_quality", (90.0, 20.0)), ("aspect_ratio", (0.1, 1.0)), ("microcatheter_probability", "yes"),
-    ("faint_wire_probability", 2.0), ("magnification_probability", 1.5), ("magnification", (0.5, 2.0)),
+    ("faint_wire_probability", 2.0), ("magnification_probability", 1.5), ("no_contrast_probability", -0.5), ("magnification", (0.5, 2.0)),
     ("magnification", (2.0, 5.0)),
 ])
 def test_new_fields_are_validated(field, value):

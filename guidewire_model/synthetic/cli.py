@@ -40,6 +40,7 @@ _KNOBS = {
     "balloon_probability": (float, "per wire: probability of balloon markers on it"),
     "faint_wire_probability": (float, "probability of faint wires beside a darker catheter"),
     "magnification_probability": (float, "probability of a magnified view (a window enlarged before the detector)"),
+    "no_contrast_probability": (float, "probability of a sequence with no contrast agent (vessels unopacified)"),
     "n_lookalikes": (int, "most look-alike devices per sequence (pacing/EP leads, stents, clips)"),
 }
 

@@ -26,7 +26,7 @@ VARIATION_FIELDS = (
     "letterbox_probability", "overlay_probability", "vignetting_probability", "display_curve_probability",
     "enhancement_probability", "low_resolution_probability", "jpeg_probability", "thin_catheter_probability",
     "microcatheter_probability", "balloon_probability", "faint_wire_probability", "n_lookalikes", "aspect_ratio",
-    "magnification_probability",
+    "magnification_probability", "no_contrast_probability",
 )
 
 
@@ -132,6 +132,10 @@ class SyntheticConfig:
     #: the detector (wires, vessels and catheter wider and longer; noise, shutters and text at the
     #: detector's scale), as at a smaller field of view or a close-up of a bench phantom.
     magnification_probability: float = 0.0
+    #: Probability that a sequence has no contrast agent at all: its vessels stay unopacified, as in
+    #: most of a PCI's fluoroscopy, where contrast is injected only now and then. Otherwise the bolus
+    #: of ``contrast_dynamics`` (or the constant opacification) applies.
+    no_contrast_probability: float = 0.0
     #: Range of the magnification factor; each magnified sequence draws one (log-uniform).
     magnification: tuple[float, float] = (1.3, 2.5)
 
@@ -185,7 +189,8 @@ class SyntheticConfig:
                      "letterbox_probability", "overlay_probability", "vignetting_probability",
                      "display_curve_probability", "enhancement_probability", "low_resolution_probability",
                      "jpeg_probability", "thin_catheter_probability", "microcatheter_probability",
-                     "balloon_probability", "faint_wire_probability", "magnification_probability"):
+                     "balloon_probability", "faint_wire_probability", "magnification_probability",
+                     "no_contrast_probability"):
             check(name, 0.0, 1.0)
         check_pair("jpeg_quality", 5.0, 100.0)
         check("n_lookalikes", 0, 20, integer=True)

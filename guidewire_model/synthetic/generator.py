@@ -210,7 +210,7 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     mu = scene.background.mu(motion, t)
     devices = np.zeros((size, size), np.uint8)
     # A phantom holds water, not contrast agent.
-    opacity = 0.0 if extras is not None and extras.phantom else _opacity(scene, cfg, t)
+    opacity = 0.0 if extras is not None and (extras.phantom or extras.no_contrast) else _opacity(scene, cfg, t)
     render_vessels(mu, scene.tree, motion, t, opacity, k)
     render_catheter(mu, scene.catheter, motion, t, opacity, k, devices)
     render_distractors(mu, list(scene.distractors), motion, t, k, devices)

@@ -42,7 +42,7 @@ __all__ = ["STREAM", "Extras", "finish_display", "finish_frame", "stream", "vary
 STREAM = 0x7A41
 _IDS = {"orientation": 0, "phantom": 1, "overwire": 2, "lookalikes": 3, "gain": 4, "collimation": 5,
         "overlay": 6, "console": 7, "framing": 8, "device_contrast": 9,
-        "magnification": 10}
+        "magnification": 10, "contrast": 11}
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -58,6 +58,8 @@ class Extras:
     ----------
     phantom : bool
         The scene is a phantom: no contrast agent.
+    no_contrast : bool
+        No contrast agent in this sequence's vessels (a phantom has none either way).
     riders : tuple of OverWire
         Microcatheters and balloon catheters on the wires.
     collimation, overlay, console : optional
@@ -85,6 +87,7 @@ class Extras:
     headroom: float = 0.0
     dose_scale: float = 1.0
     magnification: Magnification | None = None
+    no_contrast: bool = False
 
     def rider(self, wire_id: int) -> OverWire | None:
         return next((r for r in self.riders if r.wire_id == wire_id), None)
@@ -182,9 +185,10 @@ def vary_scene(scene: Any, cfg: SyntheticConfig, seed: int) -> Any:
                                          cfg.magnification, anchors)
     if catheter is not scene.catheter:
         changes["exclusion"] = 2.0 * catheter.outer_radius + 16.0 * cfg.scale
+    no_contrast = bool(stream(seed, "contrast").random() < cfg.no_contrast_probability)
     extras = Extras(phantom=phantom, riders=riders, collimation=collimation, overlay=overlay, console=console,
                     crop=crop, visible=visible, headroom=headroom, dose_scale=dose_scale,
-                    magnification=magnification)
+                    magnification=magnification, no_contrast=no_contrast)
     return replace(scene, tree=tree, catheter=catheter, wires=tuple(wires), distractors=tuple(distractors),
                    motion=motion, background=background, extras=extras, **changes)
 
