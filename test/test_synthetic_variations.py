@@ -86,10 +86,10 @@ def test_varied_preset_turns_every_variation_on():
     cfg = SyntheticConfig.preset("varied")
     assert cfg.variations_enabled
     for name in VARIATION_FIELDS:
-        # aspect_ratio: square frames, the on-the-fly trainer crops square frames. magnification and
-        # no contrast: training with them did not move the real frames or the sets without agent
-        # (docs/accuracy.md), so `varied`, which the test sets are generated from, stays as it was;
-        # they are opt-in knobs.
+        # aspect_ratio: square frames, the on-the-fly trainer crops square frames. magnification:
+        # training with it did not move the real frames; no contrast: training with it did not move
+        # the sets without agent (docs/accuracy.md). So `varied`, which the test sets are generated
+        # from, stays as it was; both are opt-in knobs.
         if name not in ("aspect_ratio", "magnification_probability", "no_contrast_probability"):
             assert getattr(cfg, name) != getattr(SyntheticConfig(), name), name
     for name in ("easy", "medium", "hard"):
