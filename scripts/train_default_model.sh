@@ -42,6 +42,14 @@ for preset in medium hard varied; do
     --sequences 12 --frames 4 --size 512 --preset "$preset" --seed "$seed"
   python -m guidewire_model.evaluation.evaluate --model "$stage2/best.pt" --data "data/test_$preset" --split all \
     --threshold "$threshold" --out "$stage2/eval_$preset"
+  # The same medium and hard scenes with no contrast agent in the vessels: most of a PCI's fluoroscopy
+  # runs without it, and models find wires far worse there (docs/accuracy.md, "Contrast agent").
+  [ "$preset" = varied ] && continue
+  [ -d "data/test_${preset}_nocontrast" ] || python -m guidewire_model.synthetic.cli \
+    --out "data/test_${preset}_nocontrast" --sequences 12 --frames 4 --size 512 --preset "$preset" --seed "$seed" \
+    --no-contrast-probability 1
+  python -m guidewire_model.evaluation.evaluate --model "$stage2/best.pt" --data "data/test_${preset}_nocontrast" \
+    --split all --threshold "$threshold" --out "$stage2/eval_${preset}_nocontrast"
 done
 python -m guidewire_model.training.export --checkpoint "$stage2/best.pt" --threshold "$threshold" --out models/default.onnx
 # Its training checkpoint, slim (weights, config, history), for fine-tuning: --init-from models/default.pt
