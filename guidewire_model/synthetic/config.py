@@ -185,13 +185,10 @@ class SyntheticConfig:
             raise ValueError(f"SyntheticConfig.display must be one of {', '.join(_DISPLAYS)}, got {self.display!r}")
         check("intensity_jitter", 0.0, 0.5)
         check("wire_advance", 0.0, 100.0)
-        for name in ("phantom_probability", "rotation_probability", "collimator_probability", "iris_probability",
-                     "letterbox_probability", "overlay_probability", "vignetting_probability",
-                     "display_curve_probability", "enhancement_probability", "low_resolution_probability",
-                     "jpeg_probability", "thin_catheter_probability", "microcatheter_probability",
-                     "balloon_probability", "faint_wire_probability", "magnification_probability",
-                     "no_contrast_probability"):
-            check(name, 0.0, 1.0)
+        # Every variation's probability, from the one list of variations (a new one is checked too).
+        for name in VARIATION_FIELDS:
+            if name.endswith("_probability"):
+                check(name, 0.0, 1.0)
         check_pair("jpeg_quality", 5.0, 100.0)
         check("n_lookalikes", 0, 20, integer=True)
         check_pair("aspect_ratio", 0.25, 4.0)
