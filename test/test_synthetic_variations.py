@@ -380,8 +380,8 @@ def test_aspect_ratio_cuts_a_window_with_consistent_truth():
 @pytest.mark.parametrize("field, value", [
     ("phantom_probability", 1.5), ("overlay_probability", -0.1), ("n_lookalikes", 50), ("n_lookalikes", 1.5),
     ("jpeg_quality", (90.0, 20.0)), ("aspect_ratio", (0.1, 1.0)), ("microcatheter_probability", "yes"),
-    ("faint_wire_probability", 2.0), ("magnification_probability", 1.5), ("no_contrast_probability", -0.5), ("magnification", (0.5, 2.0)),
-    ("magnification", (2.0, 5.0)),
+    ("faint_wire_probability", 2.0), ("magnification_probability", 1.5), ("no_contrast_probability", -0.5),
+    ("magnification", (0.5, 2.0)), ("magnification", (2.0, 5.0)),
 ])
 def test_new_fields_are_validated(field, value):
     with pytest.raises(ValueError, match=field):

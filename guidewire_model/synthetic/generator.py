@@ -209,7 +209,7 @@ def _render(scene: _Scene, cfg: SyntheticConfig, t: float):
     box = None if extras is None or zoom is not None else extras.box
     mu = scene.background.mu(motion, t)
     devices = np.zeros((size, size), np.uint8)
-    # A phantom holds water, not contrast agent.
+    # A phantom holds water, not contrast agent; a run without agent (no_contrast_probability) none either.
     opacity = 0.0 if extras is not None and (extras.phantom or extras.no_contrast) else _opacity(scene, cfg, t)
     render_vessels(mu, scene.tree, motion, t, opacity, k)
     render_catheter(mu, scene.catheter, motion, t, opacity, k, devices)
