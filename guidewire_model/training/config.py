@@ -105,6 +105,10 @@ class ModelConfig:
     #: (``ModelInfo.output`` ``"probability+tip"``, ``network.output_logits``), and the pipeline ends
     #: traced wires at the tip peaks. Synthetic data only.
     tip_head: bool = False
+    #: Not in the paper. A second input channel: the frame minus the previous frame of its run
+    #: (in the input's normalised units, zero where there is no previous frame). A wire moves with
+    #: the heart; ECG leads and sternal wires lie on the skin and move only with breathing.
+    motion_input: bool = False
     #: Channels of the tip branch.
     tip_channels: int = field(default=8, metadata=_range(1, 1024))
 

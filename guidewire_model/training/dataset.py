@@ -7,6 +7,8 @@ validation, through :func:`training_sample`.
 
 from __future__ import annotations
 
+import copy
+
 import bisect
 from typing import Sequence
 
@@ -67,10 +69,16 @@ def near_pixels(shape: tuple[int, int], pixels: np.ndarray, radius_px: float) ->
     return near
 
 
+#: Scale of the motion channel over the image's normalisation: a frame difference is mostly noise
+#: with about a quarter of the frame's spread, and a channel that small would be learned slowly.
+MOTION_GAIN = 4.0
+
+
 def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
                     augment: AugmentConfig | None, crop_size: int | None, mean: float,
                     std: float, devices: np.ndarray | None = None, tips: np.ndarray | None = None,
-                    tip_sigma_px: float | None = 2.0, tip_zone_px: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                    tip_sigma_px: float | None = 2.0, tip_zone_px: float = 0.0,
+                    motion: bool = False, previous: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One network-ready pair from a [0, 1] frame and its 0/1 mask at the network's input side.
 
     Augments (``augment_pair``, when ``augment`` is given), takes a random ``crop_size`` square
@@ -100,24 +108,33 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
         inside = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
         mask[rows[inside], cols[inside]] = _TIP_MARK
     if augment is not None:
+        if previous is not None:
+            previous, _ = augment_pair(previous, mask, copy.deepcopy(rng), augment)
         image, mask = augment_pair(image, mask, rng, augment)
     side = image.shape[0]
     if crop_size is not None and crop_size < side:
         top, left = rng.integers(0, side - crop_size + 1, size=2)
         window = (slice(top, top + crop_size), slice(left, left + crop_size))
         image, mask = image[window], mask[window]
-    image = normalize(image, mean, std)
+        if previous is not None:
+            previous = previous[window]
+    if motion:
+        moved = np.zeros(image.shape, np.float32) if previous is None else \
+            (np.asarray(image, np.float32) - np.asarray(previous, np.float32)) * np.float32(MOTION_GAIN / std)
+        image = np.stack([normalize(image, mean, std), moved])
+    else:
+        image = normalize(image, mean, std)[None]
     if tips is None:
-        return torch.from_numpy(image[None]), torch.from_numpy(mask[None].astype(np.float32))
+        return torch.from_numpy(image), torch.from_numpy(mask[None].astype(np.float32))
     marked = mask == _TIP_MARK
     labels = np.where(marked, 1, mask).astype(np.float32)
     if tip_zone_px > 0:
         zone = near_pixels(labels.shape, np.argwhere(marked), tip_zone_px) & (labels == 0)
         labels[zone] = TIP_ZONE_LABEL
     if tip_sigma_px is None:
-        return torch.from_numpy(image[None]), torch.from_numpy(labels[None])
+        return torch.from_numpy(image), torch.from_numpy(labels[None])
     heat = tip_heatmap(labels.shape, np.argwhere(marked), tip_sigma_px)
-    return torch.from_numpy(image[None]), torch.from_numpy(np.stack([labels, heat]))
+    return torch.from_numpy(image), torch.from_numpy(np.stack([labels, heat]))
 
 
 class SegmentationDataset(Dataset):

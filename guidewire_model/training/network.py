@@ -65,7 +65,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                     "torchvision ResNet state dict (.pth) or set model.pretrained: false"
                 )
         block, layers = ENCODER_LAYERS[cfg.encoder]
-        encoder = ResNetEncoder(block, layers, in_channels=1, width=cfg.encoder_width)
+        encoder = ResNetEncoder(block, layers, in_channels=2 if cfg.motion_input else 1, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
         if cfg.full_resolution_head and cfg.subpixel_head:

@@ -28,7 +28,13 @@ from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic.config import SyntheticConfig
 from guidewire_model.synthetic.generator import SyntheticFrame, generate_sequence
 
-__all__ = ["SyntheticTrainSet", "SyntheticValidationSet", "scene_seed", "visible_tips"]
+#: Frames between a training sample's frame and the one its motion channel subtracts, drawn per
+#: sample: runs come at 7.5-30 fps and a saturated node skips frames.
+MOTION_LAGS = (1, 2, 3)
+#: The lag of validation (and of the runtime pipeline): two frames at 15 fps.
+MOTION_LAG = 2
+
+__all__ = ["MOTION_LAG", "MOTION_LAGS", "SyntheticTrainSet", "SyntheticValidationSet", "scene_seed", "visible_tips"]
 
 #: A wire whose last point lies this close to the frame's border leaves the frame there: no tip.
 TIP_BORDER_MARGIN_PX = 2.0
@@ -104,7 +110,8 @@ class SyntheticTrainSet(Dataset):
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
                  augment: AugmentConfig | None, seed: int, crop_size: int | None = None,
-                 with_devices: bool = False, tip_sigma_px: float | None = None, tip_zone_px: float = 0.0) -> None:
+                 with_devices: bool = False, tip_sigma_px: float | None = None, tip_zone_px: float = 0.0,
+                 motion: bool = False, motion_drop: float = 0.0) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
@@ -121,6 +128,8 @@ class SyntheticTrainSet(Dataset):
         if not float(tip_zone_px) >= 0:
             raise ValueError(f"tip_zone_px must be >= 0, got {tip_zone_px}")
         self.tip_zone_px = float(tip_zone_px)
+        self.motion, self.motion_drop = bool(motion), float(motion_drop)
+        self._lead = max(MOTION_LAGS) if self.motion else 0
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
         self._generators = {name: SyntheticConfig.preset(name, **{**cfg.generator_overrides, "size": self.input_size})
@@ -153,12 +162,21 @@ class SyntheticTrainSet(Dataset):
         if key not in self._cache:
             while len(self._cache) >= self.cfg.scenes_in_flight:
                 self._cache.pop(next(iter(self._cache)))  # the oldest: its block is done
-            self._cache[key] = generate_sequence(self._generators[preset], gen_seed, self.cfg.frames_per_scene)
+            # With motion input the run starts early enough that every sample has its lagged frame.
+            self._cache[key] = generate_sequence(self._generators[preset], gen_seed,
+                                                 self.cfg.frames_per_scene + self._lead)
         return self._cache[key]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen_seed, preset, t = self.scene_of(int(index))
-        frame = self._frames(gen_seed, preset)[t]
+        frames = self._frames(gen_seed, preset)
+        frame = frames[t + self._lead]
+        previous = None
+        if self.motion:
+            draw = np.random.default_rng([self.seed, self.epoch, int(index), 0x40])
+            lag = MOTION_LAGS[int(draw.integers(len(MOTION_LAGS)))]
+            if draw.random() >= self.motion_drop:
+                previous = to_unit_float(frames[t + self._lead - lag].image)
         image = to_unit_float(frame.image)
         mask = frame.mask.astype(np.uint8)
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 0xC0])
@@ -166,9 +184,11 @@ class SyntheticTrainSet(Dataset):
         if self.with_devices:
             devices = frame.devices if frame.edges is None else frame.devices | frame.edges
         if self.tip_sigma_px is None and self.tip_zone_px == 0:
-            return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
+            return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices,
+                                   motion=self.motion, previous=previous)
         return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices,
-                               tips=visible_tips(frame), tip_sigma_px=self.tip_sigma_px, tip_zone_px=self.tip_zone_px)
+                               tips=visible_tips(frame), tip_sigma_px=self.tip_sigma_px, tip_zone_px=self.tip_zone_px,
+                               motion=self.motion, previous=previous)
 
 
 class SyntheticValidationSet(Dataset):
@@ -186,8 +206,11 @@ class SyntheticValidationSet(Dataset):
     mean, std : float
     """
 
-    def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float) -> None:
+    def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
+                 motion: bool = False) -> None:
         self.mean, self.std = float(mean), float(std)
+        self.motion = bool(motion)
+        self.previous: list[np.ndarray | None] = []
         self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.names: list[str] = []
         scene = 0
@@ -195,8 +218,11 @@ class SyntheticValidationSet(Dataset):
             preset = cfg.presets[scene % len(cfg.presets)]
             gen = SyntheticConfig.preset(preset, size=int(input_size))
             n = min(cfg.val_frames_per_scene, cfg.val_frames - len(self.frames))
-            for frame in generate_sequence(gen, cfg.val_seed + scene, n):
+            lead = MOTION_LAG if self.motion else 0
+            run = generate_sequence(gen, cfg.val_seed + scene, n + lead)
+            for k, frame in enumerate(run[lead:]):
                 self.frames.append((to_unit_float(frame.image), frame.mask.astype(np.uint8), frame.devices))
+                self.previous.append(to_unit_float(run[k].image) if lead else None)
                 self.names.append(f"{preset}_{cfg.val_seed + scene}")
             scene += 1
 
@@ -205,4 +231,5 @@ class SyntheticValidationSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask, devices = self.frames[int(index)]
-        return training_sample(image, mask, None, None, None, self.mean, self.std, devices)
+        return training_sample(image, mask, None, None, None, self.mean, self.std, devices,
+                               motion=self.motion, previous=self.previous[int(index)])

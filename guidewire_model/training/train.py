@@ -512,8 +512,9 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
         syn = cfg.data.synthetic
         return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop,
                                   with_devices=devices, tip_sigma_px=cfg.loss.tip_sigma_px if m.tip_head else None,
-                                  tip_zone_px=cfg.loss.tip_zone_px if cfg.loss.tip_zone_weight != 1.0 else 0.0),
-                SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std))
+                                  tip_zone_px=cfg.loss.tip_zone_px if cfg.loss.tip_zone_weight != 1.0 else 0.0,
+                                  motion=m.motion_input, motion_drop=0.2),
+                SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std, motion=m.motion_input))
     from guidewire_model.training.dataset import SegmentationDataset
 
     if m.tip_head:
@@ -538,6 +539,7 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
         fresh += ("tip",) if "tip" not in fresh else ()  # a tip branch added to a network without one
     try:
         weights = _with_device_channel(init["model"], model.state_dict())
+        weights = _with_input_channels(weights, model.state_dict())
         if fresh:
             weights = _keep_fresh(weights, model, fresh)
         model.load_state_dict(weights)
@@ -627,6 +629,23 @@ def _keep_fresh(weights: dict[str, torch.Tensor], model: nn.Module,
     kept = {key: value for key, value in weights.items() if not key.startswith(prefixes)}
     kept.update((key, value) for key, value in model.state_dict().items() if key.startswith(prefixes))
     return kept
+
+
+def _with_input_channels(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` of a one-frame network made to fit ``target``'s, one with more input channels.
+
+    The convolutions that read the frame get zero weights on the channels they lacked, so the
+    network starts out computing exactly what it did and learns to use the new input.
+    """
+    grown = dict(weights)
+    for key, old in weights.items():
+        new = target.get(key)
+        if new is None or old.ndim != 4 or new.shape == old.shape:
+            continue
+        if new.shape[0] == old.shape[0] and new.shape[2:] == old.shape[2:] and new.shape[1] > old.shape[1]:
+            pad = old.new_zeros((old.shape[0], new.shape[1] - old.shape[1], *old.shape[2:]))
+            grown[key] = torch.cat([old, pad], dim=1)
+    return grown
 
 
 def _with_device_channel(weights: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,108 @@
+"""The motion input (``model.motion_input``): the frame minus the run's previous frame as a second
+channel, built alike in training samples and validation, and a one-frame network grown into a
+two-channel one that computes exactly what it did."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.runtime.preprocess import to_unit_float
+from guidewire_model.synthetic import SyntheticConfig, generate_sequence
+from guidewire_model.training.config import AugmentConfig, SyntheticDataConfig, load_train_config
+from guidewire_model.training.dataset import MOTION_GAIN, training_sample
+from guidewire_model.training.network import build_model
+from guidewire_model.training.synthetic_dataset import MOTION_LAG, MOTION_LAGS, SyntheticTrainSet, SyntheticValidationSet
+from guidewire_model.training.train import _with_input_channels
+
+SMALL = SyntheticDataConfig(presets=("easy",), weights=(1.0,), samples_per_epoch=6, frames_per_scene=3,
+                            crops_per_frame=1, scenes_in_flight=1, val_frames=4, val_frames_per_scene=2, val_seed=7)
+MEAN, STD = 0.5, 0.25
+
+
+def _set(**kw) -> SyntheticTrainSet:
+    args = dict(cfg=SMALL, input_size=64, mean=MEAN, std=STD, augment=None, seed=3, crop_size=None, motion=True)
+    args.update(kw)
+    return SyntheticTrainSet(**args)
+
+
+def test_a_motion_sample_holds_the_frame_and_its_difference_from_an_earlier_one():
+    s = _set()
+    lead = max(MOTION_LAGS)
+    lags = set()
+    for i in range(len(s)):
+        gen_seed, preset, t = s.scene_of(i)
+        run = generate_sequence(SyntheticConfig.preset(preset, size=64), gen_seed, SMALL.frames_per_scene + lead)
+        x, y = s[i]
+        assert x.shape == (2, 64, 64) and y.shape == (1, 64, 64)
+        now = to_unit_float(run[t + lead].image)
+        np.testing.assert_allclose(x[0].numpy(), (now - MEAN) / STD, atol=1e-5)
+        assert np.array_equal(y[0].numpy(), run[t + lead].mask.astype(np.float32))
+        # The earlier frame is one of the lags back, and the scene moves between them.
+        found = [lag for lag in MOTION_LAGS if np.allclose(
+            x[1].numpy(), (now - to_unit_float(run[t + lead - lag].image)) * MOTION_GAIN / STD, atol=1e-4)]
+        assert len(found) == 1 and np.abs(x[1].numpy()).max() > 0.1
+        lags |= set(found)
+    assert len(lags) > 1  # drawn per sample
+
+
+def test_dropped_motion_is_zero_and_the_share_dropped_follows_the_setting():
+    never, always = _set(motion_drop=0.0), _set(motion_drop=1.0)
+    for i in range(len(never)):
+        assert np.abs(never[i][0][1].numpy()).max() > 0
+        x = always[i][0]
+        assert x.shape == (2, 64, 64) and not x[1].any()
+        assert torch.equal(x[0], never[i][0][0])  # the frame itself is the same either way
+
+
+def test_flips_and_crops_move_the_frame_and_its_previous_frame_alike():
+    # The previous frame as half the frame: whatever geometry the sample draws, channel 1 must
+    # then be half of the (un-normalised) channel 0 over std, pixel for pixel.
+    rng = np.random.default_rng(5)
+    image = rng.random((64, 64)).astype(np.float32)
+    mask = (rng.random((64, 64)) > 0.9).astype(np.uint8)
+    aug = AugmentConfig(rotate=True, flip_x=True, flip_y=True, intensity=False)
+    for seed in range(4):
+        x, _ = training_sample(image, mask, np.random.default_rng(seed), aug, 40, MEAN, STD,
+                               motion=True, previous=image * 0.5)
+        shown = x[0].numpy() * STD + MEAN
+        np.testing.assert_allclose(x[1].numpy(), 0.5 * shown * MOTION_GAIN / STD, atol=1e-4)
+    # Without motion the sample is the one-channel sample it always was.
+    x1, _ = training_sample(image, mask, np.random.default_rng(0), aug, 40, MEAN, STD)
+    x2, _ = training_sample(image, mask, np.random.default_rng(0), aug, 40, MEAN, STD, motion=True,
+                            previous=image * 0.5)
+    assert x1.shape == (1, 40, 40) and torch.equal(x1[0], x2[0])
+
+
+def test_validation_frames_have_the_frame_two_before_them_subtracted():
+    v = SyntheticValidationSet(SMALL, 64, MEAN, STD, motion=True)
+    assert len(v) == SMALL.val_frames
+    for i in range(len(v)):
+        scene, k = divmod(i, SMALL.val_frames_per_scene)
+        run = generate_sequence(SyntheticConfig.preset("easy", size=64), SMALL.val_seed + scene,
+                                SMALL.val_frames_per_scene + MOTION_LAG)
+        x, y = v[i]
+        now, before = to_unit_float(run[k + MOTION_LAG].image), to_unit_float(run[k].image)
+        np.testing.assert_allclose(x[0].numpy(), (now - MEAN) / STD, atol=1e-5)
+        np.testing.assert_allclose(x[1].numpy(), (now - before) * MOTION_GAIN / STD, atol=1e-4)
+        assert np.array_equal(y[0].numpy() == 1, run[k + MOTION_LAG].mask > 0)
+
+
+def test_a_one_frame_network_grown_to_motion_input_computes_what_it_did():
+    torch.manual_seed(0)
+    one = load_train_config(config_dir() / "train_default_model.yaml").model
+    single = build_model(one).eval()
+    motion = build_model(dataclasses.replace(one, motion_input=True)).eval()
+    grown = _with_input_channels(single.state_dict(), motion.state_dict())
+    changed = sorted(k for k in grown if grown[k].shape != single.state_dict()[k].shape)
+    assert changed == ["encoder.conv1.weight", "head.frame.0.weight"]
+    motion.load_state_dict(grown)
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        # Whatever the motion channel holds, the grown network starts as the one-frame network.
+        np.testing.assert_allclose(motion(torch.cat([x, torch.randn_like(x)], 1)).numpy(), single(x).numpy(),
+                                   atol=1e-5)
