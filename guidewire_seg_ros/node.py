@@ -462,15 +462,15 @@ class GuidewireSegNode(LifecycleNode):
 
         A blank frame costs no tracing, and a keep-latest frame may wait for the one in progress, so
         the measured time is scaled up generously; 250 ms is about two frame periods at 7.5 fps, the
-        slowest fluoroscopy rate. The tracker is left alone while measuring, so the wires tracked in a
-        running sequence keep their ids.
+        slowest fluoroscopy rate. The tracker and a motion-input model's earlier frames are left alone
+        while measuring, so the wires tracked in a running sequence keep their ids.
         """
         s = self.pipeline.backend.info.input_size
         blank = np.zeros((s, s), np.uint8)
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            self.pipeline.finish(self.pipeline.infer(blank), track=False)
+            self.pipeline.finish(self.pipeline.infer(blank, in_run=False), track=False)
             times.append((time.perf_counter() - t0) * 1e3)
         return max(250.0, 4.0 * max(times))
 

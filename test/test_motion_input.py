@@ -14,9 +14,10 @@ from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_model.training.config import AugmentConfig, SyntheticDataConfig, load_train_config
-from guidewire_model.training.dataset import MOTION_GAIN, training_sample
+from guidewire_model.runtime.motion import MOTION_GAIN, MOTION_LAG
+from guidewire_model.training.dataset import MOTION_DROP, MOTION_LAGS, motion_draw, training_sample
 from guidewire_model.training.network import build_model
-from guidewire_model.training.synthetic_dataset import MOTION_LAG, MOTION_LAGS, SyntheticTrainSet, SyntheticValidationSet
+from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet
 from guidewire_model.training.train import _with_input_channels
 
 SMALL = SyntheticDataConfig(presets=("easy",), weights=(1.0,), samples_per_epoch=6, frames_per_scene=3,
@@ -30,7 +31,8 @@ def _set(**kw) -> SyntheticTrainSet:
     return SyntheticTrainSet(**args)
 
 
-def test_a_motion_sample_holds_the_frame_and_its_difference_from_an_earlier_one():
+def test_a_motion_sample_holds_the_frame_and_its_difference_from_an_earlier_one(monkeypatch):
+    monkeypatch.setattr("guidewire_model.training.dataset.MOTION_DROP", 0.0)
     s = _set()
     lead = max(MOTION_LAGS)
     lags = set()
@@ -50,13 +52,14 @@ def test_a_motion_sample_holds_the_frame_and_its_difference_from_an_earlier_one(
     assert len(lags) > 1  # drawn per sample
 
 
-def test_dropped_motion_is_zero_and_the_share_dropped_follows_the_setting():
-    never, always = _set(motion_drop=0.0), _set(motion_drop=1.0)
-    for i in range(len(never)):
-        assert np.abs(never[i][0][1].numpy()).max() > 0
-        x = always[i][0]
-        assert x.shape == (2, 64, 64) and not x[1].any()
-        assert torch.equal(x[0], never[i][0][0])  # the frame itself is the same either way
+def test_about_the_set_share_of_samples_has_a_zero_motion_channel():
+    cfg = dataclasses.replace(SMALL, samples_per_epoch=400, frames_per_scene=4)
+    s = _set(cfg=cfg)
+    dropped = [motion_draw(3, 0, i)[1] for i in range(len(s))]
+    assert abs(np.mean(dropped) - MOTION_DROP) < 0.06
+    for i in (dropped.index(True), dropped.index(False)):
+        x = s[i][0]
+        assert x.shape == (2, 64, 64) and bool(x[1].any()) != dropped[i]
 
 
 def test_flips_and_crops_move_the_frame_and_its_previous_frame_alike():

@@ -82,8 +82,9 @@ EXCLUDE_TOLERANCE_PX = 1.0
 #: Validation frames of the reference row when none are named and the model has no stored split.
 REFERENCE_SYNTHETIC = {"preset": "medium", "size": 512, "sequences": 3, "frames": 4, "seed": 20260}
 
-#: A batch of frames in, one probability-like map in [0, 1] per frame out, at each frame's size.
-Predict = Callable[[list[np.ndarray]], list[np.ndarray]]
+#: A batch of frames and each one's frame ``motion.MOTION_LAG`` earlier in its group (None: none,
+#: or not asked for) in, one probability-like map in [0, 1] per frame out, at each frame's size.
+Predict = Callable[[list[np.ndarray], list["np.ndarray | None"]], list[np.ndarray]]
 #: Loads one frame: image, guidewire mask {0, 1}, exclude annotation {0, 1} or None.
 Loader = Callable[[], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
 
@@ -142,11 +143,29 @@ def folder_frames(folder: str | os.PathLike, prefixes: FolderPrefixes = FolderPr
             for i, item in enumerate(scan_folder(folder, prefixes))]
 
 
-def _batches(frames: Sequence[EvalFrame]):
-    """``(frame, image, mask, exclude)`` lists of up to EVAL_BATCH frames, loaded."""
+def _batches(frames: Sequence[EvalFrame], earlier: bool = False):
+    """``(frame, image, mask, exclude, earlier image)`` lists of up to EVAL_BATCH frames, loaded.
+
+    With ``earlier``, each frame's frame ``motion.MOTION_LAG`` before it in its group (a motion-input
+    model's second channel), None where the group has none; without, always None.
+    """
     for start in range(0, len(frames), EVAL_BATCH):
         chunk = frames[start:start + EVAL_BATCH]
-        yield [(f, *f.load()) for f in chunk]
+        before = _earlier_frames(frames, chunk) if earlier else [None] * len(chunk)
+        yield [(f, *f.load(), None if b is None else b.load()[0]) for f, b in zip(chunk, before)]
+
+
+def _earlier_frames(frames: Sequence[EvalFrame], chunk: Sequence[EvalFrame]) -> list[EvalFrame | None]:
+    """Each of ``chunk``'s frames ``motion.MOTION_LAG`` earlier in its group of ``frames``, or None."""
+    from guidewire_model.runtime.motion import MOTION_LAG
+
+    where = {(f.sequence, f.index): f for f in frames}
+    return [where.get((f.sequence, f.index - MOTION_LAG)) for f in chunk]
+
+
+def _frames_alone(predict: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Predict:
+    """A :data:`Predict` of a method that sees each frame alone (the earlier frames unused)."""
+    return lambda images, earlier: predict(images)
 
 
 def choose_threshold(frames: Sequence[EvalFrame], predict: Predict) -> tuple[float, float]:
@@ -159,7 +178,7 @@ def choose_threshold(frames: Sequence[EvalFrame], predict: Predict) -> tuple[flo
     """
     sweep = ThresholdSweep(SWEEP_BINS)
     for batch in _batches(frames):
-        for (_, _, mask, _), prob in zip(batch, predict([b[1] for b in batch])):
+        for (_, _, mask, _, _), prob in zip(batch, predict([b[1] for b in batch], [None] * len(batch))):
             sweep.update(prob, mask)
     return sweep.best()
 
@@ -216,13 +235,14 @@ class _MethodScores:
         return out
 
 
-def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores]) -> None:
-    """One pass over the frames (each loaded once), every method scored on each."""
+def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores], earlier: bool = False) -> None:
+    """One pass over the frames (each loaded once; with ``earlier`` also the frames their motion
+    channels need), every method scored on each."""
     start = 0
-    for batch in _batches(frames):
-        images = [b[1] for b in batch]
+    for batch in _batches(frames, earlier):
+        images, before = [b[1] for b in batch], [b[4] for b in batch]
         for method in methods:
-            for i, ((frame, _, mask, exclude), prob) in enumerate(zip(batch, method.predict(images))):
+            for i, ((frame, _, mask, exclude, _), prob) in enumerate(zip(batch, method.predict(images, before))):
                 method.add(start + i, frame, prob, mask, exclude)
         start += len(batch)
 
@@ -426,17 +446,20 @@ def evaluate(
 
     # What the node publishes: the network's map with the frame's invalid field (shutters, borders,
     # burned-in text) set to 0, thresholded at the model's threshold.
-    published = functools.partial(pipeline.segment, field_of_view=True)
+    # A motion-input model sees each frame beside the frame MOTION_LAG before it in its sequence, as
+    # the node does; a folder's frames, which need not be a run, each alone.
+    motion = pipeline.backend.info.motion_input and data is not None
+    published = lambda images, earlier: pipeline.segment(images, field_of_view=True, earlier=earlier)  # noqa: E731
     methods = [_MethodScores(published, pipeline.threshold)]
     ref_info: dict[str, Any] = {}
     if reference == "frangi":
         val_frames, val_source = _reference_validation(loaded, data, folder, reference_val, prefixes)
-        ref_t, ref_val_f1 = choose_threshold(val_frames, frangi_maps)
-        methods.append(_MethodScores(frangi_maps, ref_t))
+        ref_t, ref_val_f1 = choose_threshold(val_frames, _frames_alone(frangi_maps))
+        methods.append(_MethodScores(_frames_alone(frangi_maps), ref_t))
         ref_info = {"method": "frangi", "label": "Frangi vesselness", "sigmas_px": list(FRANGI_SIGMAS),
                     "black_ridges": True, "threshold_source": val_source,
                     "validation": {"frames": len(val_frames), "f1": ref_val_f1}}
-    _score(frames, methods)
+    _score(frames, methods, earlier=motion)
     scores = methods[0]
 
     # Worst frames first; predictions are recomputed for the few drawn rather than kept for all.
@@ -444,7 +467,8 @@ def evaluate(
     overlay_files = []
     for _, _, name, position in worst:
         image, mask, exclude = frames[position].load()
-        pred = binarize(published([image])[0], pipeline.threshold)
+        before = _earlier_frames(frames, [frames[position]])[0] if motion else None
+        pred = binarize(published([image], [None if before is None else before.load()[0]])[0], pipeline.threshold)
         rel = f"overlays/{name}.png"
         write_png(out / rel, error_overlay(image, pred, mask, exclude=exclude))
         overlay_files.append(rel)

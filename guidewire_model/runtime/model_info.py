@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 __all__ = [
+    "INPUT_CHANNELS",
+    "INPUT_FRAME",
+    "INPUT_FRAME_AND_MOTION",
     "METADATA_PREFIX",
     "MIN_OPSET",
     "OUTPUT_CHANNELS",
@@ -42,6 +45,14 @@ OUTPUT_PROBABILITY = "probability"
 OUTPUT_PROBABILITY_AND_TIP = "probability+tip"
 #: Output channels of each convention, in order.
 OUTPUT_CHANNELS = {OUTPUT_PROBABILITY: ("probability",), OUTPUT_PROBABILITY_AND_TIP: ("probability", "tip")}
+#: The input convention of a one-frame model: the normalised frame.
+INPUT_FRAME = "frame"
+#: The normalised frame, then its motion channel (:mod:`guidewire_model.runtime.motion`).
+INPUT_FRAME_AND_MOTION = "frame+motion"
+#: Input channels of each convention, in order.
+INPUT_CHANNELS = {INPUT_FRAME: ("frame",), INPUT_FRAME_AND_MOTION: ("frame", "motion")}
+#: Metadata keys a file may lack, and the value a file written before the key existed means.
+_OPTIONAL_METADATA = {"input": INPUT_FRAME}
 
 _REEXPORT = "re-export it with guidewire-export"
 
@@ -84,6 +95,10 @@ class ModelInfo:
         ``guidewire_model.__version__`` that wrote the file.
     opset : int or None
         ONNX opset of the file; ``None`` for a model that was never exported (a checkpoint).
+    input : str
+        Input convention: ``"frame"``, the normalised frame, or ``"frame+motion"``, the frame then
+        its motion channel (:data:`INPUT_CHANNELS`). Files written before the key existed are
+        ``"frame"``.
     """
 
     input_size: int
@@ -97,6 +112,17 @@ class ModelInfo:
     config_sha256: str
     version: str
     opset: int | None
+    input: str = INPUT_FRAME
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the model's input ``(N, C, S, S)``; the normalised frame is channel 0."""
+        return len(INPUT_CHANNELS[self.input])
+
+    @property
+    def motion_input(self) -> bool:
+        """Whether channel 1 of the input is the frame's motion channel."""
+        return self.input == INPUT_FRAME_AND_MOTION
 
     @property
     def channels(self) -> int:
@@ -143,6 +169,7 @@ class ModelInfo:
             Naming ``source`` and the key, if a key is missing or its value is malformed or out
             of range.
         """
+        props = {**{METADATA_PREFIX + k: v for k, v in _OPTIONAL_METADATA.items()}, **props}
         missing = [METADATA_PREFIX + f.name for f in dataclasses.fields(cls) if METADATA_PREFIX + f.name not in props]
         if missing:
             raise ModelFileError(
@@ -178,6 +205,7 @@ class ModelInfo:
             ),
             version=get("version", str, bool, "a version string"),
             opset=get("opset", int, lambda v: v >= MIN_OPSET, f"an integer >= {MIN_OPSET}"),
+            input=get("input", str, lambda v: v in INPUT_CHANNELS, " or ".join(map(repr, INPUT_CHANNELS))),
         )
 
 
@@ -220,9 +248,9 @@ def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
     ------
     ModelFileError
         Naming the file, if it is missing, not ONNX or truncated, lacks our metadata, or its
-        single input is not float32 (N, 1, S, S) or its single output not (N, C, S, S), with S equal
-        to the metadata's ``input_size`` and C its output channels, or its opset disagrees with the
-        metadata.
+        single input is not float32 (N, C_in, S, S) or its single output not (N, C, S, S), with S
+        equal to the metadata's ``input_size`` and C_in and C its input and output channels, or its
+        opset disagrees with the metadata.
     """
     import onnx
     from google.protobuf.message import DecodeError
@@ -248,7 +276,7 @@ def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{path}: graph opset {opset} differs from metadata opset {info.opset}; {_REEXPORT}")
     initializers = {t.name for t in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in initializers]
-    _check_io(path, "input", inputs, info.input_size)
+    _check_io(path, "input", inputs, info.input_size, info.input_channels)
     _check_io(path, "output", list(model.graph.output), info.input_size, info.channels)
     return info
 
@@ -265,5 +293,5 @@ def _check_io(path: Path, kind: str, values: list, size: int, channels: int = 1)
         dtype = onnx.TensorProto.DataType.Name(tensor_type.elem_type)
         raise ModelFileError(
             f"{path}: graph {kind} '{values[0].name}' is {dtype} {dims}; expected FLOAT "
-            f"[N, {channels}, {size}, {size}] (input_size {size} and output channels from the metadata); {_REEXPORT}"
+            f"[N, {channels}, {size}, {size}] (input_size {size} and {kind} channels from the metadata); {_REEXPORT}"
         )

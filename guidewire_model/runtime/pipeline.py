@@ -40,6 +40,7 @@ from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.faint_tail import cut_faint_tails
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
+from guidewire_model.runtime.motion import MotionHistory, motion_channel, still_motion
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
 from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
 from guidewire_model.runtime.tracking import WireTracker
@@ -205,6 +206,18 @@ def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
     return prob[rows, cols].astype(np.float32)
 
 
+def _with_motion(batch: np.ndarray, earlier: list[np.ndarray | None], info: Any) -> np.ndarray:
+    """A normalised one-channel batch with each frame's motion channel against its ``earlier`` frame."""
+    if len(earlier) != len(batch):
+        raise ValueError(f"earlier has {len(earlier)} entries for {len(batch)} frames")
+    out = still_motion(batch)
+    for i, frame in enumerate(earlier):
+        if frame is not None:
+            before = prepare_batch([frame], info.input_size, info.input_mean, info.input_std)[0, 0]
+            out[i, 1] = motion_channel(batch[i, 0], before, 1.0)
+    return out
+
+
 def _field(image: np.ndarray, s: PostprocessSettings) -> FieldOfView:
     """The frame's valid field of view under the margins and text rule of ``s``."""
     return estimate_field(image, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
@@ -266,6 +279,8 @@ class GuidewirePipeline:
             tip_threshold=tip_threshold, corner_deg=corner_deg, faint_tail_ratio=faint_tail_ratio)
         self.track = track
         self._tracker = WireTracker(max_wires=self._max_wires)
+        # A motion-input model sees each frame beside an earlier one of the run (runtime.motion).
+        self._motion = MotionHistory() if backend.info.motion_input else None
 
     def configure(self, **changes: Any) -> PostprocessSettings:
         """Change post-processing settings (live: from the next frame on); returns the new settings.
@@ -302,10 +317,13 @@ class GuidewirePipeline:
         self.configure(min_wire_length_px=value)
 
     def reset(self) -> None:
-        """Forget tracked wires (start of a new sequence)."""
+        """Forget tracked wires and, for a motion-input model, the run's frames (start of a new sequence)."""
         self._tracker = WireTracker(max_wires=self.max_wires)
+        if self._motion is not None:
+            self._motion.reset()
 
-    def segment(self, images: list[np.ndarray], field_of_view: bool = False) -> list[np.ndarray]:
+    def segment(self, images: list[np.ndarray], field_of_view: bool = False,
+                earlier: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
         """Probability maps at each image's own size, for a batch of 2-D frames (no tracing).
 
         Parameters
@@ -316,10 +334,16 @@ class GuidewirePipeline:
             Also set the probability outside each frame's valid field to 0, as :meth:`process` does
             before thresholding (when the settings have ``field_of_view`` on): the maps whose
             threshold is the published mask. False gives the network's own maps.
+        earlier : list of (ndarray or None), optional
+            For a motion-input model, each frame's frame ``motion.MOTION_LAG`` earlier in its run
+            (None: none, as at a run's start); None for all: frames without a run. One-frame
+            models ignore it.
         """
         info = self.backend.info
         s = self.settings
         batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
+        if info.motion_input:
+            batch = _with_motion(batch, earlier or [None] * len(images), info)
         prob = self.backend.infer(batch)
         maps = [restore_size(p[0], img.shape) for p, img in zip(prob, images)]
         if field_of_view and s.field_of_view:
@@ -342,16 +366,23 @@ class GuidewirePipeline:
         """
         return self.finish(self.infer(image))
 
-    def infer(self, image: np.ndarray) -> Inference:
+    def infer(self, image: np.ndarray, in_run: bool = True) -> Inference:
         """Preprocess one frame and run the network on it (the backend is all it uses).
 
         Parameters
         ----------
         image : ndarray, (H, W), uint8, uint16 or float32 in [0, 1]
+        in_run : bool
+            The frame is the run's next one: a motion-input model sees it against the frame
+            ``motion.MOTION_LAG`` before it since :meth:`reset`. False: a measurement outside the
+            run (a blank frame while a sequence runs) gets a zero motion channel and leaves the
+            run's frames as they were.
         """
         info = self.backend.info
         t0 = time.perf_counter()
         batch = prepare_batch([image], info.input_size, info.input_mean, info.input_std)
+        if self._motion is not None:
+            batch = self._motion.stack(batch) if in_run else still_motion(batch)
         t1 = time.perf_counter()
         # Backends return arrays of their own (TensorRT copies out of its host buffer), so these maps
         # stay valid while the next frame runs on another thread.

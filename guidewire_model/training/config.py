@@ -22,7 +22,8 @@ from typing import Any, Literal, Mapping, TypeVar
 import yaml
 
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.runtime.model_info import ModelInfo, OUTPUT_PROBABILITY, OUTPUT_PROBABILITY_AND_TIP, config_sha256
+from guidewire_model.runtime.model_info import (INPUT_FRAME, INPUT_FRAME_AND_MOTION, OUTPUT_PROBABILITY,
+                                               OUTPUT_PROBABILITY_AND_TIP, ModelInfo, config_sha256)
 
 __all__ = [
     "AugmentConfig",
@@ -562,4 +563,5 @@ def describe_model(cfg: TrainConfig, opset: int | None = None, threshold: float 
         config_sha256=config_sha256(to_dict(cfg)),
         version=__version__,
         opset=opset,
+        input=INPUT_FRAME_AND_MOTION if getattr(m, "motion_input", False) else INPUT_FRAME,
     )

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from guidewire_model.data.sequences import DatasetError, SequenceInfo, load_exclude, load_frame, resize_mask
+from guidewire_model.runtime.motion import MOTION_LAG, motion_channel
 from guidewire_model.runtime.preprocess import normalize, resize_to_square, to_unit_float
 from guidewire_model.training.augment import augment_pair
 from guidewire_model.training.config import AugmentConfig
@@ -69,9 +70,19 @@ def near_pixels(shape: tuple[int, int], pixels: np.ndarray, radius_px: float) ->
     return near
 
 
-#: Scale of the motion channel over the image's normalisation: a frame difference is mostly noise
-#: with about a quarter of the frame's spread, and a channel that small would be learned slowly.
-MOTION_GAIN = 4.0
+#: Frames between a training frame and the one its motion channel subtracts (``model.motion_input``),
+#: drawn per sample: runs come at 7.5-30 fps and a saturated node skips frames.
+MOTION_LAGS = (1, 2, 3)
+#: Share of training samples whose motion channel is zero, as at a run's first frames and on a
+#: folder of single frames: the model must find wires without it too.
+MOTION_DROP = 0.2
+
+
+def motion_draw(seed: int, epoch: int, index: int) -> tuple[int, bool]:
+    """``(lag, dropped)`` of training sample ``index``: a pure function of its arguments, on a stream
+    of its own (the sample's augmentation stream stays as without motion input)."""
+    draw = np.random.default_rng([int(seed), int(epoch), int(index), 0x40])
+    return MOTION_LAGS[int(draw.integers(len(MOTION_LAGS)))], bool(draw.random() < MOTION_DROP)
 
 
 def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None,
@@ -119,8 +130,7 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
         if previous is not None:
             previous = previous[window]
     if motion:
-        moved = np.zeros(image.shape, np.float32) if previous is None else \
-            (np.asarray(image, np.float32) - np.asarray(previous, np.float32)) * np.float32(MOTION_GAIN / std)
+        moved = np.zeros(image.shape, np.float32) if previous is None else motion_channel(image, previous, std)
         image = np.stack([normalize(image, mean, std), moved])
     else:
         image = normalize(image, mean, std)[None]
@@ -172,8 +182,15 @@ class SegmentationDataset(Dataset):
         resolution runs on whole frames unchanged, at a fraction of the training cost per sample;
         downscaling the frames instead would thin the 1.5-4 px wires below what the model can see.
 
+    motion : bool
+        Give the image a second channel, the motion channel against an earlier frame of the same
+        sequence (``model.motion_input``): with ``augment`` (training) a lag drawn from
+        :data:`MOTION_LAGS` and zero for :data:`MOTION_DROP` of the samples, else
+        ``motion.MOTION_LAG``; zero where the sequence has no such frame.
+
     Items are ``(image, mask)``: torch float32 tensors of shape (1, C, C) with C = ``crop_size``
-    or ``S``; the image normalised, the mask in {0, 1} (and ``DEVICE_LABEL`` with ``with_devices``).
+    or ``S`` (the image (2, C, C) with ``motion``); the image normalised, the mask in {0, 1} (and
+    ``DEVICE_LABEL`` with ``with_devices``).
     """
 
     def __init__(
@@ -186,6 +203,7 @@ class SegmentationDataset(Dataset):
         seed: int,
         crop_size: int | None = None,
         with_devices: bool = False,
+        motion: bool = False,
     ) -> None:
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
             raise ValueError(f"crop_size must be in (0, input_size={input_size}], got {crop_size}")
@@ -203,6 +221,7 @@ class SegmentationDataset(Dataset):
         self.seed = int(seed)
         self.crop_size = None if crop_size is None else int(crop_size)
         self.with_devices = bool(with_devices)
+        self.motion = bool(motion)
         self.epoch = 0
         self._starts = np.cumsum([0] + [len(s) for s in self.sequences]).tolist()
 
@@ -235,6 +254,13 @@ class SegmentationDataset(Dataset):
         if devices is not None:
             devices = resize_mask(devices, self.input_size)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices)
+        previous = None
+        if self.motion:
+            lag, dropped = motion_draw(self.seed, self.epoch, index) if self.augment is not None else (MOTION_LAG, False)
+            if frame >= lag and not dropped:
+                earlier, _ = load_frame(self.sequences[seq], frame - lag)
+                previous = resize_to_square(to_unit_float(earlier), self.input_size)
+        return training_sample(image, mask, rng, self.augment, self.crop_size, self.mean, self.std, devices,
+                               motion=self.motion, previous=previous)
 
 

@@ -64,7 +64,7 @@ def check_frames(info: ModelInfo, n_frames: int, seed: int = 0) -> tuple[np.ndar
     Returns
     -------
     (frames, kind)
-        ``frames`` float32 (n_frames, 1, S, S); ``kind`` is ``"synthetic"`` or ``"random"``.
+        ``frames`` float32 (n_frames, C_in, S, S); ``kind`` is ``"synthetic"`` or ``"random"``.
     """
     return parity_frames(info, n_frames, seed)
 
@@ -129,7 +129,7 @@ def export_model(
     with atomic_path(onnx_path) as tmp:
         # The file computes the network with ordinary convolutions (faster in ONNX Runtime); the
         # parity check below compares it with the network as trained.
-        _torch_export(without_transposed_convolutions(wrapped), tmp, size, opset)
+        _torch_export(without_transposed_convolutions(wrapped), tmp, size, opset, info.input_channels)
         proto = onnx.load(str(tmp))
         del proto.metadata_props[:]
         onnx.helper.set_model_props(proto, info.to_metadata())
@@ -193,8 +193,8 @@ def export_onnx(
     return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold)
 
 
-def _torch_export(model: nn.Module, path: Path, size: int, opset: int) -> None:
-    dummy = torch.zeros(1, 1, size, size)
+def _torch_export(model: nn.Module, path: Path, size: int, opset: int, channels: int = 1) -> None:
+    dummy = torch.zeros(1, channels, size, size)
     with warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False) warns that it is deprecated. We use it on
         # purpose: the torch.export-based exporter needs onnxscript, which is not a dependency,

@@ -193,6 +193,10 @@ def quantize_model(source: str | Path, out: str | Path, calibration: str | Path 
         info = read_onnx_info(source)
     except ModelFileError as exc:
         raise QuantizationError(str(exc)) from exc
+    if info.motion_input:
+        raise QuantizationError(f"{source}: a motion-input model; its INT8 copy would need calibration frames of "
+                                "runs with their motion channels, which guidewire-quantize does not draw: run the "
+                                "FP32 model")
     proto = onnx.load(str(source))
     if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node):
         raise QuantizationError(f"{source}: already quantised; quantise the FP32 model it came from")

@@ -23,18 +23,13 @@ import torch
 from torch.utils.data import Dataset
 
 from guidewire_model.training.config import AugmentConfig, SyntheticDataConfig
-from guidewire_model.training.dataset import training_sample
+from guidewire_model.training.dataset import MOTION_LAGS, motion_draw, training_sample
+from guidewire_model.runtime.motion import MOTION_LAG
 from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic.config import SyntheticConfig
 from guidewire_model.synthetic.generator import SyntheticFrame, generate_sequence
 
-#: Frames between a training sample's frame and the one its motion channel subtracts, drawn per
-#: sample: runs come at 7.5-30 fps and a saturated node skips frames.
-MOTION_LAGS = (1, 2, 3)
-#: The lag of validation (and of the runtime pipeline): two frames at 15 fps.
-MOTION_LAG = 2
-
-__all__ = ["MOTION_LAG", "MOTION_LAGS", "SyntheticTrainSet", "SyntheticValidationSet", "scene_seed", "visible_tips"]
+__all__ = ["SyntheticTrainSet", "SyntheticValidationSet", "scene_seed", "visible_tips"]
 
 #: A wire whose last point lies this close to the frame's border leaves the frame there: no tip.
 TIP_BORDER_MARGIN_PX = 2.0
@@ -102,16 +97,23 @@ class SyntheticTrainSet(Dataset):
         Mark the background within this distance of each visible tip with
         :data:`~guidewire_model.training.losses.TIP_ZONE_LABEL`, for ``loss.tip_zone_weight``;
         0: none.
+    motion : bool
+        Give each image its motion channel (``model.motion_input``) against the frame a lag drawn
+        from :data:`~guidewire_model.training.dataset.MOTION_LAGS` before it (the scene is rendered
+        that many frames earlier), zero for
+        :data:`~guidewire_model.training.dataset.MOTION_DROP` of the samples. The frames drawn
+        are the run's frames from the largest lag on, so they differ from those without it.
 
     Items are ``(image, mask)`` float32 tensors of shape (1, C, C), like
     :class:`guidewire_model.training.dataset.SegmentationDataset`; the mask is ``(2, C, C)`` with
-    ``tip_sigma_px`` (:func:`~guidewire_model.training.dataset.training_sample`).
+    ``tip_sigma_px`` (:func:`~guidewire_model.training.dataset.training_sample`), the image with
+    ``motion``.
     """
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,
                  augment: AugmentConfig | None, seed: int, crop_size: int | None = None,
                  with_devices: bool = False, tip_sigma_px: float | None = None, tip_zone_px: float = 0.0,
-                 motion: bool = False, motion_drop: float = 0.0) -> None:
+                 motion: bool = False) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if crop_size is not None and not 0 < int(crop_size) <= int(input_size):
@@ -128,7 +130,7 @@ class SyntheticTrainSet(Dataset):
         if not float(tip_zone_px) >= 0:
             raise ValueError(f"tip_zone_px must be >= 0, got {tip_zone_px}")
         self.tip_zone_px = float(tip_zone_px)
-        self.motion, self.motion_drop = bool(motion), float(motion_drop)
+        self.motion = bool(motion)
         self._lead = max(MOTION_LAGS) if self.motion else 0
         self.epoch = 0
         self._cdf = np.cumsum(weights / weights.sum())
@@ -173,9 +175,8 @@ class SyntheticTrainSet(Dataset):
         frame = frames[t + self._lead]
         previous = None
         if self.motion:
-            draw = np.random.default_rng([self.seed, self.epoch, int(index), 0x40])
-            lag = MOTION_LAGS[int(draw.integers(len(MOTION_LAGS)))]
-            if draw.random() >= self.motion_drop:
+            lag, dropped = motion_draw(self.seed, self.epoch, index)
+            if not dropped:
                 previous = to_unit_float(frames[t + self._lead - lag].image)
         image = to_unit_float(frame.image)
         mask = frame.mask.astype(np.uint8)
@@ -204,6 +205,9 @@ class SyntheticValidationSet(Dataset):
     cfg : SyntheticDataConfig
     input_size : int
     mean, std : float
+    motion : bool
+        Give each image its motion channel against the frame ``motion.MOTION_LAG`` before it
+        (each scene is rendered from that many frames earlier).
     """
 
     def __init__(self, cfg: SyntheticDataConfig, input_size: int, mean: float, std: float,

@@ -513,7 +513,7 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
         return (SyntheticTrainSet(syn, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed, crop,
                                   with_devices=devices, tip_sigma_px=cfg.loss.tip_sigma_px if m.tip_head else None,
                                   tip_zone_px=cfg.loss.tip_zone_px if cfg.loss.tip_zone_weight != 1.0 else 0.0,
-                                  motion=m.motion_input, motion_drop=0.2),
+                                  motion=m.motion_input),
                 SyntheticValidationSet(syn, m.input_size, m.input_mean, m.input_std, motion=m.motion_input))
     from guidewire_model.training.dataset import SegmentationDataset
 
@@ -524,8 +524,9 @@ def _build_datasets(cfg: TrainConfig, train_seqs, val_seqs):
         raise ConfigError("loss.tip_zone_weight weighs the background around the synthetic generator's tips; set "
                           "data.source: synthetic or loss.tip_zone_weight: 1")
     return (SegmentationDataset(train_seqs, m.input_size, m.input_mean, m.input_std, cfg.augment, cfg.seed,
-                                crop_size=crop, with_devices=devices),
-            SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed, with_devices=True))
+                                crop_size=crop, with_devices=devices, motion=m.motion_input),
+            SegmentationDataset(val_seqs, m.input_size, m.input_mean, m.input_std, None, cfg.seed, with_devices=True,
+                                motion=m.motion_input))
 
 
 def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:

@@ -52,9 +52,11 @@ class Backend(abc.ABC):
 
         Parameters
         ----------
-        batch : ndarray, float32, (N, 1, S, S)
+        batch : ndarray, float32, (N, C_in, S, S)
             Frames normalised with ``info.input_mean`` / ``info.input_std`` at
-            ``S = info.input_size`` (see ``preprocess.prepare_batch``).
+            ``S = info.input_size`` (see ``preprocess.prepare_batch``); ``C_in =
+            info.input_channels``, the frame and, for a motion-input model, its motion channel
+            (``motion.MotionHistory``).
 
         Returns
         -------
@@ -74,7 +76,7 @@ class Backend(abc.ABC):
     def warmup(self, runs: int = 2, batch_size: int = 1) -> None:
         """Run a few zero batches so lazy initialisation (allocations, kernel selection) is paid now."""
         s = self.info.input_size
-        zeros = np.zeros((batch_size, 1, s, s), dtype=np.float32)
+        zeros = np.zeros((batch_size, self.info.input_channels, s, s), dtype=np.float32)
         for _ in range(runs):
             self._run(zeros)
 
@@ -93,6 +95,7 @@ class Backend(abc.ABC):
             kind = batch.dtype if isinstance(batch, np.ndarray) else type(batch).__name__
             raise ValueError(f"{self.name} backend: batch must be a float32 ndarray, got {kind}; "
                              "use preprocess.prepare_batch")
-        if batch.ndim != 4 or batch.shape[1:] != (1, s, s) or batch.shape[0] < 1:
-            raise ValueError(f"{self.name} backend: batch shape {batch.shape}; expected (N, 1, {s}, {s}) with N >= 1")
+        c = self.info.input_channels
+        if batch.ndim != 4 or batch.shape[1:] != (c, s, s) or batch.shape[0] < 1:
+            raise ValueError(f"{self.name} backend: batch shape {batch.shape}; expected (N, {c}, {s}, {s}) with N >= 1")
         return np.ascontiguousarray(batch)

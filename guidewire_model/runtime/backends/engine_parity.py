@@ -74,23 +74,30 @@ class ParityReport:
 
 
 def parity_frames(info: ModelInfo, n_frames: int = 4, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Deterministic normalised frames (N, 1, S, S) for a parity check, and their kind.
+    """Deterministic normalised frames (N, C_in, S, S) for a parity check, and their kind.
 
     Synthetic fluoroscopy frames (the ``medium`` preset, seeds ``seed..seed+N-1``) preprocessed as
-    at run time, so wires, background and crossings exercise the network as real input does; if the
-    synthetic generator cannot be imported, seeded standard-normal noise (kind ``"random"``).
+    at run time, so wires, background and crossings exercise the network as real input does; for a
+    motion-input model the last N frames of one run (seed ``seed``) with their motion channels. If
+    the synthetic generator cannot be imported, seeded standard-normal noise (kind ``"random"``).
     """
     try:
+        from guidewire_model.runtime.motion import MOTION_LAG, MotionHistory
         from guidewire_model.runtime.preprocess import prepare_batch
-        from guidewire_model.synthetic import SyntheticConfig, generate_frame
+        from guidewire_model.synthetic import SyntheticConfig, generate_frame, generate_sequence
     except ImportError:
         rng = np.random.default_rng(seed)
-        shape = (n_frames, 1, info.input_size, info.input_size)
+        shape = (n_frames, info.input_channels, info.input_size, info.input_size)
         return rng.standard_normal(shape).astype(np.float32), "random"
     cfg = SyntheticConfig.preset("medium", size=info.input_size)
-    images = [generate_frame(cfg, seed + i).image for i in range(n_frames)]
-    batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
-    return np.ascontiguousarray(batch, dtype=np.float32), "synthetic"
+    if not info.motion_input:
+        images = [generate_frame(cfg, seed + i).image for i in range(n_frames)]
+        batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
+        return np.ascontiguousarray(batch, dtype=np.float32), "synthetic"
+    history = MotionHistory()
+    stacked = [history.stack(prepare_batch([frame.image], info.input_size, info.input_mean, info.input_std))
+               for frame in generate_sequence(cfg, seed, n_frames + MOTION_LAG)]
+    return np.ascontiguousarray(np.concatenate(stacked[-n_frames:]), dtype=np.float32), "synthetic"
 
 
 def compare_maps(reference: np.ndarray, candidate: np.ndarray, threshold: float, tolerance: ParityTolerance,

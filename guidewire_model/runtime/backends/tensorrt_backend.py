@@ -122,7 +122,7 @@ class TensorRTBackend(Backend):
         self._device_index = device_index
         device = cuda.device_info(device_index)
         recipe = BuildRecipe(precision=self.precision, input_size=self.info.input_size, max_batch=self.max_batch,
-                             workspace_bytes=int(workspace_mb) << 20)
+                             workspace_bytes=int(workspace_mb) << 20, input_channels=self.info.input_channels)
         low, opt, high = recipe.profile()
         self.key = EngineKey(
             onnx_sha256=file_sha256(self.model_path), precision=recipe.precision,
@@ -147,7 +147,8 @@ class TensorRTBackend(Backend):
         self._engine = cached.engine
         if self._runner is None or self._runner.engine is not cached.engine:
             self._runner = EngineRunner(trt, cached.engine, cuda, self.info.input_size, self.max_batch,
-                                        str(self.model_path), self._device_index, self.info.channels)
+                                        str(self.model_path), self._device_index, self.info.channels,
+                                        self.info.input_channels)
         self.engine_path, self.built, self.report = cached.path, cached.built, cached.report
         log.info("tensorrt backend: %s, %s engine on %s (sm %s, TensorRT %s), %s %s", self.model_path, self.precision,
                  device.name, device.compute_capability, trt.__version__, "built and cached at" if self.built
@@ -158,7 +159,8 @@ class TensorRTBackend(Backend):
         from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         self._runner = EngineRunner(self._trt, engine, self._cuda, self.info.input_size, self.max_batch,
-                                    str(self.model_path), self._device_index, self.info.channels)
+                                    str(self.model_path), self._device_index, self.info.channels,
+                                        self.info.input_channels)
         frames, kind = parity_frames(self.info, self._n_parity)
         with OnnxRuntimeBackend(self.model_path, device="cpu") as reference:
             expected = reference.infer(frames)

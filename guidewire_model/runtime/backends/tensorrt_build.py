@@ -165,12 +165,14 @@ class BuildRecipe:
     precision : {"fp32", "fp16"}
     input_size : int
     max_batch : int
-        1 for the node: the optimisation profile is then min = opt = max = (1, 1, S, S), so TensorRT
+        1 for the node: the optimisation profile is then min = opt = max = (1, C_in, S, S), so TensorRT
         tunes its kernels for exactly the shape the node runs. With a larger value the profile spans
         batches 1..max_batch, tuned for max_batch.
     workspace_bytes : int
     tf32 : bool
         Let FP32 layers use TF32 tensor cores (TensorRT's default; ~FP16-like mantissa on Ampere+).
+    input_channels : int
+        C_in, the input's channels (``ModelInfo.input_channels``).
     """
 
     precision: str = "fp32"
@@ -178,17 +180,18 @@ class BuildRecipe:
     max_batch: int = 1
     workspace_bytes: int = 1 << 30
     tf32: bool = True
+    input_channels: int = 1
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "fp16"):
             raise ValueError(f"precision must be 'fp32' or 'fp16', got {self.precision!r}")
-        if self.max_batch < 1 or self.input_size < 1 or self.workspace_bytes < 1:
-            raise ValueError(f"max_batch, input_size and workspace_bytes must be >= 1: {self}")
+        if min(self.max_batch, self.input_size, self.workspace_bytes, self.input_channels) < 1:
+            raise ValueError(f"max_batch, input_size, workspace_bytes and input_channels must be >= 1: {self}")
 
     def profile(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """(min, opt, max) input shapes of the optimisation profile."""
-        s = self.input_size
-        return (1, 1, s, s), (self.max_batch, 1, s, s), (self.max_batch, 1, s, s)
+        s, c = self.input_size, self.input_channels
+        return (1, c, s, s), (self.max_batch, c, s, s), (self.max_batch, c, s, s)
 
 
 def _parser_errors(parser: Any) -> str:

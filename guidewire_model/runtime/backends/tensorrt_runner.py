@@ -25,7 +25,7 @@ def _dims(shape: Any) -> tuple[int, ...]:
 
 
 class EngineRunner:
-    """Execute one engine with one input (N, 1, S, S) and one output (N, C, S, S).
+    """Execute one engine with one input (N, C_in, S, S) and one output (N, C, S, S).
 
     Parameters
     ----------
@@ -39,6 +39,8 @@ class EngineRunner:
         Largest batch this runner takes (at most the profile's maximum).
     channels : int
         C, the output's channels (``ModelInfo.channels``).
+    input_channels : int
+        C_in, the input's channels (``ModelInfo.input_channels``).
     source : str
         Named in error messages (the model file).
     device_index : int
@@ -52,9 +54,10 @@ class EngineRunner:
     """
 
     def __init__(self, trt: Any, engine: Any, cuda: CudaRuntime, input_size: int, max_batch: int, source: str,
-                 device_index: int = 0, channels: int = 1) -> None:
+                 device_index: int = 0, channels: int = 1, input_channels: int = 1) -> None:
         self._cuda = cuda
         self.channels = int(channels)
+        self.input_channels = int(input_channels)
         self.device_index = int(device_index)
         self.engine = engine
         self.source = source
@@ -80,9 +83,9 @@ class EngineRunner:
             raise BackendError(f"{self.source}: the engine has inputs {inputs} and outputs {outputs}; expected one each")
         self.input, self.output = inputs[0], outputs[0]
         low, _, high = (_dims(s) for s in engine.get_tensor_profile_shape(self.input, 0))
-        s = self.input_size
-        if high[1:] != (1, s, s) or high[0] < max_batch or low[0] > 1:
-            raise BackendError(f"{self.source}: the engine's profile takes inputs {low}..{high}, not (1..{max_batch}, 1, "
+        s, c = self.input_size, self.input_channels
+        if high[1:] != (c, s, s) or high[0] < max_batch or low[0] > 1:
+            raise BackendError(f"{self.source}: the engine's profile takes inputs {low}..{high}, not (1..{max_batch}, {c}, "
                                f"{s}, {s}); delete the cached engine or rebuild it with guidewire-build-engine")
         self.max_batch = int(max_batch)
         self.input_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(self.input)))
@@ -93,7 +96,7 @@ class EngineRunner:
             raise BackendError(f"{self.source}: TensorRT could not create an execution context (out of GPU memory?)")
         self.stream = self._cuda.stream_create()
         self._set_batch(self.max_batch)  # the largest shapes size the buffers
-        self._in = HostDeviceBuffer(self._cuda, math.prod((self.max_batch, 1, s, s)), self.input_dtype)
+        self._in = HostDeviceBuffer(self._cuda, math.prod((self.max_batch, c, s, s)), self.input_dtype)
         self._out = HostDeviceBuffer(self._cuda, math.prod(self._out_shape), self.output_dtype)
         for name, buf in ((self.input, self._in), (self.output, self._out)):
             if not self.context.set_tensor_address(name, buf.device):
@@ -104,7 +107,7 @@ class EngineRunner:
         if n == self._batch:
             return
         s = self.input_size
-        shape = (n, 1, s, s)
+        shape = (n, self.input_channels, s, s)
         if not self.context.set_input_shape(self.input, shape):
             raise BackendError(f"{self.source}: TensorRT refused input shape {shape} for tensor {self.input!r} "
                                f"(the engine was built for batches up to {self.max_batch})")
