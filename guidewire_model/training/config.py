@@ -106,9 +106,12 @@ class ModelConfig:
     #: (``ModelInfo.output`` ``"probability+tip"``, ``network.output_logits``), and the pipeline ends
     #: traced wires at the tip peaks. Synthetic data only.
     tip_head: bool = False
-    #: Not in the paper. A second input channel: the frame minus the previous frame of its run
-    #: (in the input's normalised units, zero where there is no previous frame). A wire moves with
-    #: the heart; ECG leads and sternal wires lie on the skin and move only with breathing.
+    #: Not in the paper. A second input channel, the frame minus an earlier frame of its run
+    #: (guidewire_model.runtime.motion; zero without one): a wire moves with the heart, ECG leads and
+    #: sternal wires lie on the skin and move only with breathing, and without contrast agent the
+    #: two are the same thin dark line in one frame. The exported file says so (``ModelInfo.input``)
+    #: and every runtime feeds it; an ``init_from`` one-frame network starts with zero weights on
+    #: the new channel, so it computes what it did.
     motion_input: bool = False
     #: Channels of the tip branch.
     tip_channels: int = field(default=8, metadata=_range(1, 1024))

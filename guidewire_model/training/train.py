@@ -760,8 +760,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, weight average %s, frozen %s, "
-            "epochs %d..%d",
+            "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, motion input %s, "
+            "weight average %s, frozen %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
@@ -774,6 +774,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             f"weight {cfg.loss.tip_weight:g}, sigma {cfg.loss.tip_sigma_px:g} px" if m.tip_head else "off",
             (f"weight {cfg.loss.tip_zone_weight:g} within {cfg.loss.tip_zone_px:g} px"
              if cfg.loss.tip_zone_weight != 1.0 else "off"),
+            "on" if m.motion_input else "off",
             f"decay {cfg.optim.ema_decay:g}" if average else "off", ", ".join(cfg.frozen) or "nothing",
             start_epoch + 1, cfg.optim.epochs)
 
