@@ -29,12 +29,7 @@ HAVE_CUDA = torch.cuda.is_available()
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
 from guidewire_model.training.config import AugmentConfig, SyntheticDataConfig, load_train_config
-from guidewire_model.runtime.motion import MOTION_GAIN, MOTION_LAG
+from guidewire_model.runtime.motion import MOTION_GAIN, MOTION_LAG, motion_channel
 from guidewire_model.training.dataset import MOTION_DROP, MOTION_LAGS, motion_draw, training_sample
 from guidewire_model.training.network import build_model
 from guidewire_model.training.synthetic_dataset import SyntheticTrainSet, SyntheticValidationSet
@@ -109,3 +109,37 @@ def test_a_one_frame_network_grown_to_motion_input_computes_what_it_did():
         # Whatever the motion channel holds, the grown network starts as the one-frame network.
         np.testing.assert_allclose(motion(torch.cat([x, torch.randn_like(x)], 1)).numpy(), single(x).numpy(),
                                    atol=1e-5)
+
+
+def test_a_data_sets_sequences_give_each_frame_the_one_a_lag_before_it(tmp_path):
+    from guidewire_model.data.sequences import scan_dataset
+    from guidewire_model.synthetic import sequence_seed, write_dataset
+    from guidewire_model.training.dataset import SegmentationDataset
+
+    cfg = SyntheticConfig.preset("easy", size=64)
+    write_dataset(tmp_path, 1, 4, cfg, seed=5, progress=False)
+    run = generate_sequence(cfg, sequence_seed(5, 0), 4)
+    val = SegmentationDataset(scan_dataset(tmp_path), 64, MEAN, STD, None, 0, motion=True)
+    for k in range(4):
+        x, _ = val[k]
+        now = to_unit_float(run[k].image)
+        np.testing.assert_allclose(x[0].numpy(), (now - MEAN) / STD, atol=1e-5)
+        if k < MOTION_LAG:
+            assert not x[1].any()  # the sequence has no frame that far back
+        else:
+            np.testing.assert_allclose(x[1].numpy(), motion_channel(now, to_unit_float(run[k - MOTION_LAG].image), STD),
+                                       atol=1e-4)
+    # Training draws its lags, and drops the channel on some samples, as on synthetic scenes.
+    train = SegmentationDataset(scan_dataset(tmp_path), 64, MEAN, STD, AugmentConfig(rotate=False, flip_x=False,
+                                flip_y=False, intensity=False), 0, motion=True)
+    compared = 0
+    for k in range(4):
+        lag, dropped = motion_draw(0, 0, k)
+        x, _ = train[k]
+        if dropped or k < lag:
+            assert not x[1].any()
+        else:
+            np.testing.assert_allclose(x[1].numpy(), motion_channel(to_unit_float(run[k].image),
+                                                                    to_unit_float(run[k - lag].image), STD), atol=1e-4)
+            compared += 1
+    assert compared

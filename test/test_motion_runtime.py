@@ -28,12 +28,7 @@ TINY = {"model.encoder": "resnet18", "model.encoder_width": 8, "model.pretrained
         "model.stem_skip": True, "model.full_resolution_head": True, "threshold": 0.5}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +132,16 @@ def test_evaluation_of_a_data_set_scores_what_the_pipeline_publishes_frame_after
         for frame in generate_sequence(cfg, sequence_seed(21, s), 5):
             counts = counts + accuracy_counts(pipeline.process(frame.image).mask.astype(bool), frame.mask > 0)
     assert report["overall"]["tp"] == counts.pixel.tp and report["overall"]["fp"] == counts.pixel.fp
+
+
+def test_a_tensorrt_engine_is_built_and_run_for_the_models_input_channels():
+    from guidewire_model.runtime.backends.tensorrt_build import BuildRecipe
+
+    assert BuildRecipe(input_size=512, max_batch=4, input_channels=2).profile() == (
+        (1, 2, 512, 512), (4, 2, 512, 512), (4, 2, 512, 512))
+    assert BuildRecipe(input_size=512).profile()[0] == (1, 1, 512, 512)
+    with pytest.raises(ValueError, match="input_channels"):
+        BuildRecipe(input_channels=0)
 
 
 def test_int8_copies_of_motion_models_are_refused_naming_the_file(motion_model, tmp_path):

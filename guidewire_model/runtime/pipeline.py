@@ -40,6 +40,7 @@ from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.faint_tail import cut_faint_tails
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
+from guidewire_model.runtime.model_info import ModelInfo
 from guidewire_model.runtime.motion import MotionHistory, motion_channel, still_motion
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
 from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
@@ -206,7 +207,7 @@ def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
     return prob[rows, cols].astype(np.float32)
 
 
-def _with_motion(batch: np.ndarray, earlier: list[np.ndarray | None], info: Any) -> np.ndarray:
+def _with_motion(batch: np.ndarray, earlier: list[np.ndarray | None], info: ModelInfo) -> np.ndarray:
     """A normalised one-channel batch with each frame's motion channel against its ``earlier`` frame."""
     if len(earlier) != len(batch):
         raise ValueError(f"earlier has {len(earlier)} entries for {len(batch)} frames")

@@ -7,9 +7,8 @@ validation, through :func:`training_sample`.
 
 from __future__ import annotations
 
-import copy
-
 import bisect
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -106,6 +105,11 @@ def training_sample(image: np.ndarray, mask: np.ndarray, rng: np.random.Generato
     labels within that distance of a tip become
     :data:`~guidewire_model.training.losses.TIP_ZONE_LABEL` (devices keep theirs). The image, the
     wire labels and the random stream are the same either way.
+
+    With ``motion`` the image is ``(2, C, C)``: the frame, then its motion channel
+    (:func:`guidewire_model.runtime.motion.motion_channel`) against ``previous``, an earlier [0, 1]
+    frame of its run at the same size that goes through the same augmentation and crop, or zeros
+    when ``previous`` is None. The frame's channel and the random stream are as without it.
     """
     if tip_zone_px > 0 and tips is None:
         raise ValueError("tip_zone_px needs the tips")
