@@ -12,6 +12,9 @@ Usage::
 node's own inference path, :meth:`GuidewirePipeline.segment` on a backend from
 :func:`~guidewire_model.runtime.backends.create_backend` (``prepare_batch`` -> network -> sigmoid ->
 ``restore_size`` to the frame's size), and is compared with its mask at the frame's own resolution.
+A motion-input model (``ModelInfo.input`` ``frame+motion``) sees each frame of a data set beside the
+frame ``motion.MOTION_LAG`` before it in its sequence, as the node sees a run; a folder's frames,
+which need not be a run, each alone.
 
 **Frames**: ``--data``, a data set in the sequence layout (:mod:`guidewire_model.data.layout`), or
 ``--folder``, a plain folder of frames and masks of any size (:mod:`guidewire_model.data.frame_folder`),
@@ -143,24 +146,25 @@ def folder_frames(folder: str | os.PathLike, prefixes: FolderPrefixes = FolderPr
             for i, item in enumerate(scan_folder(folder, prefixes))]
 
 
-def _batches(frames: Sequence[EvalFrame], earlier: bool = False):
+def _batches(frames: Sequence[EvalFrame], earlier: Sequence[EvalFrame | None] | None = None):
     """``(frame, image, mask, exclude, earlier image)`` lists of up to EVAL_BATCH frames, loaded.
 
-    With ``earlier``, each frame's frame ``motion.MOTION_LAG`` before it in its group (a motion-input
-    model's second channel), None where the group has none; without, always None.
+    ``earlier`` (:func:`_earlier_frames`) names each frame's earlier frame, whose image is loaded
+    with it (None where there is none); without it the earlier image is always None.
     """
     for start in range(0, len(frames), EVAL_BATCH):
         chunk = frames[start:start + EVAL_BATCH]
-        before = _earlier_frames(frames, chunk) if earlier else [None] * len(chunk)
+        before = earlier[start:start + EVAL_BATCH] if earlier is not None else [None] * len(chunk)
         yield [(f, *f.load(), None if b is None else b.load()[0]) for f, b in zip(chunk, before)]
 
 
-def _earlier_frames(frames: Sequence[EvalFrame], chunk: Sequence[EvalFrame]) -> list[EvalFrame | None]:
-    """Each of ``chunk``'s frames ``motion.MOTION_LAG`` earlier in its group of ``frames``, or None."""
+def _earlier_frames(frames: Sequence[EvalFrame]) -> list[EvalFrame | None]:
+    """Each frame's frame ``motion.MOTION_LAG`` earlier in its group (a motion-input model's second
+    channel), or None where the group has none."""
     from guidewire_model.runtime.motion import MOTION_LAG
 
     where = {(f.sequence, f.index): f for f in frames}
-    return [where.get((f.sequence, f.index - MOTION_LAG)) for f in chunk]
+    return [where.get((f.sequence, f.index - MOTION_LAG)) for f in frames]
 
 
 def _frames_alone(predict: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Predict:
@@ -235,7 +239,8 @@ class _MethodScores:
         return out
 
 
-def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores], earlier: bool = False) -> None:
+def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores],
+           earlier: Sequence[EvalFrame | None] | None = None) -> None:
     """One pass over the frames (each loaded once; with ``earlier`` also the frames their motion
     channels need), every method scored on each."""
     start = 0
@@ -448,8 +453,11 @@ def evaluate(
     # burned-in text) set to 0, thresholded at the model's threshold.
     # A motion-input model sees each frame beside the frame MOTION_LAG before it in its sequence, as
     # the node does; a folder's frames, which need not be a run, each alone.
-    motion = pipeline.backend.info.motion_input and data is not None
-    published = lambda images, earlier: pipeline.segment(images, field_of_view=True, earlier=earlier)  # noqa: E731
+    earlier = _earlier_frames(frames) if pipeline.backend.info.motion_input and data is not None else None
+
+    def published(images: list[np.ndarray], before: list[np.ndarray | None]) -> list[np.ndarray]:
+        return pipeline.segment(images, field_of_view=True, earlier=before)
+
     methods = [_MethodScores(published, pipeline.threshold)]
     ref_info: dict[str, Any] = {}
     if reference == "frangi":
@@ -459,7 +467,7 @@ def evaluate(
         ref_info = {"method": "frangi", "label": "Frangi vesselness", "sigmas_px": list(FRANGI_SIGMAS),
                     "black_ridges": True, "threshold_source": val_source,
                     "validation": {"frames": len(val_frames), "f1": ref_val_f1}}
-    _score(frames, methods, earlier=motion)
+    _score(frames, methods, earlier)
     scores = methods[0]
 
     # Worst frames first; predictions are recomputed for the few drawn rather than kept for all.
@@ -467,7 +475,7 @@ def evaluate(
     overlay_files = []
     for _, _, name, position in worst:
         image, mask, exclude = frames[position].load()
-        before = _earlier_frames(frames, [frames[position]])[0] if motion else None
+        before = earlier[position] if earlier is not None else None
         pred = binarize(published([image], [None if before is None else before.load()[0]])[0], pipeline.threshold)
         rel = f"overlays/{name}.png"
         write_png(out / rel, error_overlay(image, pred, mask, exclude=exclude))
