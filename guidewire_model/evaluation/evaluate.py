@@ -149,13 +149,27 @@ def folder_frames(folder: str | os.PathLike, prefixes: FolderPrefixes = FolderPr
 def _batches(frames: Sequence[EvalFrame], earlier: Sequence[EvalFrame | None] | None = None):
     """``(frame, image, mask, exclude, earlier image)`` lists of up to EVAL_BATCH frames, loaded.
 
-    ``earlier`` (:func:`_earlier_frames`) names each frame's earlier frame, whose image is loaded
-    with it (None where there is none); without it the earlier image is always None.
+    ``earlier`` (:func:`_earlier_frames`) names each frame's earlier frame, whose image comes with
+    it (None where there is none); without it the earlier image is always None. An earlier frame
+    loaded in this batch or the one before is not read again.
     """
+    previous: dict[str, np.ndarray] = {}
     for start in range(0, len(frames), EVAL_BATCH):
         chunk = frames[start:start + EVAL_BATCH]
         before = earlier[start:start + EVAL_BATCH] if earlier is not None else [None] * len(chunk)
-        yield [(f, *f.load(), None if b is None else b.load()[0]) for f, b in zip(chunk, before)]
+        loaded: dict[str, np.ndarray] = {}
+        rows = []
+        for f, b in zip(chunk, before):
+            image, mask, exclude = f.load()
+            loaded[f.name] = image
+            if b is None:
+                earlier_image = None
+            else:
+                earlier_image = loaded.get(b.name, previous.get(b.name))
+                earlier_image = b.load()[0] if earlier_image is None else earlier_image
+            rows.append((f, image, mask, exclude, earlier_image))
+        previous = loaded
+        yield rows
 
 
 def _earlier_frames(frames: Sequence[EvalFrame]) -> list[EvalFrame | None]:

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["MOTION_GAIN", "MOTION_LAG", "MotionHistory", "motion_channel", "still_motion"]
+__all__ = ["MOTION_GAIN", "MOTION_LAG", "MotionHistory", "motion_channel", "with_motion"]
 
 #: Scale of the channel over the frame's own normalisation: a frame difference is mostly noise
 #: with about a quarter of the frame's spread, and a channel that small is learned slowly.
@@ -39,9 +39,29 @@ def motion_channel(frame: np.ndarray, earlier: np.ndarray, std: float) -> np.nda
     return out
 
 
-def still_motion(batch: np.ndarray) -> np.ndarray:
-    """A normalised ``(N, 1, S, S)`` batch with a zero motion channel: frames without a run."""
-    return np.concatenate([batch, np.zeros_like(batch)], axis=1)
+def with_motion(batch: np.ndarray, earlier: list[np.ndarray | None] | None = None) -> np.ndarray:
+    """A motion-input model's input: each normalised frame, then its motion channel.
+
+    Parameters
+    ----------
+    batch : ndarray, float32, (N, 1, S, S)
+        Normalised frames (``preprocess.prepare_batch``).
+    earlier : list of (ndarray (S, S) or None), optional
+        Each frame's earlier frame of its run, normalised alike; None (or a frame of another size):
+        a zero motion channel, as for frames without a run. None for all: every channel zero.
+
+    Returns
+    -------
+    ndarray, float32, (N, 2, S, S)
+    """
+    earlier = [None] * len(batch) if earlier is None else earlier
+    if len(earlier) != len(batch):
+        raise ValueError(f"earlier has {len(earlier)} entries for {len(batch)} frames")
+    out = np.concatenate([batch, np.zeros_like(batch)], axis=1)
+    for i, before in enumerate(earlier):
+        if before is not None and before.shape == batch[i, 0].shape:
+            out[i, 1] = motion_channel(batch[i, 0], before, 1.0)
+    return out
 
 
 class MotionHistory:
@@ -82,8 +102,6 @@ class MotionHistory:
         if batch.ndim != 4 or batch.shape[:2] != (1, 1):
             raise ValueError(f"batch must be one normalised frame (1, 1, S, S), got {batch.shape}")
         with self._lock:
-            earlier = self._frames[0] if len(self._frames) == self.lag else None
+            earlier = self._frames[0][0, 0] if len(self._frames) == self.lag else None
             self._frames = (self._frames + [batch.copy()])[-self.lag:]
-        if earlier is None or earlier.shape != batch.shape:
-            return still_motion(batch)
-        return np.concatenate([batch, motion_channel(batch, earlier, 1.0)], axis=1)
+        return with_motion(batch, [earlier])

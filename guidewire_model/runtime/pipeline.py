@@ -40,8 +40,7 @@ from guidewire_model.core.wire import Wire
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.faint_tail import cut_faint_tails
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
-from guidewire_model.runtime.model_info import ModelInfo
-from guidewire_model.runtime.motion import MotionHistory, motion_channel, still_motion
+from guidewire_model.runtime.motion import MotionHistory, with_motion
 from guidewire_model.runtime.preprocess import binarize, prepare_batch, restore_size, to_unit_float
 from guidewire_model.runtime.tips import cut_at_tips, tip_peaks
 from guidewire_model.runtime.tracking import WireTracker
@@ -207,18 +206,6 @@ def _sample(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
     return prob[rows, cols].astype(np.float32)
 
 
-def _with_motion(batch: np.ndarray, earlier: list[np.ndarray | None], info: ModelInfo) -> np.ndarray:
-    """A normalised one-channel batch with each frame's motion channel against its ``earlier`` frame."""
-    if len(earlier) != len(batch):
-        raise ValueError(f"earlier has {len(earlier)} entries for {len(batch)} frames")
-    out = still_motion(batch)
-    for i, frame in enumerate(earlier):
-        if frame is not None:
-            before = prepare_batch([frame], info.input_size, info.input_mean, info.input_std)[0, 0]
-            out[i, 1] = motion_channel(batch[i, 0], before, 1.0)
-    return out
-
-
 def _field(image: np.ndarray, s: PostprocessSettings) -> FieldOfView:
     """The frame's valid field of view under the margins and text rule of ``s``."""
     return estimate_field(image, margin_px=s.field_margin_px, border_margin_px=s.border_margin_px,
@@ -344,7 +331,9 @@ class GuidewirePipeline:
         s = self.settings
         batch = prepare_batch(images, info.input_size, info.input_mean, info.input_std)
         if info.motion_input:
-            batch = _with_motion(batch, earlier or [None] * len(images), info)
+            batch = with_motion(batch, None if earlier is None else [
+                None if frame is None else prepare_batch([frame], info.input_size, info.input_mean, info.input_std)[0, 0]
+                for frame in earlier])
         prob = self.backend.infer(batch)
         maps = [restore_size(p[0], img.shape) for p, img in zip(prob, images)]
         if field_of_view and s.field_of_view:
@@ -383,7 +372,7 @@ class GuidewirePipeline:
         t0 = time.perf_counter()
         batch = prepare_batch([image], info.input_size, info.input_mean, info.input_std)
         if self._motion is not None:
-            batch = self._motion.stack(batch) if in_run else still_motion(batch)
+            batch = self._motion.stack(batch) if in_run else with_motion(batch)
         t1 = time.perf_counter()
         # Backends return arrays of their own (TensorRT copies out of its host buffer), so these maps
         # stay valid while the next frame runs on another thread.

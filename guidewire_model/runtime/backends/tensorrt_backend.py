@@ -146,21 +146,22 @@ class TensorRTBackend(Backend):
             self.key, build, self._runtime.deserialize_cuda_engine, verify=self._verify, force_rebuild=force_rebuild)
         self._engine = cached.engine
         if self._runner is None or self._runner.engine is not cached.engine:
-            self._runner = EngineRunner(trt, cached.engine, cuda, self.info.input_size, self.max_batch,
-                                        str(self.model_path), self._device_index, self.info.channels,
-                                        self.info.input_channels)
+            self._runner = self._runner_for(cached.engine)
         self.engine_path, self.built, self.report = cached.path, cached.built, cached.report
         log.info("tensorrt backend: %s, %s engine on %s (sm %s, TensorRT %s), %s %s", self.model_path, self.precision,
                  device.name, device.compute_capability, trt.__version__, "built and cached at" if self.built
                  else "loaded from", self.engine_path)
 
+    def _runner_for(self, engine: Any) -> EngineRunner:
+        """An :class:`EngineRunner` of ``engine`` for this model's input, output and device."""
+        return EngineRunner(self._trt, engine, self._cuda, self.info.input_size, self.max_batch, str(self.model_path),
+                            self._device_index, self.info.channels, self.info.input_channels)
+
     def _verify(self, engine: Any) -> dict:
         """Parity of a freshly built engine with ONNX Runtime on the CPU; raises to refuse it."""
         from guidewire_model.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        self._runner = EngineRunner(self._trt, engine, self._cuda, self.info.input_size, self.max_batch,
-                                    str(self.model_path), self._device_index, self.info.channels,
-                                        self.info.input_channels)
+        self._runner = self._runner_for(engine)
         frames, kind = parity_frames(self.info, self._n_parity)
         with OnnxRuntimeBackend(self.model_path, device="cpu") as reference:
             expected = reference.infer(frames)
