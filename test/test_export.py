@@ -105,11 +105,25 @@ def test_parity_onnxruntime_vs_pytorch(exported, checkpoint):
     assert got.shape == (3, 1, SIZE, SIZE) and got.dtype == np.float32
     assert np.all((got >= 0) & (got <= 1))
     assert np.max(np.abs(got - want)) < 1e-4
-    # The file computes the transposed convolutions as convolutions + pixel shuffles, with static sizes.
-    graph = onnx.load(exported["path"]).graph
-    ops = {node.op_type for node in graph.node}
-    assert "ConvTranspose" not in ops and "DepthToSpace" in ops
+    # By default the file keeps the network's transposed convolutions, with static sizes.
+    ops = {node.op_type for node in onnx.load(exported["path"]).graph.node}
+    assert "ConvTranspose" in ops and "DepthToSpace" not in ops
     assert "Shape" not in ops
+
+
+def test_the_rewritten_form_computes_the_same_map(exported, checkpoint, tmp_path):
+    rewritten = tmp_path / "rewritten.onnx"
+    assert main(["--checkpoint", str(checkpoint), "--out", str(rewritten), "--frames", "2",
+                 "--rewrite-transposed-convolutions"]) == 0
+    ops = {node.op_type for node in onnx.load(rewritten).graph.node}
+    assert "ConvTranspose" not in ops and "DepthToSpace" in ops and "Shape" not in ops
+    assert read_onnx_info(rewritten) == exported["info"]
+    frames, _ = check_frames(exported["info"], 2, seed=3)
+    maps = []
+    for path in (exported["path"], rewritten):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        maps.append(session.run(None, {session.get_inputs()[0].name: frames})[0])
+    assert np.max(np.abs(maps[0] - maps[1])) < 1e-5
 
 
 def test_a_half_resolution_head_exports_with_the_same_contract(tmp_path):
@@ -117,7 +131,8 @@ def test_a_half_resolution_head_exports_with_the_same_contract(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "best.pt"
     save_checkpoint(path, {"model": build_model(sub_cfg.model).state_dict(), "config": to_dict(sub_cfg)})
-    out = export_onnx(path, tmp_path / "sub.onnx", n_check_frames=2)  # parity with torch is checked inside
+    # The form the rewrite was made for; parity with torch is checked inside.
+    out = export_onnx(path, tmp_path / "sub.onnx", n_check_frames=2, rewrite_transposed=True)
     assert out["max_abs_diff"] < 1e-4
     assert read_onnx_info(out["path"]).input_size == SIZE
 

@@ -77,6 +77,7 @@ def export_model(
     tolerance: float = 1e-4,
     n_check_frames: int = 4,
     threshold: float | None = None,
+    rewrite_transposed: bool = False,
 ) -> dict[str, Any]:
     """Export a logits network to ONNX with metadata, checking parity against PyTorch.
 
@@ -98,6 +99,12 @@ def export_model(
         Frames in the parity batch (a single frame is checked too, to exercise the dynamic batch).
     threshold : float, optional
         Decision threshold to store instead of ``cfg.threshold``.
+    rewrite_transposed : bool
+        Write each transposed convolution as a convolution followed by a pixel shuffle
+        (:mod:`~guidewire_model.training.subpixel_deconv`): the same function, faster in ONNX
+        Runtime for some networks and slower for others (a full-resolution head's pixel shuffle
+        at 512² costs more than the transposed convolution it replaces); measure with
+        ``guidewire-bench`` before choosing it (docs/benchmarks.md).
 
     Returns
     -------
@@ -127,9 +134,9 @@ def export_model(
 
     # Every check runs on the temporary file; the target appears only when all pass.
     with atomic_path(onnx_path) as tmp:
-        # The file computes the network with ordinary convolutions (faster in ONNX Runtime); the
-        # parity check below compares it with the network as trained.
-        _torch_export(without_transposed_convolutions(wrapped), tmp, size, opset, info.input_channels)
+        # The parity check below compares the file with the network as trained, in either form.
+        graph_model = without_transposed_convolutions(wrapped) if rewrite_transposed else wrapped
+        _torch_export(graph_model, tmp, size, opset, info.input_channels)
         proto = onnx.load(str(tmp))
         del proto.metadata_props[:]
         onnx.helper.set_model_props(proto, info.to_metadata())
@@ -170,6 +177,7 @@ def export_onnx(
     tolerance: float = 1e-4,
     n_check_frames: int = 4,
     threshold: float | None = None,
+    rewrite_transposed: bool = False,
 ) -> dict[str, Any]:
     """Export a training checkpoint (``last.pt``/``best.pt``) to ONNX; see :func:`export_model`.
 
@@ -190,7 +198,7 @@ def export_onnx(
     model, cfg = model_from_payload(payload, checkpoint, "cpu")
     if threshold is None:
         threshold = recorded_threshold(payload)  # None: export_model stores the config's threshold
-    return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold)
+    return export_model(model, cfg, onnx_path, opset, tolerance, n_check_frames, threshold, rewrite_transposed)
 
 
 def _torch_export(model: nn.Module, path: Path, size: int, opset: int, channels: int = 1) -> None:
@@ -253,12 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None,
                         help="decision threshold to store (default: the F1-best validation threshold of the "
                              "checkpoint's epoch, as guidewire-eval uses; the config's without validation history)")
+    parser.add_argument("--rewrite-transposed-convolutions", action="store_true",
+                        help="write transposed convolutions as convolution + pixel shuffle (the same function; "
+                             "faster in ONNX Runtime for some networks, slower for a full-resolution head: "
+                             "time both files with guidewire-bench)")
     args = parser.parse_args(argv)
 
     from guidewire_model.training.checkpoint import CheckpointError
 
     try:
-        report = export_onnx(args.checkpoint, args.out, args.opset, args.tolerance, args.frames, args.threshold)
+        report = export_onnx(args.checkpoint, args.out, args.opset, args.tolerance, args.frames, args.threshold,
+                             args.rewrite_transposed_convolutions)
     except (CheckpointError, ModelFileError) as exc:
         print(f"guidewire-export: error: {exc}", file=sys.stderr)
         return 2

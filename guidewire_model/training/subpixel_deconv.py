@@ -5,8 +5,10 @@ sub-kernel of the input: it equals an ordinary convolution with ``s * s`` times 
 channels, rearranged by a pixel shuffle and cropped (Shi et al. 2016, "Is the deconvolution layer
 the same as a convolutional layer?"). The result is the same up to float rounding; what changes
 is the kernel that computes it. ONNX Runtime's CPU ``ConvTranspose`` is a matrix product followed
-by a scatter (col2im) outside its blocked convolution layout, while ``Conv`` runs in that layout;
-the export therefore writes the rewritten form (docs/benchmarks.md has the measured difference).
+by a scatter (col2im) outside its blocked convolution layout, while ``Conv`` runs in that layout,
+but the pixel shuffle (``DepthToSpace``) and crop are extra passes over the output. Which form is
+faster depends on the network (docs/benchmarks.md), so the export writes this one on request
+(``guidewire-export --rewrite-transposed-convolutions``).
 """
 
 from __future__ import annotations
