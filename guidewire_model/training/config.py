@@ -562,9 +562,9 @@ def describe_model(cfg: TrainConfig, opset: int | None = None, threshold: float 
         architecture=str(m.architecture),
         encoder=str(m.encoder),
         encoder_width=int(m.encoder_width),
-        output=OUTPUT_PROBABILITY_AND_TIP if getattr(m, "tip_head", False) else OUTPUT_PROBABILITY,
+        output=OUTPUT_PROBABILITY_AND_TIP if m.tip_head else OUTPUT_PROBABILITY,
         config_sha256=config_sha256(to_dict(cfg)),
         version=__version__,
         opset=opset,
-        input=INPUT_FRAME_AND_MOTION if getattr(m, "motion_input", False) else INPUT_FRAME,
+        input=INPUT_FRAME_AND_MOTION if m.motion_input else INPUT_FRAME,
     )
