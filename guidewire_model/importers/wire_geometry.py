@@ -137,7 +137,8 @@ def area_centreline(area: np.ndarray) -> np.ndarray | None:
     """The centreline of one wire annotated as an area (polygon or mask), or None if too small.
 
     The project's own skeleton tracer (:func:`guidewire_model.runtime.centreline.extract_centrelines`, one
-    wire, no length limit); its direction is then set by :func:`orient`.
+    wire, no length limit, no corner cut: the area is one wire by its annotation, so a sharp bend
+    in it is not two wires meeting); its direction is then set by :func:`orient`.
     """
-    lines = extract_centrelines(area.astype(np.uint8), max_wires=1, min_length_px=0.0)
+    lines = extract_centrelines(area.astype(np.uint8), max_wires=1, min_length_px=0.0, corner_deg=180.0)
     return np.array(lines[0].points) if lines and len(lines[0].points) >= 2 else None

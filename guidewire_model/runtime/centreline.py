@@ -106,7 +106,13 @@ from guidewire_model.core.wire import Wire
 if TYPE_CHECKING:
     from guidewire_model.runtime.field_of_view import FieldOfView
 
-__all__ = ["extract_centrelines", "polyline_length"]
+__all__ = ["CORNER_DEG", "extract_centrelines", "polyline_length"]
+
+# A traced path is cut where it turns by more than this [degrees]: the node's setting
+# (PostprocessSettings.corner_deg) and this module's default, chosen with the faint-tail cut by
+# rule 4 of docs/accuracy.md ("The corner cut at 70 degrees"); 100 cut only the sharper V of two
+# wires leaving one catheter.
+CORNER_DEG = 70.0
 
 # Pixels by which a mask touching the image border is continued before skeletonising.
 _BORDER_PAD = 12
@@ -994,7 +1000,7 @@ def extract_centrelines(
     merge_length_px: float = 12.0,
     max_turn_deg: float = 60.0,
     max_shared_turn_deg: float = 95.0,
-    corner_deg: float = 100.0,
+    corner_deg: float = CORNER_DEG,
     border_px: float = 6.0,
     origin_px: float = 25.0,
     smooth_sigma_px: float = 1.5,

@@ -37,7 +37,7 @@ import numpy as np
 
 from guidewire_model.runtime.backends.base import Backend
 from guidewire_model.core.wire import Wire
-from guidewire_model.runtime.centreline import extract_centrelines
+from guidewire_model.runtime.centreline import CORNER_DEG, extract_centrelines
 from guidewire_model.runtime.faint_tail import cut_faint_tails
 from guidewire_model.runtime.field_of_view import FieldOfView, estimate_field
 from guidewire_model.runtime.motion import MotionHistory, with_motion
@@ -101,7 +101,7 @@ class PostprocessSettings:
              "beside its interior, and one beside an end makes that end the tip (1 = off; other models: no effect)",
         0.0, 1.0)
     corner_deg: float = _setting(
-        70.0, "a traced path is cut where it turns by more than this within a few pixels (a stiff wire does not "
+        CORNER_DEG, "a traced path is cut where it turns by more than this within a few pixels (a stiff wire does not "
                "fold; two wires meeting do) [degrees]", 30.0, 180.0)
     faint_tail_ratio: float = _setting(
         0.65, "a published wire ends before a distal tail (8 px up to half its length) whose contrast against its "
