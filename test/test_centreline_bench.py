@@ -1,4 +1,5 @@
-"""The centreline benchmark's model run reports F1@2 beside the strict pixel scores."""
+"""The centreline benchmark's model run reports F1@2 beside the strict pixel scores, and every run
+how its masks cover the true wires."""
 
 from __future__ import annotations
 
@@ -36,3 +37,8 @@ def test_oracle_and_damaged_runs_score_ground_truth_masks(capsys):
     assert out["oracle"]["assignment_accuracy"] == 1.0 and out["oracle"]["tip_error_median_px"] < 2.0
     # The damage is real: the damaged masks' pixel F1 is below 1.
     assert out["damaged"]["pixel_f1"] < 1.0
+    # Ground-truth masks cover every wire without a gap; the damage (gaps among it) opens some.
+    full = out["oracle"]["wire_coverage"]
+    assert full["wires"] == 6 and full["covered"] == 1.0 and full["gaps_per_wire"] == 0.0
+    damaged = out["damaged"]["wire_coverage"]
+    assert damaged["wires"] == 6 and damaged["gaps_per_wire"] > 0.0 and damaged["covered"] < 1.0

@@ -22,6 +22,11 @@ centrelines with :class:`~guidewire_model.metrics.wires.CentrelineScores`:
     scores: strict ``pixel_precision`` / ``pixel_recall`` / ``pixel_f1`` and ``pixel_tolerance``
     (F1@2; see :mod:`guidewire_model.metrics.pixels`).
 
+Every mode also reports ``wire_coverage``: how the traced masks cover each true wire (the share
+within 2 px, the share of its last 30 px before the tip, the gaps of 4 px or more;
+:func:`~guidewire_model.metrics.wires.wire_coverage`). The tracer stops at a gap, so two masks of
+equal F1@2 can give lines of very different length.
+
 One mode prints its figures; several print ``{"oracle": {...}, "damaged": {...}, "model": {...}}``.
 ``--demo`` scores the frames ``bash scripts/demo.sh`` publishes (the ``medium`` preset, seed 2026,
 90 frames at 15 fps, one sequence); "crossing" frames are those where the ground-truth wires cross
@@ -41,7 +46,7 @@ import numpy as np
 
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.rolling_stats import latency_summary
-from guidewire_model.metrics.wires import CentrelineScores, wires_cross
+from guidewire_model.metrics.wires import CentrelineScores, CoverageScores, wires_cross
 
 __all__ = ["DEMO_SEQUENCE", "benchmark_speed", "evaluate_masks", "evaluate_on_ground_truth",
            "evaluate_with_model", "main", "synthetic_sequences"]
@@ -115,11 +120,14 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
     -------
     dict
         :meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``
-        and ``pixel_tolerance`` of the traced masks against the ground-truth masks.
+        and ``pixel_tolerance`` of the traced masks against the ground-truth masks, and
+        ``wire_coverage`` (:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`: how the
+        masks cover each true wire, gaps included).
     """
     from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
 
     scores = CentrelineScores(gate_px=gate_px)
+    coverage = CoverageScores()
     counts = AccuracyCounts()
     for s, seq in enumerate(sequences):
         pipeline.reset()
@@ -129,11 +137,13 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
                 pipeline.backend.set_mask(mask_of(frame, s, k))
             result = pipeline.process(frame.image)
             counts = counts + accuracy_counts(result.mask.astype(bool), frame.mask.astype(bool))
+            coverage.update(result.mask, frame.wires)
             scores.update(result.wires, frame.wires,
                           crossing=wires_cross(frame.wires, crossing_gap_px, crossing_exclude_px))
     out = scores.summary()
     out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
-                "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict()})
+                "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
+                "wire_coverage": coverage.summary()})
     return out
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "ToleranceCounts",
     "accuracy_counts",
     "count_near",
+    "distance_to",
     "per_sequence",
     "pixel_counts",
     "tolerance_counts",
@@ -213,7 +214,7 @@ class ToleranceCounts(_Counts):
         return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
-def _distance_to(mask: np.ndarray) -> np.ndarray:
+def distance_to(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (px) of every pixel to the nearest ``True`` pixel of a 2-D mask; inf if none."""
     if not mask.any():
         return np.full(mask.shape, np.inf, np.float32)
@@ -224,7 +225,7 @@ def _near(pixels: np.ndarray, target: np.ndarray, tolerance_px: float) -> int:
     """How many ``True`` pixels of a 2-D bool ``pixels`` lie within ``tolerance_px`` of ``target``."""
     if not pixels.any():
         return 0
-    return int(np.count_nonzero(_distance_to(target)[pixels] <= tolerance_px))
+    return int(np.count_nonzero(distance_to(target)[pixels] <= tolerance_px))
 
 
 def count_near(pixels: np.ndarray, target: np.ndarray, tolerance_px: float) -> tuple[int, int]:

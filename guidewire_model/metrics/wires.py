@@ -1,5 +1,8 @@
 """Scores of per-wire centrelines against ground truth: distance, tip error, instance and identity.
 
+Also how a mask covers each true wire (:func:`wire_coverage`): a pixel score counts pixels, but a
+tracer stops at a gap, so two masks with the same F1@2 can give very different lines.
+
 Used by the centreline benchmark, the ROS demo, the bag evaluator and the docs. Predictions may be
 plain (N, 2) point arrays or :class:`~guidewire_model.core.wire.Wire` objects (their ``wire_id`` is read
 when present); ground truth is a list of
@@ -16,15 +19,22 @@ import numpy as np
 
 from guidewire_model.core.assignment import gated_assignment
 from guidewire_model.core.wire import UNTRACKED, Wire
-from guidewire_model.core.polyline import arc_length, as_points, closest_point_distances, mean_centreline_distance
+from guidewire_model.core.polyline import (arc_length, as_points, closest_point_distances, mean_centreline_distance,
+                                           resample)
+from guidewire_model.metrics.pixels import TOLERANCE_PX, distance_to
 
 __all__ = [
+    "DISTAL_PX",
+    "GAP_PX",
     "TIP_FOUND_PX",
     "CentrelineScores",
+    "CoverageScores",
     "FrameScore",
+    "WireCoverage",
     "match_wires",
     "score_frame",
     "tip_error",
+    "wire_coverage",
     "wires_cross",
 ]
 
@@ -34,6 +44,97 @@ __all__ = [
 #: wires a model gets matched (so a model matching more, harder wires can score worse), the share
 #: found counts every ground-truth wire, a missed one as not found.
 TIP_FOUND_PX = 5.0
+
+#: An uncovered stretch of a true wire at least this long [px] is a gap: longer than the mask's
+#: own ragged edge, short enough that the tracer has to bridge it (or stops there).
+GAP_PX = 4.0
+
+#: The distal stretch before the tip [px] whose coverage is reported on its own: where a faint
+#: wire is lost first, and what a line that stops short misses.
+DISTAL_PX = 30.0
+
+
+@dataclass(frozen=True)
+class WireCoverage:
+    """How a mask covers one true wire (see :func:`wire_coverage`)."""
+
+    covered: float
+    distal_covered: float
+    gaps: int
+
+
+def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = TOLERANCE_PX,
+                  gap_px: float = GAP_PX, distal_px: float = DISTAL_PX) -> list[WireCoverage]:
+    """How a mask covers each true wire of a frame: share covered, share of the tip's stretch, gaps.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), bool or integer
+        Predicted wire mask; non-zero pixels are wire.
+    truth : sequence of Wire or (N, 2) arrays
+        True centrelines, (x, y) points ordered from the proximal end to the tip.
+    tolerance_px : float
+        A point of a true wire is covered when a mask pixel lies within this distance (the
+        tolerance of F1@2).
+    gap_px : float
+        A run of uncovered points spanning at least this arc length is a gap.
+    distal_px : float
+        Length of the stretch before the tip whose covered share is ``distal_covered``.
+
+    Returns
+    -------
+    list of WireCoverage
+        One per true wire with points inside the image, in order: ``covered`` and
+        ``distal_covered`` are shares of arc length in [0, 1] (1 px samples; points outside the
+        image are left out); ``gaps`` counts the uncovered runs of at least ``gap_px``.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    dist = distance_to(mask != 0)
+    h, w = mask.shape
+    out = []
+    for wire in truth:
+        pts = resample(np.asarray(as_points(wire), np.float64), 1.0)
+        s = arc_length(pts)
+        ij = np.round(pts).astype(np.intp)
+        inside = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
+        if not inside.any():
+            continue
+        pts, s, ij = pts[inside], s[inside], ij[inside]
+        covered = dist[ij[:, 1], ij[:, 0]] <= tolerance_px
+        distal = s >= s[-1] - distal_px
+        # Runs of uncovered points: their first and last indices from the edges of ~covered.
+        edges = np.diff(np.concatenate([[0], (~covered).astype(np.int8), [0]]))
+        first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+        gaps = int(np.count_nonzero(s[last] - s[first] >= gap_px))
+        out.append(WireCoverage(float(covered.mean()), float(covered[distal].mean()), gaps))
+    return out
+
+
+@dataclass
+class CoverageScores:
+    """Accumulates :func:`wire_coverage` over frames; :meth:`summary` gives the means."""
+
+    wires: list[WireCoverage] = field(default_factory=list)
+
+    def update(self, mask: np.ndarray, truth: Sequence[Any]) -> list[WireCoverage]:
+        scores = wire_coverage(mask, truth)
+        self.wires.extend(scores)
+        return scores
+
+    def summary(self) -> dict[str, float]:
+        """``wires``; the means of ``covered`` and ``distal_covered``; ``gaps_per_wire``; the share
+        of wires without a gap (``wires_without_gap``). NaN where no wire was counted."""
+        n = len(self.wires)
+        if not n:
+            return {"wires": 0, "covered": math.nan, "distal_covered": math.nan, "gaps_per_wire": math.nan,
+                    "wires_without_gap": math.nan}
+        return {"wires": n,
+                "covered": float(np.mean([c.covered for c in self.wires])),
+                "distal_covered": float(np.mean([c.distal_covered for c in self.wires])),
+                "gaps_per_wire": float(np.mean([c.gaps for c in self.wires])),
+                "wires_without_gap": float(np.mean([c.gaps == 0 for c in self.wires]))}
 
 
 def tip_error(predicted: Any, truth: Any) -> float:
