@@ -1,4 +1,5 @@
-"""The ROS demo's summary (what guidewire-demo and demo_recorder print): F1@2 beside strict pixel F1.
+"""The ROS demo's summary (what guidewire-demo and demo_recorder print): F1@2 beside strict pixel F1,
+and how the masks cover the true wires.
 
 No processes are started: the recorder's records are built here as the recorder would fill them.
 """
@@ -16,19 +17,25 @@ from guidewire_seg_ros.tools import recorder  # noqa: E402
 from guidewire_seg_ros.tools.demo import _format, summarise  # noqa: E402
 
 
-def _records(masks, gt_masks):
+def _records(masks, gt_masks, gt_wires=None):
     """Served frames 10 ms apart, each answered 5 ms after its stamp."""
     out = []
     for i, (mask, gt) in enumerate(zip(masks, gt_masks)):
         stamp = 1_000_000_000 + i * 10_000_000
         out.append(recorder.ReceivedFrame(stamp_ns=stamp, input_received_ns=stamp, mask=mask, mask_received_ns=stamp,
-                                        wires=[], wires_received_ns=stamp + 5_000_000, gt_mask=gt))
+                                        wires=[], wires_received_ns=stamp + 5_000_000, gt_mask=gt,
+                                        gt_wires=None if gt_wires is None else gt_wires[i]))
     return out
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return [f.mask for f in generate_sequence(SyntheticConfig.preset("easy", size=96), 4, 3)]
+def frames():
+    return generate_sequence(SyntheticConfig.preset("easy", size=96), 4, 3)
+
+
+@pytest.fixture(scope="module")
+def truth(frames):
+    return [f.mask for f in frames]
 
 
 def test_a_perfect_run_scores_one_within_tolerance_and_strictly(truth):
@@ -51,3 +58,13 @@ def test_an_empty_run_scores_zero_and_a_shifted_one_only_strictly(truth):
         moved[:, 1:] = m[:, :-1]
     s = summarise(_records(shifted, truth), duration_s=1.0)
     assert s["f1"] < 1.0 and s["tolerance"]["f1"] == 1.0
+
+
+def test_the_summary_says_how_the_masks_cover_the_true_wires(frames, truth):
+    wires = [f.wires for f in frames]
+    full = summarise(_records(truth, truth, wires), duration_s=1.0)["wire_coverage"]
+    assert full["wires"] == sum(len(w) for w in wires) > 0
+    assert (full["covered"], full["distal_covered"], full["gaps_per_wire"]) == (1.0, 1.0, 0.0)
+    s = summarise(_records([np.zeros_like(m) for m in truth], truth, wires), duration_s=1.0)
+    assert (s["wire_coverage"]["covered"], s["wire_coverage"]["gaps_per_wire"]) == (0.0, 1.0)
+    assert "0.0% / 0.0%, 1.00 gaps a wire" in _format(s)

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire_model.metrics.wires import TIP_FOUND_PX, CentrelineScores, wires_cross
+from guidewire_model.metrics.wires import DISTAL_PX, TIP_FOUND_PX, CentrelineScores, CoverageScores, wires_cross
 from guidewire_model.core.shipped_files import shipped_models_dir
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
 from guidewire_model.runtime.rolling_stats import latency_summary
@@ -43,9 +43,12 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
     latency = latency_summary(r.latency_ms for r in served)
     counts = AccuracyCounts()
     scores = CentrelineScores()
+    coverage = CoverageScores()
     for r in served:
         if r.gt_mask is not None and r.mask is not None:
             counts = counts + accuracy_counts(r.mask.astype(bool), r.gt_mask.astype(bool))
+        if r.gt_wires is not None and r.mask is not None:
+            coverage.update(r.mask, r.gt_wires)
         if r.gt_wires is not None:
             scores.update(r.wires, r.gt_wires, crossing=wires_cross(r.gt_wires, crossing_gap_px, crossing_exclude_px))
     out = {
@@ -59,6 +62,7 @@ def summarise(records: list, duration_s: float, crossing_gap_px: float = 8.0,
         "recall": counts.pixel.recall,
         "f1": counts.pixel.f1,
         "tolerance": counts.tolerance_dict(),
+        "wire_coverage": coverage.summary(),
     }
     out.update({f"centreline_{k}": v for k, v in scores.summary().items()})
     return out
@@ -89,7 +93,7 @@ def write_visuals(records: list, out_dir: Path, strip_frames: int = 6) -> list[P
 
 
 def _format(summary: dict) -> str:
-    tol = summary["tolerance"]
+    tol, cov = summary["tolerance"], summary["wire_coverage"]
     rows = [
         ("frames published / served / dropped",
          f"{summary['frames_published']} / {summary['frames_served']} / {summary['frames_dropped']}"),
@@ -100,6 +104,8 @@ def _format(summary: dict) -> str:
          f"{summary['precision']:.3f} / {summary['recall']:.3f} / {summary['f1']:.3f}"),
         (f"within {tol['tolerance_px']:g} px: P@{tol['tolerance_px']:g} / R@{tol['tolerance_px']:g} / "
          f"F1@{tol['tolerance_px']:g}", f"{tol['precision']:.3f} / {tol['recall']:.3f} / {tol['f1']:.3f}"),
+        (f"true wires covered within {tol['tolerance_px']:g} px (all / last {DISTAL_PX:g} px)",
+         f"{cov['covered']:.1%} / {cov['distal_covered']:.1%}, {cov['gaps_per_wire']:.2f} gaps a wire"),
         ("mean centreline distance", f"{summary['centreline_mean_centreline_distance_px']:.2f} px"),
         ("tip error (mean / median)",
          f"{summary['centreline_tip_error_px']:.2f} / {summary['centreline_tip_error_median_px']:.2f} px"),
