@@ -86,7 +86,8 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
     list of WireCoverage
         One per true wire with points inside the image, in order: ``covered`` and
         ``distal_covered`` are shares of arc length in [0, 1] (1 px samples; points outside the
-        image are left out); ``gaps`` counts the uncovered runs of at least ``gap_px``.
+        image are left out, so for a wire whose tip lies outside, the distal stretch is the last
+        one inside); ``gaps`` counts the uncovered runs of at least ``gap_px``.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -101,7 +102,7 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
         inside = (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
         if not inside.any():
             continue
-        pts, s, ij = pts[inside], s[inside], ij[inside]
+        s, ij = s[inside], ij[inside]
         covered = dist[ij[:, 1], ij[:, 0]] <= tolerance_px
         distal = s >= s[-1] - distal_px
         # Runs of uncovered points: their first and last indices from the edges of ~covered.
