@@ -12,6 +12,7 @@ from guidewire_model.core.polyline import (
     mean_centreline_distance,
     nearest_sample_distance,
     subdivide,
+    true_runs,
 )
 from guidewire_model.metrics.wires import CentrelineScores, match_wires, tip_error
 from guidewire_model.core.wire import Wire
@@ -145,3 +146,10 @@ def test_nearest_sample_distance_is_within_half_a_pixel_of_the_exact_one_on_pixe
         exact, fast = mean_centreline_distance(a, b), nearest_sample_distance(a, b)
         assert abs(fast - exact) <= 0.5, (exact, fast)
     assert nearest_sample_distance(a, a) == 0.0
+
+
+def test_true_runs_are_half_open_index_pairs():
+    flags = np.array([1, 1, 0, 0, 1, 0, 1, 1, 1], bool)
+    assert true_runs(flags).tolist() == [[0, 2], [4, 5], [6, 9]]
+    assert true_runs(np.zeros(4, bool)).shape == (0, 2)
+    assert true_runs(np.ones(3, bool)).tolist() == [[0, 3]]

@@ -23,6 +23,7 @@ __all__ = [
     "polyline_length",
     "resample",
     "subdivide",
+    "true_runs",
 ]
 
 
@@ -155,3 +156,13 @@ def nearest_sample_distance(a: Any, b: Any) -> float:
     a_to_b = float(cKDTree(pb).query(pa)[0].mean())
     b_to_a = float(cKDTree(pa).query(pb)[0].mean())
     return 0.5 * (a_to_b + b_to_a)
+
+
+def true_runs(flags: np.ndarray) -> np.ndarray:
+    """The runs of ``True`` in a 1-D bool array, as half-open ``(start, stop)`` index pairs.
+
+    For the stretches of a polyline whose points meet a condition (sharp turns, near an edge,
+    uncovered by a mask). Returns an int array of shape (K, 2), K = 0 when nothing is ``True``.
+    """
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]])))
+    return edges.reshape(-1, 2)

@@ -20,7 +20,7 @@ import numpy as np
 from guidewire_model.core.assignment import gated_assignment
 from guidewire_model.core.wire import UNTRACKED, Wire
 from guidewire_model.core.polyline import (arc_length, as_points, closest_point_distances, mean_centreline_distance,
-                                           resample)
+                                           resample, true_runs)
 from guidewire_model.metrics.pixels import TOLERANCE_PX, distance_to
 
 __all__ = [
@@ -105,10 +105,8 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
         s, ij = s[inside], ij[inside]
         covered = dist[ij[:, 1], ij[:, 0]] <= tolerance_px
         distal = s >= s[-1] - distal_px
-        # Runs of uncovered points: their first and last indices from the edges of ~covered.
-        edges = np.diff(np.concatenate([[0], (~covered).astype(np.int8), [0]]))
-        first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-        gaps = int(np.count_nonzero(s[last] - s[first] >= gap_px))
+        runs = true_runs(~covered)
+        gaps = int(np.count_nonzero(s[runs[:, 1] - 1] - s[runs[:, 0]] >= gap_px))
         out.append(WireCoverage(float(covered.mean()), float(covered[distal].mean()), gaps))
     return out
 

@@ -100,7 +100,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, depth_first_order
 from skimage.morphology import skeletonize
 
-from guidewire_model.core.polyline import arc_length, border_distance, polyline_length, resample
+from guidewire_model.core.polyline import arc_length, border_distance, polyline_length, resample, true_runs
 from guidewire_model.core.wire import Wire
 
 if TYPE_CHECKING:
@@ -812,8 +812,7 @@ def _split_at_corners(points: np.ndarray, corner_rad: float, half_px: int = 8) -
         return [points]
     cuts = []
     # One cut per run of sharp samples, at its sharpest point.
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], sharp.astype(np.int8), [0]])))
-    for start, stop in zip(edges[::2], edges[1::2]):
+    for start, stop in true_runs(sharp):
         cuts.append(half_px + start + int(np.argmax(turn[start:stop])))
     bounds = [0] + cuts + [n - 1]
     return [pts[a:b + 1] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
@@ -878,14 +877,12 @@ def _drop_edge_runs(points: np.ndarray, edge_distance: np.ndarray, distance_px: 
         return [points]
     s = arc_length(points)
     drop = np.zeros(len(points), dtype=bool)
-    bounds = np.flatnonzero(np.diff(np.concatenate([[0], near.astype(np.int8), [0]])))
-    for start, stop in zip(bounds[::2], bounds[1::2]):
+    for start, stop in true_runs(near):
         if s[stop - 1] - s[start] >= run_px:
             drop[start:stop] = True
     if not drop.any():
         return [points]
-    keep = np.flatnonzero(np.diff(np.concatenate([[0], (~drop).astype(np.int8), [0]])))
-    return [points[a:b] for a, b in zip(keep[::2], keep[1::2]) if b - a >= 2]
+    return [points[a:b] for a, b in true_runs(~drop) if b - a >= 2]
 
 
 def _extend_ends(points: np.ndarray, mask: np.ndarray, max_px: float) -> np.ndarray:
