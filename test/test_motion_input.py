@@ -13,7 +13,7 @@ import torch
 from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
-from guidewire_model.training.config import AugmentConfig, SyntheticDataConfig, load_train_config
+from guidewire_model.training.config import AugmentConfig, ConfigError, SyntheticDataConfig, load_train_config
 from guidewire_model.runtime.motion import MOTION_GAIN, MOTION_LAG, motion_channel
 from guidewire_model.training.dataset import MOTION_DROP, MOTION_LAGS, motion_draw, training_sample
 from guidewire_model.training.network import build_model
@@ -143,3 +143,66 @@ def test_a_data_sets_sequences_give_each_frame_the_one_a_lag_before_it(tmp_path)
                                                                     to_unit_float(run[k - lag].image), STD), atol=1e-4)
             compared += 1
     assert compared
+
+
+# --------------------------------------------------------------------------- motion_only
+
+
+def test_the_weights_that_read_the_motion_channel_are_the_grown_ones():
+    from guidewire_model.training.motion_only import motion_reading_weights
+
+    cfg = dataclasses.replace(load_train_config(config_dir() / "train_default_model.yaml").model, motion_input=True)
+    assert motion_reading_weights(build_model(cfg), cfg) == {"encoder.conv1.weight": 1, "head.frame.0.weight": 1}
+    with pytest.raises(ConfigError, match="set model.motion_input: true"):
+        motion_reading_weights(build_model(dataclasses.replace(cfg, motion_input=False)),
+                               dataclasses.replace(cfg, motion_input=False))
+
+
+def test_motion_only_needs_a_motion_network_a_parent_and_nothing_else_frozen(tmp_path):
+    demo = config_dir() / "train_demo.yaml"
+    parent = str(tmp_path / "parent.pt")
+    for settings in ({"motion_only": True, "init_from": parent},
+                     {"motion_only": True, "model.motion_input": True},
+                     {"motion_only": True, "model.motion_input": True, "init_from": parent, "frozen": ["encoder"]}):
+        with pytest.raises(ConfigError, match="motion_only trains the motion channel's weights"):
+            load_train_config(demo, settings)
+
+
+def test_motion_only_training_changes_nothing_but_the_motion_channels_weights(tmp_path):
+    from guidewire_model.training.checkpoint import load_checkpoint
+    from guidewire_model.training.train import train
+
+    torch.set_num_threads(1)
+    base = {
+        "data.source": "synthetic", "data.synthetic.presets": ["easy"], "data.synthetic.weights": [1.0],
+        "data.synthetic.samples_per_epoch": 8, "data.synthetic.frames_per_scene": 2,
+        "data.synthetic.crops_per_frame": 1, "data.synthetic.scenes_in_flight": 2, "data.synthetic.val_frames": 4,
+        "data.synthetic.val_frames_per_scene": 2, "data.crop_size": 0, "data.num_workers": 0,
+        "model.input_size": 64, "model.encoder_width": 4, "optim.batch_size": 4, "optim.micro_batch_size": 4,
+        "optim.epochs": 1, "optim.optimizer": "adamw", "optim.weight_decay": 0.01, "optim.lr": 0.003,
+    }
+    demo = config_dir() / "train_demo.yaml"
+    train(load_train_config(demo, {**base, "output_dir": str(tmp_path / "one")}))
+    source = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    # Weight decay and a weight average would both move a frozen slice by a little: neither may.
+    cfg = load_train_config(demo, {**base, "output_dir": str(tmp_path / "motion"), "model.motion_input": True,
+                                   "motion_only": True, "optim.ema_decay": 0.9, "optim.epochs": 2,
+                                   "init_from": str(tmp_path / "one" / "last.pt")})
+    train(cfg)
+    payload = load_checkpoint(tmp_path / "motion" / "last.pt")
+    for weights in (payload["model"], payload["train_model"]):
+        for key, value in weights.items():
+            if key in ("encoder.conv1.weight", "head.frame.0.weight"):
+                assert torch.equal(value[:, :1], source[key]), key
+                assert value[:, 1:].abs().sum() > 0, key  # the motion channel's weights learnt
+            else:
+                assert torch.equal(value, source[key]), key
+    single = build_model(load_train_config(demo, base).model).eval()
+    single.load_state_dict(source)
+    motion = build_model(cfg.model).eval()
+    motion.load_state_dict(payload["model"])
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        # A frame without motion gets the parent's answer, to the bit; a moving one another.
+        assert torch.equal(motion(torch.cat([x, torch.zeros_like(x)], 1)), single(x))
+        assert not torch.equal(motion(torch.cat([x, torch.randn_like(x)], 1)), single(x))

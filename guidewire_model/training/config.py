@@ -323,6 +323,11 @@ class TrainConfig:
     #: weights and BatchNorm statistics stay as ``init_from`` gave them, so a new part (a tip
     #: branch) learns on a finished network without changing what it already computes.
     frozen: tuple[str, ...] = ()
+    #: Train only the weights that read the motion channel (``model.motion_input``): every other
+    #: weight and BatchNorm statistic stays as ``init_from`` gave them, so on a frame without
+    #: motion (a run's first two, a single frame) the network answers exactly as ``init_from``
+    #: did (``training.motion_only``).
+    motion_only: bool = False
     #: Also keep every epoch's weights, config and history (slim) as ``epochs/epoch_NNN.pt``: a run
     #: judged on a few real frames is judged on its spread over epochs, not on one lucky epoch.
     keep_epochs: bool = False
@@ -347,6 +352,12 @@ class TrainConfig:
             raise ConfigError(
                 "model.pretrained needs model.encoder_width: 64 (ImageNet weights fit only the "
                 f"torchvision width), got {self.model.encoder_width}"
+            )
+        if self.motion_only and not (self.model.motion_input and self.init_from and not self.frozen):
+            raise ConfigError(
+                "motion_only trains the motion channel's weights of a trained network: it needs "
+                "model.motion_input: true, init_from (--init-from) and frozen: []; got motion_input "
+                f"{self.model.motion_input}, init_from {self.init_from!r}, frozen {list(self.frozen)}"
             )
         if self.init_fresh and not self.init_from:
             raise ConfigError(

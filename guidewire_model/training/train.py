@@ -69,6 +69,7 @@ from guidewire_model.core.atomic_io import write_text_atomic
 from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_payload
 from guidewire_model.training.config import (ConfigError, SyntheticDataConfig, TrainConfig, load_train_config,
                                              parse_override, to_dict)
+from guidewire_model.training.motion_only import MotionOnly
 from guidewire_model.training.weight_average import WeightAverage
 
 __all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "repeats_parent_scenes", "train"]
@@ -270,17 +271,22 @@ def _train_epoch(
     amp_dtype: torch.dtype | None,
     epoch: int,
     average: WeightAverage | None = None,
+    motion_only: MotionOnly | None = None,
 ) -> float:
     """One pass over this rank's shard; returns the mean per-sample loss (this rank).
 
     ``amp_dtype`` is the forward pass's autocast precision (:func:`_amp_dtype`; None = float32).
     ``average``, when given, is updated from the unwrapped network after every optimizer step.
+    ``motion_only``, when given, holds everything but the motion channel's weights (in the network
+    and in the average) where they were at the epoch's start.
     """
     from tqdm import tqdm
 
     model.train()
     if cfg.frozen:
         freeze_parts(getattr(model, "module", model), cfg.frozen)
+    if motion_only is not None:
+        motion_only.hold(getattr(model, "module", model))
     world = dist_utils.world_size()
     micro = cfg.optim.micro_batch_size
     total_loss, total_samples = 0.0, 0
@@ -314,8 +320,12 @@ def _train_epoch(
             )
         scaler.step(optimizer)
         scaler.update()
+        if motion_only is not None:
+            motion_only.restore(getattr(model, "module", model).state_dict())
         if average is not None:
             average.update(getattr(model, "module", model))
+            if motion_only is not None:
+                motion_only.restore(average.average)
         total_samples += n_batch
         bar.set_postfix(loss=f"{total_loss / max(total_samples, 1):.4g}")
     return total_loss / max(total_samples, 1)
@@ -698,6 +708,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     criterion = loss_cls(cfg.loss)
     if cfg.frozen:
         freeze_parts(model, cfg.frozen)
+    motion_only = MotionOnly(model, m) if cfg.motion_only else None
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience,
@@ -775,7 +786,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             (f"weight {cfg.loss.tip_zone_weight:g} within {cfg.loss.tip_zone_px:g} px"
              if cfg.loss.tip_zone_weight != 1.0 else "off"),
             "on" if m.motion_input else "off",
-            f"decay {cfg.optim.ema_decay:g}" if average else "off", ", ".join(cfg.frozen) or "nothing",
+            f"decay {cfg.optim.ema_decay:g}" if average else "off",
+            "all but the motion channel's weights" if motion_only else ", ".join(cfg.frozen) or "nothing",
             start_epoch + 1, cfg.optim.epochs)
 
     val_counts = None
@@ -788,7 +800,8 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             pin_memory=device.type == "cuda", drop_last=False,
             # An explicit generator keeps DataLoader from drawing worker seeds off the global RNG.
             generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
-        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, amp_dtype, epoch, average)
+        train_loss = _train_epoch(net, loader, criterion, optimizer, scaler, cfg, device, amp_dtype, epoch, average,
+                                  motion_only)
         train_loss = float(dist_utils.all_reduce_sum(torch.tensor([train_loss], dtype=torch.float64))[0]) / world
 
         # The weights validated are the ones kept in the checkpoint and exported: the average's
