@@ -13,8 +13,10 @@ import torch
 from guidewire_model.training.checkpoint import save_checkpoint
 from guidewire_model.training.config import load_train_config, to_dict
 from guidewire_model.core.shipped_files import config_dir
+from guidewire_model.data.layout import read_centrelines
 from guidewire_model.data.sequences import load_exclude, load_frame, scan_dataset, split_by_patient
 from guidewire_model.evaluation.evaluate import evaluate_checkpoint, main
+from guidewire_model.metrics.wires import CoverageScores
 from guidewire_model.training.network import build_model
 from guidewire_model.runtime.overlay import FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
 from guidewire_model.runtime.preprocess import prepare_batch, restore_size
@@ -108,12 +110,24 @@ def test_metrics_match_a_direct_computation(run, tmp_path: Path) -> None:
     assert "validation part" in ref["threshold_source"] and ref["validation"]["frames"] == 3 * len(split.val)
     assert 0.0 <= ref["threshold"] < 1.0 and ref["overall"]["tp"] + ref["overall"]["fn"] == tp + fn
 
+    # Wire coverage along the generator's centrelines, counted directly with the metric.
+    coverage = CoverageScores()
+    for name in split.test:
+        seq = seqs[name]
+        for i, (predicted, _) in enumerate(_direct_predictions(model, cfg, seq, 0.5)):
+            coverage.update(predicted, read_centrelines(seq.centreline_paths[i]))
+    assert r["wire_coverage"] == coverage.summary() and coverage.summary()["wires"] >= 2 * 3
+    assert ref["wire_coverage"]["wires"] == coverage.summary()["wires"]
+
     out = tmp_path / "eval"
     assert json.loads((out / "metrics.json").read_text())["overall"] == o
     md = (out / "metrics.md").read_text()
     assert (f"| **all** | {o['precision']:.3f} | {o['recall']:.3f} | {o['f1']:.3f} | "
             f"{t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |") in md
     assert f"| {ref['threshold']:.3f} | {ref['overall']['precision']:.3f} |" in md
+    c = r["wire_coverage"]
+    assert (f"| this model | {c['wires']} | {100 * c['covered']:.1f} % | {100 * c['distal_covered']:.1f} % | "
+            f"{c['gaps_per_wire']:.2f} |") in md
     png = cv2.imread(str(out / "pr_curve.png"))
     assert png is not None and png.shape[2] == 3
     assert len(r["worst_frames"]) == 2
@@ -131,6 +145,9 @@ def test_an_empty_prediction_scores_zero(run, tmp_path: Path) -> None:
     o, t = r["overall"], r["overall"]["tolerance"]
     assert o["tp"] + o["fp"] == 0 and t["pred"] == 0 and t["skeleton"] > 0
     assert (o["f1"], t["f1"], t["recall"], t["precision"]) == (0.0, 0.0, 0.0, 1.0)
+    # Nothing covered: every wire is one gap from end to end.
+    c = r["wire_coverage"]
+    assert (c["covered"], c["distal_covered"], c["gaps_per_wire"], c["wires_without_gap"]) == (0.0, 0.0, 1.0, 0.0)
     assert "reference" not in r
 
 

@@ -135,6 +135,7 @@ def _check_counts(r: dict, strict, tol, excl) -> None:
     assert t["precision"] == pytest.approx(tol[1] / tol[0]) and t["recall"] == pytest.approx(tol[3] / tol[2])
     assert r["exclude"]["pred"] == excl[0] and r["exclude"]["on_exclude"] == excl[1]
     assert r["exclude"]["share"] == pytest.approx(excl[1] / excl[0]) and r["exclude"]["frames"] == len(SIZES)
+    assert "wire_coverage" not in r  # a folder of masks has no ordered centrelines to follow
 
 
 def test_onnx_model_on_a_folder_matches_a_direct_computation(setup, tmp_path):

@@ -26,7 +26,10 @@ catheter).
 the wire; the wire's skeleton within 2 px of a prediction), overall and per sequence. A threshold
 sweep gives the precision-recall curve and the F1-best threshold. With an exclude annotation, the
 share of predicted pixels within 1 px of it (a guidewire model should mark the guidewire, not the
-catheter).
+catheter). Where a data set holds its wires' centrelines (``centrelines/``, as the generator and the
+importers write them), wire coverage (:func:`guidewire_model.metrics.wires.wire_coverage`): the
+share of each true wire within 2 px of the mask, of its last 30 px before the tip, and the gaps
+along it, which the tracer stops at and pixel scores do not show.
 
 **Reference row** (``--reference frangi``, the default; ``--no-reference`` skips it): Frangi
 vesselness (:mod:`guidewire_model.evaluation.ridge_filter`), thresholded as the model's threshold is chosen
@@ -57,6 +60,7 @@ from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
+from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
@@ -108,6 +112,9 @@ class EvalFrame:
         Returns ``(image, mask, exclude)``; ``exclude`` is None where there is no such annotation.
     file : str or None
         The frame's file name, for a folder.
+    wires : callable or None
+        Returns the frame's true centrelines (``Wire``, proximal end to tip); None where the frame
+        has none.
     """
 
     sequence: str
@@ -115,6 +122,7 @@ class EvalFrame:
     name: str
     load: Loader
     file: str | None = None
+    wires: Callable[[], list[Any]] | None = None
 
 
 def _load_dataset_frame(seq: Any, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -125,8 +133,11 @@ def _load_dataset_frame(seq: Any, index: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def dataset_frames(sequences: Sequence[Any]) -> list[EvalFrame]:
-    """The frames of data set sequences (``dataset.SequenceInfo``), in order."""
-    return [EvalFrame(s.name, i, f"{s.name}_{i:06d}", functools.partial(_load_dataset_frame, s, i))
+    """The frames of data set sequences (``dataset.SequenceInfo``), in order, with their centrelines
+    where the sequence has them."""
+    return [EvalFrame(s.name, i, f"{s.name}_{i:06d}", functools.partial(_load_dataset_frame, s, i),
+                      wires=functools.partial(layout.read_centrelines, s.centreline_paths[i])
+                      if s.centreline_paths else None)
             for s in sequences for i in range(len(s))]
 
 
@@ -225,10 +236,11 @@ class _MethodScores:
     per_sequence: dict[str, AccuracyCounts] = field(default_factory=dict)
     sweep: ThresholdSweep = field(default_factory=lambda: ThresholdSweep(SWEEP_BINS))
     exclusion: _Exclusion = field(default_factory=_Exclusion)
+    coverage: CoverageScores = field(default_factory=CoverageScores)
     frame_scores: list[tuple[float, float, str, int]] = field(default_factory=list)
 
     def add(self, position: int, frame: EvalFrame, prob: np.ndarray, mask: np.ndarray,
-            exclude: np.ndarray | None) -> None:
+            exclude: np.ndarray | None, wires: list[Any] | None = None) -> None:
         from guidewire_model.runtime.preprocess import binarize
 
         pred = binarize(prob, self.threshold)
@@ -242,6 +254,8 @@ class _MethodScores:
             n, near = count_near(pred, exclude, EXCLUDE_TOLERANCE_PX)
             self.exclusion = _Exclusion(self.exclusion.frames + 1, self.exclusion.pred + n,
                                         self.exclusion.on_exclude + near)
+        if wires is not None:
+            self.coverage.update(pred, wires)
 
     def to_dict(self, exclude_prefix: str | None) -> dict[str, Any]:
         best_t, best_f1 = self.sweep.best()
@@ -250,6 +264,8 @@ class _MethodScores:
                "best_threshold": {"threshold": best_t, "f1": best_f1}}
         if self.exclusion.frames:
             out["exclude"] = self.exclusion.to_dict(exclude_prefix)
+        if self.coverage.wires:
+            out["wire_coverage"] = self.coverage.summary()
         return out
 
 
@@ -260,9 +276,10 @@ def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores],
     start = 0
     for batch in _batches(frames, earlier):
         images, before = [b[1] for b in batch], [b[4] for b in batch]
+        wires = [None if b[0].wires is None else b[0].wires() for b in batch]
         for method in methods:
             for i, ((frame, _, mask, exclude, _), prob) in enumerate(zip(batch, method.predict(images, before))):
-                method.add(start + i, frame, prob, mask, exclude)
+                method.add(start + i, frame, prob, mask, exclude, wires[i])
         start += len(batch)
 
 
@@ -428,7 +445,8 @@ def evaluate(
     dict
         The content of ``metrics.json``: ``model``, ``source``, ``threshold``, ``overall``
         (tp/fp/fn/tn/precision/recall/f1 and ``tolerance``), ``per_sequence``, ``best_threshold``,
-        ``exclude`` (with an exclude annotation), ``reference`` (with ``reference``),
+        ``exclude`` (with an exclude annotation), ``wire_coverage`` (where the frames have
+        centrelines: :meth:`~guidewire_model.metrics.wires.CoverageScores.summary`), ``reference`` (with ``reference``),
         ``worst_frames``, file names.
 
     Raises
@@ -640,6 +658,19 @@ def _markdown(r: dict[str, Any]) -> str:
             lines.append(cells + (f" {_share(row.get('exclude'))} |" if has_exclude else ""))
         lines += ["", f"The Frangi threshold is the F1-best of a sweep over {ref['threshold_source']} "
                   f"(validation F1 {ref['validation']['f1']:.3f}); it never sees the evaluated frames.", ""]
+    if "wire_coverage" in r:
+        rows = [("this model", r)] + ([(ref["label"], ref)] if ref else [])
+        lines += ["## Wire coverage", "",
+                  f"Along each annotated centreline (1 px samples), the share within {tol:g} px of the mask, the "
+                  f"same over the last {DISTAL_PX:g} px before the tip, and the gaps (uncovered runs of at least "
+                  f"{GAP_PX:g} px), where the node's centreline tracer stops.", "",
+                  "| Method | wires | covered | distal covered | gaps a wire | wires without a gap |",
+                  "|---|---|---|---|---|---|"]
+        for label, row in rows:
+            c = row["wire_coverage"]
+            lines.append(f"| {label} | {c['wires']} | {100 * c['covered']:.1f} % | {100 * c['distal_covered']:.1f} % | "
+                         f"{c['gaps_per_wire']:.2f} | {100 * c['wires_without_gap']:.1f} % |")
+        lines.append("")
     if has_exclude:
         e = r["exclude"]
         lines += [f"## Predicted pixels on the `{e['annotation']}` annotation", "",
@@ -709,6 +740,10 @@ def _summary_line(row: dict[str, Any]) -> str:
             f"F1@{t['tolerance_px']:g} {t['f1']:.4f} (P {t['precision']:.4f}, R {t['recall']:.4f})")
     if "exclude" in row:
         text += f"  |  on {row['exclude']['annotation']}: {_share(row['exclude'])} of predicted pixels"
+    if "wire_coverage" in row:
+        c = row["wire_coverage"]
+        text += (f"  |  wires covered {100 * c['covered']:.1f} % ({100 * c['distal_covered']:.1f} % of the distal "
+                 f"{DISTAL_PX:g} px), {c['gaps_per_wire']:.2f} gaps a wire")
     return text
 
 
