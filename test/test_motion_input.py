@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tiny_run import TINY_SYNTHETIC_RUN
 from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.runtime.preprocess import to_unit_float
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
@@ -173,14 +174,7 @@ def test_motion_only_training_changes_nothing_but_the_motion_channels_weights(tm
     from guidewire_model.training.train import train
 
     torch.set_num_threads(1)
-    base = {
-        "data.source": "synthetic", "data.synthetic.presets": ["easy"], "data.synthetic.weights": [1.0],
-        "data.synthetic.samples_per_epoch": 8, "data.synthetic.frames_per_scene": 2,
-        "data.synthetic.crops_per_frame": 1, "data.synthetic.scenes_in_flight": 2, "data.synthetic.val_frames": 4,
-        "data.synthetic.val_frames_per_scene": 2, "data.crop_size": 0, "data.num_workers": 0,
-        "model.input_size": 64, "model.encoder_width": 4, "optim.batch_size": 4, "optim.micro_batch_size": 4,
-        "optim.epochs": 1, "optim.optimizer": "adamw", "optim.weight_decay": 0.01, "optim.lr": 0.003,
-    }
+    base = {**TINY_SYNTHETIC_RUN, "optim.optimizer": "adamw", "optim.weight_decay": 0.01, "optim.lr": 0.003}
     demo = config_dir() / "train_demo.yaml"
     train(load_train_config(demo, {**base, "output_dir": str(tmp_path / "one")}))
     source = load_checkpoint(tmp_path / "one" / "last.pt")["model"]

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from drawn_lines import line_with_tip
+from tiny_run import TINY_SYNTHETIC_RUN
 from guidewire_model.core.shipped_files import config_dir
 from guidewire_model.core.wire import Wire
 from guidewire_model.synthetic import SyntheticConfig, generate_sequence
@@ -229,14 +230,7 @@ def test_a_tip_branch_learns_on_a_frozen_one_channel_model_and_changes_nothing_o
     from guidewire_model.training.train import _init_weights, train
 
     torch.set_num_threads(1)
-    base = {
-        "data.source": "synthetic", "data.synthetic.presets": ["easy"], "data.synthetic.weights": [1.0],
-        "data.synthetic.samples_per_epoch": 8, "data.synthetic.frames_per_scene": 2,
-        "data.synthetic.crops_per_frame": 1, "data.synthetic.scenes_in_flight": 2, "data.synthetic.val_frames": 4,
-        "data.synthetic.val_frames_per_scene": 2, "data.crop_size": 0, "data.num_workers": 0,
-        "model.input_size": 64, "model.encoder_width": 4, "optim.batch_size": 4, "optim.micro_batch_size": 4,
-        "optim.epochs": 1, "optim.weight_decay": 0.0,
-    }
+    base = {**TINY_SYNTHETIC_RUN, "optim.weight_decay": 0.0}
     first = load_train_config(config_dir() / "train_demo.yaml", {**base, "output_dir": str(tmp_path / "one")})
     train(first)
     source = load_checkpoint(tmp_path / "one" / "last.pt")
