@@ -231,6 +231,30 @@ def test_gradient_accumulation_equals_one_full_batch(reduction: str, tmp_path: P
     torch.testing.assert_close(weights[2], weights[0], rtol=1e-5, atol=1e-6)
 
 
+def test_warmup_lets_a_runs_first_steps_take_a_rising_share_of_the_rate(tmp_path: Path) -> None:
+    from guidewire_model.training.losses import ModifiedFocalLoss
+    from guidewire_model.training.train import warmup_factor
+
+    assert [warmup_factor(k, 4) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0
+    g = torch.Generator().manual_seed(3)
+    images = torch.randn(4, 1, 16, 16, generator=g)
+    masks = (torch.rand(4, 1, 16, 16, generator=g) > 0.9).float()
+    cfg = load_train_config(DEMO, {"data.root": str(tmp_path), "optim.batch_size": 4, "optim.micro_batch_size": 4,
+                                   "optim.warmup_steps": 4})
+    lr = 0.01
+    for epoch, share in ((0, 0.25), (2, 0.75), (4, 1.0)):  # epochs of one step: the run's steps 0, 2 and 4
+        model = _LinearSegmenter()
+        start = [p.detach().clone() for p in model.parameters()]
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        _train_epoch(model, [(images, masks)], ModifiedFocalLoss(cfg.loss), opt,
+                     torch.amp.GradScaler("cpu", enabled=False), cfg, torch.device("cpu"), None, epoch)
+        # Adam's first step moves each weight by its rate (the gradient's sign): here the warmed-up share.
+        moved = max(float((p.detach() - s).abs().max()) for p, s in zip(model.parameters(), start))
+        assert moved == pytest.approx(share * lr, rel=1e-4)
+        assert opt.param_groups[0]["lr"] == lr  # the schedule's rate is left as it was
+
+
 def test_amp_on_the_cpu_runs_training_steps_in_bfloat16(tmp_path: Path) -> None:
     from guidewire_model.training.losses import ModifiedFocalLoss
     from guidewire_model.training.train import _amp_dtype

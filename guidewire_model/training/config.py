@@ -183,6 +183,11 @@ class OptimConfig:
     #: steps (``training/weight_average.py``) instead of the weights of the last step; it spans
     #: about ``1 / (1 - ema_decay)`` steps. 0 = off (the paper).
     ema_decay: float = field(default=0.0, metadata=_range(0.0, 0.9999))
+    #: The first optimizer steps of a run take a share of the rate rising linearly to 1 over this
+    #: many steps (step k: (k + 1) / warmup_steps); the schedule's rate is untouched. Adam's first
+    #: steps, before its moment estimates settle, move every weight by about ``lr`` whatever its
+    #: gradient: a fine-tune from a trained network starts by knocking it back. 0 = off.
+    warmup_steps: int = field(default=0, metadata=_range(0))
 
 
 @dataclass(frozen=True)

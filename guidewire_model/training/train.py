@@ -292,7 +292,8 @@ def _train_epoch(
     total_loss, total_samples = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs} train", leave=False,
                disable=True if not dist_utils.is_main() else None)
-    for images, masks in bar:
+    first_step = epoch * len(loader)
+    for step, (images, masks) in enumerate(bar, start=first_step):
         n_batch = images.shape[0]
         optimizer.zero_grad(set_to_none=True)
         chunks = list(_micro_chunks(images, masks, micro))
@@ -318,7 +319,8 @@ def _train_epoch(
             raise FloatingPointError(
                 f"training loss became {total_loss} in epoch {epoch + 1}; lower optim.lr or use loss.reduction: mean"
             )
-        scaler.step(optimizer)
+        with _warmed_up(optimizer, warmup_factor(step, cfg.optim.warmup_steps)):
+            scaler.step(optimizer)
         scaler.update()
         if motion_only is not None:
             motion_only.restore(getattr(model, "module", model).state_dict())
@@ -329,6 +331,28 @@ def _train_epoch(
         total_samples += n_batch
         bar.set_postfix(loss=f"{total_loss / max(total_samples, 1):.4g}")
     return total_loss / max(total_samples, 1)
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Share of the scheduled rate that optimizer step ``step`` (0-based, counted from the run's
+    first step) takes under ``optim.warmup_steps``: rising linearly, 1 from ``warmup_steps`` on."""
+    return 1.0 if step >= warmup_steps else (step + 1) / warmup_steps
+
+
+@contextlib.contextmanager
+def _warmed_up(optimizer: torch.optim.Optimizer, factor: float):
+    """Let one step take ``factor`` of the rate; the schedule's rate is back in place after it."""
+    if factor == 1.0:
+        yield
+        return
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    try:
+        yield
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled):
+            group["lr"] = lr
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
@@ -770,7 +794,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=start_epoch + 1 if payload else None)
         log.info(
             "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
-            "batch %d = %d ranks x %d steps of %d, %s lr %g, loss alpha=%g gamma=%g reduction=%s "
+            "batch %d = %d ranks x %d steps of %d, %s lr %g%s, loss alpha=%g gamma=%g reduction=%s "
             "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, motion input %s, "
             "weight average %s, frozen %s, epochs %d..%d",
             m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
@@ -778,7 +802,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
-            cfg.optim.lr, cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
+            cfg.optim.lr, f" (warmup {cfg.optim.warmup_steps} steps)" if cfg.optim.warmup_steps else "", cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
             cfg.loss.device_weight,
             (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
              if m.device_head else "off"),
