@@ -11,7 +11,7 @@ what motion tells.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -73,9 +73,8 @@ class MotionOnly:
 
     def __init__(self, model: nn.Module, model_cfg: ModelConfig) -> None:
         self.frame_channels = motion_reading_weights(model, model_cfg)
-        trainable = {name for name, _ in model.named_parameters() if name in self.frame_channels}
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(name in trainable)
+            parameter.requires_grad_(name in self.frame_channels)
         self._held: dict[str, torch.Tensor] = {}
 
     def hold(self, model: nn.Module) -> None:
@@ -83,7 +82,7 @@ class MotionOnly:
         model.eval()
         self._held = {key: value.detach().clone() for key, value in model.state_dict().items()}
 
-    def restore(self, weights: Mapping[str, torch.Tensor] | MutableMapping[str, torch.Tensor]) -> None:
+    def restore(self, weights: Mapping[str, torch.Tensor]) -> None:
         """Put the held values back into ``weights`` (a state dict, or a weight average's tensors).
 
         Everything but the motion channel's slices of the motion-reading weights returns to what
