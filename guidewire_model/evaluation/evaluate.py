@@ -5,6 +5,7 @@ Usage::
     guidewire-eval --model runs/paper/best.pt --data data/guidewire --split test --out runs/paper/eval
     guidewire-eval --model models/default.onnx --data data/guidewire --split all --out out/eval
     guidewire-eval --model models/default.onnx --folder my_frames/ --out out/eval_folder
+    guidewire-eval --model runs/mine/best.pt --compare models/default.onnx --data my_runs --split all --out out/vs
 
 **Model**: a training checkpoint (``.pt``: its stored split and threshold) or an exported ONNX file
 (its threshold from its metadata; it carries no split, so a data set is evaluated with
@@ -39,6 +40,11 @@ with ``--reference-val`` (a folder or a data set), the validation part of a chec
 split, or synthetic frames generated for the purpose (:data:`REFERENCE_SYNTHETIC`) -- never the
 frames being evaluated. The report says which.
 
+**Comparison** (``--compare MODEL``): a second model scored on the same frames at its own
+threshold, and the difference of the two with a paired bootstrap interval over the sequences
+(:mod:`guidewire_model.metrics.paired`): whether a fine-tune beats the model it started from, or a
+hospital's retrained model the shipped one, on these frames and not only on these draws of them.
+
 Outputs in ``out``: ``metrics.json``, ``metrics.md`` (tables), ``pr_curve.png`` and
 ``overlays/<frame>.png`` of the frames with the lowest F1 (TP green, FP red, FN blue).
 """
@@ -59,11 +65,13 @@ import numpy as np
 from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
+    "MIN_SEQUENCE_UNITS",
     "REFERENCE_SYNTHETIC",
     "SPLITS",
     "EvalFrame",
@@ -85,6 +93,10 @@ SWEEP_BINS = 1000
 
 #: A predicted pixel within this distance [px] of the exclude annotation counts as lying on it.
 EXCLUDE_TOLERANCE_PX = 1.0
+
+#: Fewest sequences a comparison resamples; with fewer it resamples frames, which are not
+#: independent within a sequence, so its interval is narrower than the truth (the report says so).
+MIN_SEQUENCE_UNITS = 5
 
 #: Validation frames of the reference row when none are named and the model has no stored split.
 REFERENCE_SYNTHETIC = {"preset": "medium", "size": 512, "sequences": 3, "frames": 4, "seed": 20260}
@@ -238,6 +250,7 @@ class _MethodScores:
     exclusion: _Exclusion = field(default_factory=_Exclusion)
     coverage: CoverageScores = field(default_factory=CoverageScores)
     frame_scores: list[tuple[float, float, str, int]] = field(default_factory=list)
+    per_frame: list[AccuracyCounts] = field(default_factory=list)
 
     def add(self, position: int, frame: EvalFrame, prob: np.ndarray, mask: np.ndarray,
             exclude: np.ndarray | None, wires: list[Any] | None = None) -> None:
@@ -246,6 +259,7 @@ class _MethodScores:
         pred = binarize(prob, self.threshold)
         counts = accuracy_counts(pred, mask)
         self.total = self.total + counts
+        self.per_frame.append(counts)
         self.per_sequence[frame.sequence] = self.per_sequence.get(frame.sequence, AccuracyCounts()) + counts
         self.sweep.update(prob, mask)
         # Worst first: strict F1, then F1@2, then name, so the report is reproducible.
@@ -409,6 +423,8 @@ def evaluate(
     backend: str = "auto",
     reference: str | None = "frangi",
     reference_val: str | os.PathLike | None = None,
+    compare: str | os.PathLike | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> dict[str, Any]:
     """Score a model (and the Frangi reference) on a data set or a folder of frames, with a report.
 
@@ -439,6 +455,13 @@ def evaluate(
         Score the Frangi reference row (costs a filter pass over validation and evaluated frames).
     reference_val : path-like, optional
         Validation frames for the reference's threshold: a frame folder or a data set root.
+    compare : path-like, optional
+        A second model (checkpoint or ONNX file, at its own threshold) scored on the same frames, and
+        the difference of the two (this model minus it) with a paired bootstrap interval
+        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`) over the sequences, or over the
+        frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
+    resamples : int
+        Bootstrap resamples of the comparison.
 
     Returns
     -------
@@ -447,7 +470,8 @@ def evaluate(
         (tp/fp/fn/tn/precision/recall/f1 and ``tolerance``), ``per_sequence``, ``best_threshold``,
         ``exclude`` (with an exclude annotation), ``wire_coverage`` (where the frames have
         centrelines: :meth:`~guidewire_model.metrics.wires.CoverageScores.summary`), ``reference`` (with ``reference``),
-        ``worst_frames``, file names.
+        ``comparison`` (with ``compare``: the second model's scores and ``difference``), ``worst_frames``,
+        file names.
 
     Raises
     ------
@@ -468,9 +492,12 @@ def evaluate(
         raise ValueError("a folder has no split; --split applies to --data only")
     if reference not in ("frangi", None):
         raise ValueError(f"reference must be 'frangi' or None, got {reference!r}")
+    if compare is not None and resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
     split = "test" if data is not None and split is None else split
     loaded = _load_model(model, threshold, device, backend)
     pipeline = loaded.pipeline
+    against = _load_model(compare, None, device, backend) if compare is not None else None
     if data is not None:
         frames = dataset_frames(_select_sequences(loaded, data, split))
         source = {"kind": "dataset", "path": str(data), "split": split}
@@ -481,26 +508,26 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    # What the node publishes: the network's map with the frame's invalid field (shutters, borders,
-    # burned-in text) set to 0, thresholded at the model's threshold.
     # A motion-input model sees each frame beside the frame MOTION_LAG before it in its sequence, as
     # the node does; a folder's frames, which need not be a run, each alone.
-    earlier = _earlier_frames(frames) if pipeline.backend.info.motion_input and data is not None else None
+    motion = any(m is not None and m.pipeline.backend.info.motion_input for m in (loaded, against))
+    earlier = _earlier_frames(frames) if motion and data is not None else None
 
-    def published(images: list[np.ndarray], before: list[np.ndarray | None]) -> list[np.ndarray]:
-        return pipeline.segment(images, field_of_view=True, earlier=before)
-
-    methods = [_MethodScores(published, pipeline.threshold)]
+    scores = _MethodScores(functools.partial(_published, pipeline), pipeline.threshold)
+    methods = [scores]
+    if against is not None:
+        second = _MethodScores(functools.partial(_published, against.pipeline), against.pipeline.threshold)
+        methods.append(second)
     ref_info: dict[str, Any] = {}
     if reference == "frangi":
         val_frames, val_source = _reference_validation(loaded, data, folder, reference_val, prefixes)
         ref_t, ref_val_f1 = choose_threshold(val_frames, _frames_alone(frangi_maps))
-        methods.append(_MethodScores(_frames_alone(frangi_maps), ref_t))
+        ref_scores = _MethodScores(_frames_alone(frangi_maps), ref_t)
+        methods.append(ref_scores)
         ref_info = {"method": "frangi", "label": "Frangi vesselness", "sigmas_px": list(FRANGI_SIGMAS),
                     "black_ridges": True, "threshold_source": val_source,
                     "validation": {"frames": len(val_frames), "f1": ref_val_f1}}
     _score(frames, methods, earlier)
-    scores = methods[0]
 
     # Worst frames first; predictions are recomputed for the few drawn rather than kept for all.
     worst = sorted(scores.frame_scores)[: max(n_overlays, 0)]
@@ -508,7 +535,8 @@ def evaluate(
     for _, _, name, position in worst:
         image, mask, exclude = frames[position].load()
         before = earlier[position] if earlier is not None else None
-        pred = binarize(published([image], [None if before is None else before.load()[0]])[0], pipeline.threshold)
+        pred = binarize(_published(pipeline, [image], [None if before is None else before.load()[0]])[0],
+                        pipeline.threshold)
         rel = f"overlays/{name}.png"
         write_png(out / rel, error_overlay(image, pred, mask, exclude=exclude))
         overlay_files.append(rel)
@@ -538,12 +566,40 @@ def evaluate(
         result.update({"data_root": str(data), "split": split})
     else:
         result["folder"] = str(folder)
+    if against is not None:
+        result["comparison"] = _comparison(against, scores, second, frames, exclude_prefix, resamples)
     if reference == "frangi":
-        result["reference"] = {**ref_info, **methods[1].to_dict(exclude_prefix)}
-    _plot_pr_curve(out / "pr_curve.png", [("model", methods[0])] + [("Frangi", m) for m in methods[1:]])
+        result["reference"] = {**ref_info, **ref_scores.to_dict(exclude_prefix)}
+    curves = [("model", scores)] + ([("compared", second)] if against is not None else [])
+    _plot_pr_curve(out / "pr_curve.png", curves + ([("Frangi", ref_scores)] if reference == "frangi" else []))
     (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     (out / "metrics.md").write_text(_markdown(result), encoding="utf-8")
     return result
+
+
+def _published(pipeline: Any, images: list[np.ndarray], before: list[np.ndarray | None]) -> list[np.ndarray]:
+    """What the node publishes: the network's map with the frame's invalid field (shutters, borders,
+    burned-in text) set to 0, to be thresholded at the model's threshold."""
+    return pipeline.segment(images, field_of_view=True, earlier=before)
+
+
+def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, frames: Sequence[EvalFrame],
+                exclude_prefix: str | None, resamples: int) -> dict[str, Any]:
+    """The ``comparison`` entry: the second model's scores and the paired difference of the two."""
+    groups = list(first.per_sequence)
+    if len(groups) >= MIN_SEQUENCE_UNITS:
+        unit = "sequence"
+        units = [(first.per_sequence[g], second.per_sequence[g]) for g in groups]
+    else:
+        unit = "frame"
+        units = list(zip(first.per_frame, second.per_frame))
+    diff = paired_bootstrap([a for a, _ in units], [b for _, b in units], resamples)
+    info = against.pipeline.backend.info
+    return {"model": {"path": str(against.path), "kind": against.kind, "backend": against.pipeline.backend.name,
+                      "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},
+            "threshold_source": against.threshold_source, **second.to_dict(exclude_prefix),
+            "difference": {"unit": unit, "units": len(units), "resamples": resamples, "confidence": CONFIDENCE,
+                           **{k: d.to_dict() for k, d in diff.items()}}}
 
 
 def evaluate_checkpoint(
@@ -658,8 +714,12 @@ def _markdown(r: dict[str, Any]) -> str:
             lines.append(cells + (f" {_share(row.get('exclude'))} |" if has_exclude else ""))
         lines += ["", f"The Frangi threshold is the F1-best of a sweep over {ref['threshold_source']} "
                   f"(validation F1 {ref['validation']['f1']:.3f}); it never sees the evaluated frames.", ""]
+    comparison = r.get("comparison")
+    if comparison:
+        lines += _comparison_markdown(r, comparison, tol, has_exclude)
     if "wire_coverage" in r:
-        rows = [("this model", r)] + ([(ref["label"], ref)] if ref else [])
+        rows = ([("this model", r)] + ([(f"`{comparison['model']['path']}`", comparison)] if comparison else [])
+                + ([(ref["label"], ref)] if ref else []))
         lines += ["## Wire coverage", "",
                   f"Along each annotated centreline (1 px samples), the share within {tol:g} px of the mask, the "
                   f"same over the last {DISTAL_PX:g} px before the tip, and the gaps (uncovered runs of at least "
@@ -683,6 +743,32 @@ def _markdown(r: dict[str, Any]) -> str:
         what = w["file"] or f"{w['sequence']} frame {w['frame']}"
         lines.append(f"- {what}: F1 {w['f1']:.3f}, F1@{tol:g} {w['tolerance']['f1']:.3f} (`{w['overlay']}`)")
     return "\n".join(lines) + "\n"
+
+
+def _difference_text(d: dict[str, Any]) -> str:
+    return (f"{d['difference']:+.4f} ({d['low']:+.4f} … {d['high']:+.4f}; "
+            f"this model ahead in {100 * d['first_ahead']:.0f} %)")
+
+
+def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_exclude: bool) -> list[str]:
+    head = f"| Model | Threshold | Precision | Recall | F1-Score | P@{tol:g} | R@{tol:g} | F1@{tol:g} |"
+    sep = "|---|---|---|---|---|---|---|---|"
+    if has_exclude:
+        head, sep = head + " on exclude |", sep + "---|"
+    lines = [f"## Against `{c['model']['path']}`", "", head, sep]
+    for label, row in ((f"this model (`{r['model']['path']}`)", r), (f"`{c['model']['path']}`", c)):
+        cells = f"| {label} | {row['threshold']:.3f} | {_scores_cells(row['overall'])} |"
+        lines.append(cells + (f" {_share(row.get('exclude'))} |" if has_exclude else ""))
+    d = c["difference"]
+    where = (f"the {d['units']} sequences" if d["unit"] == "sequence" else
+             f"the {d['units']} frames (fewer than {MIN_SEQUENCE_UNITS} sequences: frames of one sequence are not "
+             "independent, so this interval is narrower than the truth)")
+    lines += ["", f"This model minus the other, on the same frames, each at its own threshold; in brackets the "
+              f"{100 * d['confidence']:g} % interval of a paired bootstrap ({d['resamples']} resamples of {where}) "
+              "and the share of resamples in which this model is ahead:", "",
+              f"- F1: {_difference_text(d['f1'])}",
+              f"- F1@{tol:g}: {_difference_text(d['tolerance_f1'])}", ""]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -713,6 +799,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference-val", metavar="DIR_OR_DATASET",
                         help="frames to choose the reference's threshold on (default: the checkpoint's validation "
                              "split, else generated synthetic frames; never the evaluated frames)")
+    parser.add_argument("--compare", metavar="MODEL",
+                        help="a second model (checkpoint or ONNX, at its own threshold) scored on the same frames; "
+                             "the report gives the difference with a paired bootstrap interval")
+    parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
+                        help="bootstrap resamples of --compare (default %(default)s)")
     args = parser.parse_args(argv)
 
     from guidewire_model.runtime.backends import BackendError
@@ -722,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefixes = FolderPrefixes(args.frame_prefix, args.mask_prefix, args.exclude_prefix or None)
         r = evaluate(args.model, args.out, data=args.data, split=args.split, folder=args.folder, prefixes=prefixes,
                      threshold=args.threshold, n_overlays=args.overlays, device=args.device, backend=args.backend,
-                     reference=None if args.reference == "none" else args.reference, reference_val=args.reference_val)
+                     reference=None if args.reference == "none" else args.reference, reference_val=args.reference_val,
+                     compare=args.compare, resamples=args.resamples)
     except (CheckpointError, DatasetError, BackendError, ValueError) as exc:
         print(f"guidewire-eval: error: {exc}", file=sys.stderr)
         return 2
@@ -731,6 +823,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "reference" in r:
         ref = r["reference"]
         print(f"reference {ref['label']} (threshold {ref['threshold']:.3f}): {_summary_line(ref)}")
+    if "comparison" in r:
+        c = r["comparison"]
+        d = c["difference"]
+        print(f"compared {c['model']['path']} (threshold {c['threshold']:.3f}): {_summary_line(c)}")
+        print(f"this model minus it, {100 * d['confidence']:g} % paired bootstrap over {d['units']} {d['unit']}s: "
+              f"F1 {_difference_text(d['f1'])}  F1@{c['overall']['tolerance']['tolerance_px']:g} "
+              f"{_difference_text(d['tolerance_f1'])}")
     return 0
 
 
