@@ -25,13 +25,10 @@ python -m guidewire_model.training.train --config config/train_default_model_sta
   --set data.source=folder --set "data.root=$data" --set data.test_patients=4 --set data.val_patients=2 \
   --set optim.epochs=30 --set optim.lr=0.0002 --set optim.plateau_patience=4 --set amp=false \
   --output-dir "$run" --resume
+# Both models on exactly the held-out test patients (the checkpoint's stored split), each at its own
+# validation threshold, and the difference with a paired bootstrap interval.
+python -m guidewire_model.evaluation.evaluate --model "$run/best.pt" --compare models/default.onnx \
+  --data "$data" --split test --out "$run/eval_test"
 threshold="$(python -m guidewire_model.training.checkpoint --threshold "$run/best.pt")"
 echo "threshold chosen on the validation patients: $threshold"
 python -m guidewire_model.training.export --checkpoint "$run/best.pt" --threshold "$threshold" --out "$run/finetuned.onnx"
-# Both models on exactly the held-out test patients, each at its own validation threshold.
-test_dir="$run/test_patients"
-mkdir -p "$test_dir"
-python -c "import json, sys; print('\n'.join(json.load(open(sys.argv[1]))['test']))" "$run/split.json" |
-  while read -r seq; do ln -sfn "$root/$data/$seq" "$test_dir/$seq"; done
-python -m guidewire_model.evaluation.evaluate --model models/default.onnx --data "$test_dir" --split all --out "$run/eval_shipped"
-python -m guidewire_model.evaluation.evaluate --model "$run/finetuned.onnx" --data "$test_dir" --split all --out "$run/eval_finetuned"

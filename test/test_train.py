@@ -430,4 +430,7 @@ def test_fine_tuning_measurably_improves_validation_f1_on_a_small_set(easy_data:
     assert summary["best_val_f1"] > before["val_best_threshold_f1"] + 0.1, (before, summary["history"])
     # The starting point survives a resume (it is kept in the checkpoint) and is in the log.
     assert load_checkpoint(tmp_path / "tuned" / "last.pt")["initial_val"] == before
-    assert "initial weights from" in (tmp_path / "tuned" / "train.log").read_text()
+    text = (tmp_path / "tuned" / "train.log").read_text()
+    assert "initial weights from" in text
+    # The lead is stated with how to check it on frames no epoch was chosen on.
+    assert f"--compare {tmp_path / 'source' / 'best.pt'}" in text and "beat the initial weights by +" in text

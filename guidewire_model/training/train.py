@@ -904,6 +904,13 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             log.warning("no epoch beat the initial weights on validation (best-threshold F1 %.4f <= %.4f): "
                         "keep using %s, or fine-tune with a lower optim.lr", best_f1,
                         initial_val["val_best_threshold_f1"], cfg.init_from)
+        elif initial_val is not None:
+            # A lead on a few validation frames is often their draw (docs/accuracy.md, "How sure a
+            # comparison is"): say how to check it on frames no choice was made on.
+            log.info("epoch %d beat the initial weights by %+.4f best-threshold F1 on %d validation frames; before "
+                     "replacing %s, compare the two on held-out frames: guidewire-eval --model %s --compare %s "
+                     "--data DATA --split test", best_epoch, best_f1 - initial_val["val_best_threshold_f1"],
+                     len(val_set), cfg.init_from, out / "best.pt", cfg.init_from)
     dist_utils.barrier()
     return summary
 
