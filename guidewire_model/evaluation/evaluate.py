@@ -567,7 +567,7 @@ def evaluate(
     else:
         result["folder"] = str(folder)
     if against is not None:
-        result["comparison"] = _comparison(against, scores, second, frames, exclude_prefix, resamples)
+        result["comparison"] = _comparison(against, scores, second, exclude_prefix, resamples)
     if reference == "frangi":
         result["reference"] = {**ref_info, **ref_scores.to_dict(exclude_prefix)}
     curves = [("model", scores)] + ([("compared", second)] if against is not None else [])
@@ -583,8 +583,8 @@ def _published(pipeline: Any, images: list[np.ndarray], before: list[np.ndarray 
     return pipeline.segment(images, field_of_view=True, earlier=before)
 
 
-def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, frames: Sequence[EvalFrame],
-                exclude_prefix: str | None, resamples: int) -> dict[str, Any]:
+def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, exclude_prefix: str | None,
+                resamples: int) -> dict[str, Any]:
     """The ``comparison`` entry: the second model's scores and the paired difference of the two."""
     groups = list(first.per_sequence)
     if len(groups) >= MIN_SEQUENCE_UNITS:
