@@ -89,11 +89,20 @@ def test_the_compared_model_is_scored_as_alone_and_the_interval_resamples_sequen
         assert d[key]["high"] == pytest.approx(np.percentile(values, 97.5))
         assert np.ptp(values) > 0  # the two models differ, and by different amounts on different sequences
 
+    # The generator's centrelines give wire coverage, pooled over each model's wires as alone.
+    for key in ("covered", "distal_covered", "gaps_per_wire"):
+        assert d["wire_coverage"][key]["first"] == pytest.approx(r["wire_coverage"][key])
+        assert d["wire_coverage"][key]["second"] == pytest.approx(alone["wire_coverage"][key])
+        assert d["wire_coverage"][key]["low"] <= d["wire_coverage"][key]["high"]
+
     assert json.loads((tmp_path / "vs" / "metrics.json").read_text())["comparison"] == json.loads(json.dumps(c))
     md = (tmp_path / "vs" / "metrics.md").read_text()
     assert f"## Against `{second}`" in md and f"{SEQUENCES} sequences" in md
     assert f"- F1: {d['f1']['difference']:+.4f} ({d['f1']['low']:+.4f} … {d['f1']['high']:+.4f}" in md
     assert md.count(f"`{second}`") >= 3  # heading, score row, coverage row
+    w = d["wire_coverage"]["covered"]
+    text = f"{100 * w['difference']:+.1f} points ({100 * w['low']:+.1f} … {100 * w['high']:+.1f})"
+    assert f"- wires covered: {text}" in md
 
 
 def test_a_model_against_itself_differs_by_nothing(setup, tmp_path):
@@ -115,6 +124,7 @@ def test_a_folder_resamples_frames_and_says_what_that_costs(setup, tmp_path, cap
     r = json.loads((tmp_path / "o" / "metrics.json").read_text())
     d = r["comparison"]["difference"]
     assert d["unit"] == "frame" and d["units"] == r["n_frames"] == 3
+    assert "wire_coverage" not in d  # a folder of masks has no centrelines
     assert f"compared {second}" in out and "paired bootstrap over 3 frames" in out
     assert "narrower than the truth" in (tmp_path / "o" / "metrics.md").read_text()
 

@@ -1,4 +1,5 @@
-"""The paired bootstrap of two models' F1 on the same units (metrics.paired), on hand-made counts.
+"""The paired bootstrap of two models' F1 and wire coverage on the same units (metrics.paired), on
+hand-made counts.
 
 The expected values come from the count classes themselves (PixelCounts.f1, ToleranceCounts.f1) and
 from cases whose every resample is known, not from the module's vectorised scores.
@@ -9,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guidewire_model.metrics.paired import paired_bootstrap
+from guidewire_model.metrics.paired import paired_bootstrap, paired_coverage
 from guidewire_model.metrics.pixels import AccuracyCounts, PixelCounts, ToleranceCounts
+from guidewire_model.metrics.wires import WireCoverage
 
 
 def _unit(tp: int, fp: int, fn: int, pred: int, near: int, skeleton: int, hit: int) -> AccuracyCounts:
@@ -100,3 +102,33 @@ def test_bad_arguments_are_refused() -> None:
     other = [AccuracyCounts(PixelCounts(1, 1, 1, 0), ToleranceCounts(2, 1, 2, 1), tolerance_px=3.0)]
     with pytest.raises(ValueError, match="tolerance"):
         paired_bootstrap(u, other)
+
+
+def _wires(*covered: float, distal: float = 1.0, gaps: int = 0) -> list[WireCoverage]:
+    return [WireCoverage(c, distal, gaps) for c in covered]
+
+
+def test_coverage_pools_the_wires_of_the_drawn_units() -> None:
+    # Unit a: one wire, covered by the first model; unit b: three wires it misses. Pooled over the
+    # four wires the first model covers a quarter of them (not the mean of the units' means, a half).
+    first = [_wires(1.0), _wires(0.0, 0.0, 0.0, distal=0.0, gaps=1)]
+    second = [_wires(0.0, distal=0.0, gaps=1), _wires(0.0, 0.0, 0.0, distal=0.0, gaps=1)]
+    d = paired_coverage(first, second, resamples=300)
+    assert d["covered"].first == pytest.approx(0.25) and d["covered"].second == 0.0
+    assert d["gaps_per_wire"].first == pytest.approx(0.75) and d["gaps_per_wire"].second == 1.0
+    # Resamples of (b, b) tie; (a, a) gives the first model everything: the interval runs from 0 to 1.
+    assert d["covered"].low == 0.0 and d["covered"].high == pytest.approx(1.0)
+    assert d["gaps_per_wire"].low == pytest.approx(-1.0) and d["gaps_per_wire"].high == 0.0
+
+
+def test_coverage_better_on_every_wire_gives_a_point_interval_and_units_without_wires_drop_out() -> None:
+    first = [_wires(1.0, 1.0), [], _wires(1.0)]
+    second = [_wires(0.5, 0.5, distal=0.0, gaps=2), [], _wires(0.5, distal=0.0, gaps=2)]
+    d = paired_coverage(first, second, resamples=200)
+    assert (d["covered"].difference, d["covered"].low, d["covered"].high) == (0.5, 0.5, 0.5)
+    assert (d["distal_covered"].low, d["gaps_per_wire"].high) == (1.0, -2.0)
+    assert paired_coverage([[], []], [[], []]) is None
+    with pytest.raises(ValueError, match="same wires"):
+        paired_coverage([_wires(1.0)], [_wires(1.0, 1.0)])
+    with pytest.raises(ValueError, match="must match"):
+        paired_coverage([_wires(1.0)], [])

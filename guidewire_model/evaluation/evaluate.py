@@ -41,9 +41,10 @@ split, or synthetic frames generated for the purpose (:data:`REFERENCE_SYNTHETIC
 frames being evaluated. The report says which.
 
 **Comparison** (``--compare MODEL``): a second model scored on the same frames at its own
-threshold, and the difference of the two with a paired bootstrap interval over the sequences
-(:mod:`guidewire_model.metrics.paired`): whether a fine-tune beats the model it started from, or a
-hospital's retrained model the shipped one, on these frames and not only on these draws of them.
+threshold, and the difference of the two (F1, F1@2 and, with centrelines, wire coverage) with a
+paired bootstrap interval over the sequences (:mod:`guidewire_model.metrics.paired`): whether a
+fine-tune beats the model it started from, or a hospital's retrained model the shipped one, on
+these frames and not only on these draws of them.
 
 Outputs in ``out``: ``metrics.json``, ``metrics.md`` (tables), ``pr_curve.png`` and
 ``overlays/<frame>.png`` of the frames with the lowest F1 (TP green, FP red, FN blue).
@@ -65,9 +66,9 @@ import numpy as np
 from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
-from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap, paired_coverage
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
-from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores
+from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores, WireCoverage
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
@@ -251,6 +252,7 @@ class _MethodScores:
     coverage: CoverageScores = field(default_factory=CoverageScores)
     frame_scores: list[tuple[float, float, str, int]] = field(default_factory=list)
     per_frame: list[AccuracyCounts] = field(default_factory=list)
+    per_frame_wires: list[list[WireCoverage]] = field(default_factory=list)
 
     def add(self, position: int, frame: EvalFrame, prob: np.ndarray, mask: np.ndarray,
             exclude: np.ndarray | None, wires: list[Any] | None = None) -> None:
@@ -268,8 +270,7 @@ class _MethodScores:
             n, near = count_near(pred, exclude, EXCLUDE_TOLERANCE_PX)
             self.exclusion = _Exclusion(self.exclusion.frames + 1, self.exclusion.pred + n,
                                         self.exclusion.on_exclude + near)
-        if wires is not None:
-            self.coverage.update(pred, wires)
+        self.per_frame_wires.append([] if wires is None else self.coverage.update(pred, wires))
 
     def to_dict(self, exclude_prefix: str | None) -> dict[str, Any]:
         best_t, best_f1 = self.sweep.best()
@@ -458,8 +459,9 @@ def evaluate(
     compare : path-like, optional
         A second model (checkpoint or ONNX file, at its own threshold) scored on the same frames, and
         the difference of the two (this model minus it) with a paired bootstrap interval
-        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`) over the sequences, or over the
-        frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
+        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`; for wire coverage, where the
+        frames have centrelines, :func:`~guidewire_model.metrics.paired.paired_coverage`) over the
+        sequences, or over the frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
     resamples : int
         Bootstrap resamples of the comparison.
 
@@ -567,7 +569,7 @@ def evaluate(
     else:
         result["folder"] = str(folder)
     if against is not None:
-        result["comparison"] = _comparison(against, scores, second, exclude_prefix, resamples)
+        result["comparison"] = _comparison(against, scores, second, frames, exclude_prefix, resamples)
     if reference == "frangi":
         result["reference"] = {**ref_info, **ref_scores.to_dict(exclude_prefix)}
     curves = [("model", scores)] + ([("compared", second)] if against is not None else [])
@@ -583,23 +585,29 @@ def _published(pipeline: Any, images: list[np.ndarray], before: list[np.ndarray 
     return pipeline.segment(images, field_of_view=True, earlier=before)
 
 
-def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, exclude_prefix: str | None,
-                resamples: int) -> dict[str, Any]:
+def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, frames: Sequence[EvalFrame],
+                exclude_prefix: str | None, resamples: int) -> dict[str, Any]:
     """The ``comparison`` entry: the second model's scores and the paired difference of the two."""
-    groups = list(first.per_sequence)
-    if len(groups) >= MIN_SEQUENCE_UNITS:
-        unit = "sequence"
-        units = [(first.per_sequence[g], second.per_sequence[g]) for g in groups]
-    else:
-        unit = "frame"
-        units = list(zip(first.per_frame, second.per_frame))
-    diff = paired_bootstrap([a for a, _ in units], [b for _, b in units], resamples)
+    unit = "sequence" if len({f.sequence for f in frames}) >= MIN_SEQUENCE_UNITS else "frame"
+    groups: dict[Any, list[int]] = {}
+    for i, frame in enumerate(frames):
+        groups.setdefault(frame.sequence if unit == "sequence" else i, []).append(i)
+
+    def pooled(method: _MethodScores) -> tuple[list[AccuracyCounts], list[list[WireCoverage]]]:
+        return ([sum((method.per_frame[i] for i in idx), AccuracyCounts()) for idx in groups.values()],
+                [[w for i in idx for w in method.per_frame_wires[i]] for idx in groups.values()])
+
+    (counts_a, wires_a), (counts_b, wires_b) = pooled(first), pooled(second)
+    difference: dict[str, Any] = {"unit": unit, "units": len(groups), "resamples": resamples,
+                                  "confidence": CONFIDENCE}
+    difference.update({k: d.to_dict() for k, d in paired_bootstrap(counts_a, counts_b, resamples).items()})
+    coverage = paired_coverage(wires_a, wires_b, resamples)
+    if coverage is not None:
+        difference["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
     info = against.pipeline.backend.info
     return {"model": {"path": str(against.path), "kind": against.kind, "backend": against.pipeline.backend.name,
                       "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},
-            "threshold_source": against.threshold_source, **second.to_dict(exclude_prefix),
-            "difference": {"unit": unit, "units": len(units), "resamples": resamples, "confidence": CONFIDENCE,
-                           **{k: d.to_dict() for k, d in diff.items()}}}
+            "threshold_source": against.threshold_source, **second.to_dict(exclude_prefix), "difference": difference}
 
 
 def evaluate_checkpoint(
@@ -767,8 +775,19 @@ def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_e
               f"{100 * d['confidence']:g} % interval of a paired bootstrap ({d['resamples']} resamples of {where}) "
               "and the share of resamples in which this model is ahead:", "",
               f"- F1: {_difference_text(d['f1'])}",
-              f"- F1@{tol:g}: {_difference_text(d['tolerance_f1'])}", ""]
-    return lines
+              f"- F1@{tol:g}: {_difference_text(d['tolerance_f1'])}"]
+    if "wire_coverage" in d:
+        w = d["wire_coverage"]
+        lines += [f"- wires covered: {_points_text(w['covered'])}",
+                  f"- last {DISTAL_PX:g} px covered: {_points_text(w['distal_covered'])}",
+                  f"- gaps a wire (fewer is better): {w['gaps_per_wire']['difference']:+.2f} "
+                  f"({w['gaps_per_wire']['low']:+.2f} … {w['gaps_per_wire']['high']:+.2f})"]
+    return lines + [""]
+
+
+def _points_text(d: dict[str, Any]) -> str:
+    """A difference of two shares in percentage points, with its interval."""
+    return f"{100 * d['difference']:+.1f} points ({100 * d['low']:+.1f} … {100 * d['high']:+.1f})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -830,6 +849,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"this model minus it, {100 * d['confidence']:g} % paired bootstrap over {d['units']} {d['unit']}s: "
               f"F1 {_difference_text(d['f1'])}  F1@{c['overall']['tolerance']['tolerance_px']:g} "
               f"{_difference_text(d['tolerance_f1'])}")
+        if "wire_coverage" in d:
+            w = d["wire_coverage"]
+            print(f"  wires covered {_points_text(w['covered'])}, last {DISTAL_PX:g} px "
+                  f"{_points_text(w['distal_covered'])}, gaps a wire {w['gaps_per_wire']['difference']:+.2f} "
+                  f"({w['gaps_per_wire']['low']:+.2f} … {w['gaps_per_wire']['high']:+.2f})")
     return 0
 
 

@@ -1,18 +1,18 @@
-"""Is one model better than another on the same frames? A paired bootstrap of their F1 difference.
+"""Is one model better than another on the same frames? A paired bootstrap of their difference.
 
 Two models scored on the same frames differ by an amount that depends on which frames were drawn:
 validation and test sets of a few dozen synthetic scenes, or a hospital's handful of patients, move
 a model's F1 by more than most changes of a recipe do (docs/accuracy.md, "How sure a comparison
-is"). The difference of two models *on the same frames*
-moves much less, and that is what decides between them. This module resamples the independent units
-(sequences: a patient's run, a synthetic scene; frames only where nothing groups them) with
-replacement, sums each model's counts over the drawn units and recomputes both scores, so the
-interval reflects the data's spread and keeps the pairing (Efron & Tibshirani 1993, ch. 13; the
-percentile interval).
+is"). The difference of two models *on the same frames* moves much less, and that is what decides
+between them. This module resamples the independent units (sequences: a patient's run, a synthetic
+scene; frames only where nothing groups them) with replacement, sums each model's counts over the
+drawn units and recomputes both scores, so the interval reflects the data's spread and keeps the
+pairing (Efron & Tibshirani 1993, ch. 13; the percentile interval).
 
 Scores are recomputed from summed counts, exactly as the reports compute them
-(:class:`~guidewire_model.metrics.pixels.PixelCounts`, :class:`~guidewire_model.metrics.pixels.ToleranceCounts`),
-never averaged over units.
+(:class:`~guidewire_model.metrics.pixels.PixelCounts`, :class:`~guidewire_model.metrics.pixels.ToleranceCounts`;
+wire coverage as a mean over the pooled wires, as
+:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`), never averaged over units.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Sequence
 import numpy as np
 
 from guidewire_model.metrics.pixels import AccuracyCounts
+from guidewire_model.metrics.wires import WireCoverage
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "PairedDifference", "paired_bootstrap"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "PairedDifference", "paired_bootstrap", "paired_coverage"]
 
 #: Resamples of the units: the usual count for the tails of a 95 % percentile interval.
 BOOTSTRAP_RESAMPLES = 2000
@@ -46,7 +47,8 @@ class PairedDifference:
     low, high : float
         Percentile interval of the difference over the resamples, at ``confidence``.
     first_ahead : float
-        Share of resamples in which the first model scores higher (ties count half).
+        Share of resamples in which the first model scores higher (ties count half); for a score
+        where lower is better (gaps a wire) that is the share in which it is behind.
     """
 
     first: float
@@ -117,26 +119,93 @@ def paired_bootstrap(
         If the two sequences differ in length or are empty, their tolerances differ, ``resamples``
         is below 1 or ``confidence`` is outside (0, 1).
     """
-    if len(first) != len(second):
-        raise ValueError(f"paired units must match: {len(first)} against {len(second)}")
-    if not first:
+    _check(len(first), len(second), resamples, confidence)
+    if {u.tolerance_px for u in first} | {u.tolerance_px for u in second} != {first[0].tolerance_px}:
+        raise ValueError("paired units must share one tolerance")
+    draws = _draws(len(first), resamples, seed)
+    a_strict, a_tol = _arrays(first)
+    b_strict, b_tol = _arrays(second)
+    return {"f1": _difference(a_strict, b_strict, _strict_f1, draws, confidence),
+            "tolerance_f1": _difference(a_tol, b_tol, _tolerance_f1, draws, confidence)}
+
+
+def paired_coverage(
+    first: Sequence[Sequence[WireCoverage]],
+    second: Sequence[Sequence[WireCoverage]],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, PairedDifference] | None:
+    """Wire coverage of two models on the same units, with a paired bootstrap of their difference.
+
+    Each resample pools the wires of the drawn units, as
+    :meth:`~guidewire_model.metrics.wires.CoverageScores.summary` pools all wires, and takes the
+    means over them.
+
+    Parameters
+    ----------
+    first, second : sequence of sequence of WireCoverage
+        Each model's coverage of every true wire of a unit (:func:`~guidewire_model.metrics.wires.wire_coverage`),
+        in the same unit order; the same wires in both (they are the truth's).
+    resamples, confidence, seed
+        As :func:`paired_bootstrap`.
+
+    Returns
+    -------
+    dict or None
+        ``"covered"``, ``"distal_covered"`` and ``"gaps_per_wire"``: :class:`PairedDifference`
+        each; None when no unit has a wire.
+
+    Raises
+    ------
+    ValueError
+        If the sequences differ in length or are empty, a unit has a different number of wires
+        in the two, ``resamples`` is below 1 or ``confidence`` is outside (0, 1).
+    """
+    _check(len(first), len(second), resamples, confidence)
+    if any(len(a) != len(b) for a, b in zip(first, second)):
+        raise ValueError("paired units must hold the same wires in both")
+    # Units without a wire add nothing to a mean over wires; a resample of only such units has none.
+    kept = [(a, b) for a, b in zip(first, second) if a]
+    if not kept:
+        return None
+    draws = _draws(len(kept), resamples, seed)
+
+    def sums(units: Sequence[Sequence[WireCoverage]]) -> np.ndarray:
+        return np.array([[sum(w.covered for w in u), sum(w.distal_covered for w in u), sum(w.gaps for w in u), len(u)]
+                         for u in units], dtype=np.float64)
+
+    a, b = sums([u for u, _ in kept]), sums([u for _, u in kept])
+    return {key: _difference(a[:, [i, 3]], b[:, [i, 3]], _mean, draws, confidence)
+            for i, key in enumerate(("covered", "distal_covered", "gaps_per_wire"))}
+
+
+def _mean(sums: np.ndarray) -> np.ndarray:
+    """Mean of ``(..., 2)`` arrays of (sum, count)."""
+    return sums[..., 0] / sums[..., 1]
+
+
+def _check(n_first: int, n_second: int, resamples: int, confidence: float) -> None:
+    if n_first != n_second:
+        raise ValueError(f"paired units must match: {n_first} against {n_second}")
+    if not n_first:
         raise ValueError("no units to compare")
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if {u.tolerance_px for u in first} | {u.tolerance_px for u in second} != {first[0].tolerance_px}:
-        raise ValueError("paired units must share one tolerance")
-    draws = np.random.default_rng(seed).integers(0, len(first), size=(resamples, len(first)))
-    a_strict, a_tol = _arrays(first)
-    b_strict, b_tol = _arrays(second)
-    out = {}
-    for key, score, a, b in (("f1", _strict_f1, a_strict, b_strict),
-                             ("tolerance_f1", _tolerance_f1, a_tol, b_tol)):
-        whole_a, whole_b = float(score(a.sum(axis=0))), float(score(b.sum(axis=0)))
-        diff = score(a[draws].sum(axis=1)) - score(b[draws].sum(axis=1))
-        tail = 50.0 * (1.0 - confidence)
-        low, high = np.percentile(diff, [tail, 100.0 - tail])
-        ahead = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
-        out[key] = PairedDifference(whole_a, whole_b, whole_a - whole_b, float(low), float(high), ahead)
-    return out
+
+
+def _draws(n_units: int, resamples: int, seed: int) -> np.ndarray:
+    """Unit indices of each resample, ``(resamples, n_units)``, drawn with replacement."""
+    return np.random.default_rng(seed).integers(0, n_units, size=(resamples, n_units))
+
+
+def _difference(a: np.ndarray, b: np.ndarray, score, draws: np.ndarray, confidence: float) -> PairedDifference:
+    """``score`` of the summed rows of ``a`` minus that of ``b``, over all rows and over each resample."""
+    whole_a, whole_b = float(score(a.sum(axis=0))), float(score(b.sum(axis=0)))
+    diff = score(a[draws].sum(axis=1)) - score(b[draws].sum(axis=1))
+    tail = 50.0 * (1.0 - confidence)
+    low, high = np.percentile(diff, [tail, 100.0 - tail])
+    ahead = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
+    return PairedDifference(whole_a, whole_b, whole_a - whole_b, float(low), float(high), ahead)
