@@ -134,6 +134,27 @@ def test_evaluation_of_a_data_set_scores_what_the_pipeline_publishes_frame_after
     assert report["overall"]["tp"] == counts.pixel.tp and report["overall"]["fp"] == counts.pixel.fp
 
 
+def test_a_motion_model_compared_with_a_one_frame_model_sees_its_earlier_frames(motion_model, tmp_path):
+    # guidewire-eval --compare: whichever side reads motion, it gets the frames it would alone.
+    net, motion_cfg, probe = motion_model
+    cfg = load_train_config(overrides=TINY)
+    torch.manual_seed(1)
+    one_frame = tmp_path / "one_frame.onnx"
+    export_model(build_model(cfg.model).eval(), cfg, one_frame, threshold=0.5)
+    write_dataset(tmp_path / "data", 2, 5, SyntheticConfig.preset("medium", size=SIZE), seed=21, progress=False)
+    # The motion model at a threshold inside its probabilities' range, so its masks are not empty.
+    middle = evaluate(probe, tmp_path / "probe", data=tmp_path / "data", split="all", reference=None, n_overlays=0)
+    path = tmp_path / "motion_mid.onnx"
+    export_model(net, motion_cfg, path, threshold=round(middle["best_threshold"]["threshold"], 3))
+    alone = evaluate(path, tmp_path / "alone", data=tmp_path / "data", split="all", reference=None, n_overlays=0)
+    assert alone["overall"]["tp"] + alone["overall"]["fp"] > 0
+    both = evaluate(one_frame, tmp_path / "both", data=tmp_path / "data", split="all", reference=None,
+                    n_overlays=0, compare=path, resamples=20)
+    assert both["comparison"]["overall"] == alone["overall"]
+    assert both["overall"] == evaluate(one_frame, tmp_path / "one", data=tmp_path / "data", split="all",
+                                       reference=None, n_overlays=0)["overall"]
+
+
 def test_a_tensorrt_engine_is_built_and_run_for_the_models_input_channels():
     from guidewire_model.runtime.backends.tensorrt_build import BuildRecipe
 
