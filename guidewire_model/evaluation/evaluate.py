@@ -68,7 +68,7 @@ from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap, paired_coverage
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
-from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores, WireCoverage
+from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores, WireCoverage, wire_coverage
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
@@ -249,7 +249,6 @@ class _MethodScores:
     per_sequence: dict[str, AccuracyCounts] = field(default_factory=dict)
     sweep: ThresholdSweep = field(default_factory=lambda: ThresholdSweep(SWEEP_BINS))
     exclusion: _Exclusion = field(default_factory=_Exclusion)
-    coverage: CoverageScores = field(default_factory=CoverageScores)
     frame_scores: list[tuple[float, float, str, int]] = field(default_factory=list)
     per_frame: list[AccuracyCounts] = field(default_factory=list)
     per_frame_wires: list[list[WireCoverage]] = field(default_factory=list)
@@ -270,7 +269,7 @@ class _MethodScores:
             n, near = count_near(pred, exclude, EXCLUDE_TOLERANCE_PX)
             self.exclusion = _Exclusion(self.exclusion.frames + 1, self.exclusion.pred + n,
                                         self.exclusion.on_exclude + near)
-        self.per_frame_wires.append([] if wires is None else self.coverage.update(pred, wires))
+        self.per_frame_wires.append([] if wires is None else wire_coverage(pred, wires))
 
     def to_dict(self, exclude_prefix: str | None) -> dict[str, Any]:
         best_t, best_f1 = self.sweep.best()
@@ -279,8 +278,9 @@ class _MethodScores:
                "best_threshold": {"threshold": best_t, "f1": best_f1}}
         if self.exclusion.frames:
             out["exclude"] = self.exclusion.to_dict(exclude_prefix)
-        if self.coverage.wires:
-            out["wire_coverage"] = self.coverage.summary()
+        coverage = CoverageScores([w for frame in self.per_frame_wires for w in frame])
+        if coverage.wires:
+            out["wire_coverage"] = coverage.summary()
         return out
 
 
@@ -710,16 +710,9 @@ def _markdown(r: dict[str, Any]) -> str:
     has_exclude = "exclude" in r
     if ref:
         model = r["model"]
-        head = f"| Method | Threshold | Precision | Recall | F1-Score | P@{tol:g} | R@{tol:g} | F1@{tol:g} |"
-        sep = "|---|---|---|---|---|---|---|---|"
-        if has_exclude:
-            head, sep = head + " on exclude |", sep + "---|"
         rows = [(f"this model ({model['architecture']}/{model['encoder']}, {model['kind']})", r),
                 (f"{ref['label']} (σ {', '.join(f'{s:g}' for s in ref['sigmas_px'])} px)", ref)]
-        lines += ["## Beside a classical method", "", head, sep]
-        for label, row in rows:
-            cells = f"| {label} | {row['threshold']:.3f} | {_scores_cells(row['overall'])} |"
-            lines.append(cells + (f" {_share(row.get('exclude'))} |" if has_exclude else ""))
+        lines += ["## Beside a classical method", ""] + _scores_table("Method", rows, tol, has_exclude)
         lines += ["", f"The Frangi threshold is the F1-best of a sweep over {ref['threshold_source']} "
                   f"(validation F1 {ref['validation']['f1']:.3f}); it never sees the evaluated frames.", ""]
     comparison = r.get("comparison")
@@ -758,15 +751,24 @@ def _difference_text(d: dict[str, Any]) -> str:
             f"this model ahead in {100 * d['first_ahead']:.0f} %)")
 
 
-def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_exclude: bool) -> list[str]:
-    head = f"| Model | Threshold | Precision | Recall | F1-Score | P@{tol:g} | R@{tol:g} | F1@{tol:g} |"
+def _scores_table(first_column: str, rows: Sequence[tuple[str, dict[str, Any]]], tol: float,
+                  has_exclude: bool) -> list[str]:
+    """Rows of methods or models side by side: threshold, strict and tolerance scores, and the share on
+    the exclude annotation where there is one."""
+    head = f"| {first_column} | Threshold | Precision | Recall | F1-Score | P@{tol:g} | R@{tol:g} | F1@{tol:g} |"
     sep = "|---|---|---|---|---|---|---|---|"
     if has_exclude:
         head, sep = head + " on exclude |", sep + "---|"
-    lines = [f"## Against `{c['model']['path']}`", "", head, sep]
-    for label, row in ((f"this model (`{r['model']['path']}`)", r), (f"`{c['model']['path']}`", c)):
+    lines = [head, sep]
+    for label, row in rows:
         cells = f"| {label} | {row['threshold']:.3f} | {_scores_cells(row['overall'])} |"
         lines.append(cells + (f" {_share(row.get('exclude'))} |" if has_exclude else ""))
+    return lines
+
+
+def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_exclude: bool) -> list[str]:
+    rows = [(f"this model (`{r['model']['path']}`)", r), (f"`{c['model']['path']}`", c)]
+    lines = [f"## Against `{c['model']['path']}`", ""] + _scores_table("Model", rows, tol, has_exclude)
     d = c["difference"]
     where = (f"the {d['units']} sequences" if d["unit"] == "sequence" else
              f"the {d['units']} frames (fewer than {MIN_SEQUENCE_UNITS} sequences: frames of one sequence are not "
@@ -780,14 +782,18 @@ def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_e
         w = d["wire_coverage"]
         lines += [f"- wires covered: {_points_text(w['covered'])}",
                   f"- last {DISTAL_PX:g} px covered: {_points_text(w['distal_covered'])}",
-                  f"- gaps a wire (fewer is better): {w['gaps_per_wire']['difference']:+.2f} "
-                  f"({w['gaps_per_wire']['low']:+.2f} … {w['gaps_per_wire']['high']:+.2f})"]
+                  f"- gaps a wire (fewer is better): {_gaps_text(w['gaps_per_wire'])}"]
     return lines + [""]
 
 
 def _points_text(d: dict[str, Any]) -> str:
     """A difference of two shares in percentage points, with its interval."""
     return f"{100 * d['difference']:+.1f} points ({100 * d['low']:+.1f} … {100 * d['high']:+.1f})"
+
+
+def _gaps_text(d: dict[str, Any]) -> str:
+    """A difference of gaps a wire, with its interval."""
+    return f"{d['difference']:+.2f} ({d['low']:+.2f} … {d['high']:+.2f})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -852,8 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "wire_coverage" in d:
             w = d["wire_coverage"]
             print(f"  wires covered {_points_text(w['covered'])}, last {DISTAL_PX:g} px "
-                  f"{_points_text(w['distal_covered'])}, gaps a wire {w['gaps_per_wire']['difference']:+.2f} "
-                  f"({w['gaps_per_wire']['low']:+.2f} … {w['gaps_per_wire']['high']:+.2f})")
+                  f"{_points_text(w['distal_covered'])}, gaps a wire {_gaps_text(w['gaps_per_wire'])}")
     return 0
 
 
