@@ -42,3 +42,52 @@ def test_oracle_and_damaged_runs_score_ground_truth_masks(capsys):
     assert full["wires"] == 6 and full["covered"] == 1.0 and full["gaps_per_wire"] == 0.0
     damaged = out["damaged"]["wire_coverage"]
     assert damaged["wires"] == 6 and damaged["gaps_per_wire"] > 0.0 and damaged["covered"] < 1.0
+
+
+def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):
+    model = export_tiny_model(tmp_path, width=8, size=64)
+    capsys.readouterr()
+    common = ["--model", str(model), "--preset", "easy", "--sequences", "1", "--frames", "3", "--resamples", "50"]
+    # Against itself: every difference is 0, and each side's figures are its run's own summary.
+    assert main(common + ["--compare", str(model)]) == 0
+    printed = capsys.readouterr()
+    out = json.loads(printed.out)
+    assert "assignment_accuracy: " in printed.err and "too narrow" in printed.err
+    d = out["comparison"]["difference"]
+    assert d["unit"] == "frame" and d["units"] == 3  # one sequence: the frames are resampled
+    for key in ("assignment_accuracy", "tips_found", "missed_wires_per_frame", "extra_wires_per_frame"):
+        assert d[key]["difference"] == 0.0 and d[key]["low"] == 0.0 and d[key]["high"] == 0.0
+    for key in ("assignment_accuracy", "tips_found"):
+        assert d[key]["first"] == out["model"][key] == out["comparison"][key]
+    for key in ("missed_wires", "extra_wires"):
+        assert d[f"{key}_per_frame"]["first"] == pytest.approx(out["model"][key] / 3, abs=1e-3)
+    assert d["f1"]["first"] == pytest.approx(out["model"]["pixel_f1"], abs=1e-3)
+    # Another post-processing setting on the same model: named in the report, applied to the second run only.
+    assert main(common + ["--compare-set", "min_mean_probability=0.99", "--compare-set", "field_of_view=false"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    c = out["comparison"]
+    assert c["model"] == str(model)
+    assert c["postprocess"]["min_mean_probability"] == 0.99 and c["postprocess"]["field_of_view"] is False
+    # Almost nothing reaches a mean probability of 0.99: the second run publishes no more wires than the first.
+    assert c["difference"]["extra_wires_per_frame"]["second"] <= c["difference"]["extra_wires_per_frame"]["first"]
+    assert c["difference"]["assignment_accuracy"]["second"] == c["assignment_accuracy"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--compare-set", "no_such=1"], "NAME one of"),
+    (["--compare-set", "corner_deg"], "NAME=VALUE"),
+    (["--compare-set", "corner_deg=5"], "corner_deg"),
+    (["--compare-set", "field_of_view=maybe"], "true or false"),
+    (["--resamples", "0"], "resamples"),
+])
+def test_a_bad_comparison_is_refused_before_any_frame(tmp_path, capsys, args, message):
+    # The model file does not exist: had anything been scored, the error would name it instead.
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", str(tmp_path / "absent.onnx")] + args)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_comparison_needs_the_model_run(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--oracle", "--compare", "other.onnx"])
+    assert exc.value.code == 2 and "--model" in capsys.readouterr().err

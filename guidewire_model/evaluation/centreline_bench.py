@@ -40,16 +40,22 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
 
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.rolling_stats import latency_summary
-from guidewire_model.metrics.wires import CentrelineScores, CoverageScores, wires_cross
+from guidewire_model.metrics.paired import (BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap, paired_coverage,
+                                            paired_lines, resampling_units)
+from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+from guidewire_model.metrics.wires import (CentrelineScores, CoverageScores, FrameScore, WireCoverage, wire_coverage,
+                                           wires_cross)
 
-__all__ = ["DEMO_SEQUENCE", "benchmark_speed", "evaluate_masks", "evaluate_on_ground_truth",
-           "evaluate_with_model", "main", "synthetic_sequences"]
+__all__ = ["DEMO_SEQUENCE", "LineRecord", "benchmark_speed", "compare_records", "evaluate_masks",
+           "evaluate_on_ground_truth", "evaluate_with_model", "main", "record_masks", "record_with_model",
+           "synthetic_sequences"]
 
 # The sequence scripts/demo.sh publishes (guidewire_seg_ros.tools.demo's defaults): preset, seed, frames, fps.
 DEMO_SEQUENCE = {"preset": "medium", "seed": 2026, "sequences": 1, "frames": 90, "fps": 15.0}
@@ -98,9 +104,34 @@ def benchmark_speed(masks: list[np.ndarray], repeats: int = 3) -> dict[str, floa
     return {"masks": len(masks), "calls": s["runs"], "ms_p50": s["p50"], "ms_p99": s["p99"], "ms_mean": s["mean"]}
 
 
-def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: float = 10.0,
-                   crossing_gap_px: float = 8.0, crossing_exclude_px: float = 30.0) -> dict:
-    """Centreline, identity and pixel scores of ``pipeline`` over synthetic sequences.
+@dataclass
+class LineRecord:
+    """Per-frame scores of one pass of a pipeline over sequences: what a summary pools and a
+    comparison pairs.
+
+    Each attribute holds one list per sequence, with one entry per frame: the frame's
+    :class:`~guidewire_model.metrics.wires.FrameScore`, its pixel counts and its wire coverage.
+    """
+
+    frames: list[list[FrameScore]] = field(default_factory=list)
+    counts: list[list[AccuracyCounts]] = field(default_factory=list)
+    coverage: list[list[list[WireCoverage]]] = field(default_factory=list)
+    gate_px: float = 10.0
+
+    def summary(self) -> dict:
+        """:meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``,
+        ``pixel_tolerance`` and ``wire_coverage`` (:meth:`CoverageScores.summary`)."""
+        counts = sum((c for seq in self.counts for c in seq), AccuracyCounts())
+        out = CentrelineScores(self.gate_px, [f for seq in self.frames for f in seq]).summary()
+        out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
+                    "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
+                    "wire_coverage": CoverageScores([w for seq in self.coverage for c in seq for w in c]).summary()})
+        return out
+
+
+def record_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: float = 10.0,
+                 crossing_gap_px: float = 8.0, crossing_exclude_px: float = 30.0) -> LineRecord:
+    """Every frame's centreline, identity, pixel and coverage scores of ``pipeline`` over synthetic sequences.
 
     Parameters
     ----------
@@ -118,32 +149,84 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
 
     Returns
     -------
+    LineRecord
+    """
+    record = LineRecord(gate_px=gate_px)
+    for s, seq in enumerate(sequences):
+        pipeline.reset()
+        scores = CentrelineScores(gate_px=gate_px)
+        counts, coverage = [], []
+        for k, frame in enumerate(seq):
+            if mask_of is not None:
+                pipeline.backend.set_mask(mask_of(frame, s, k))
+            result = pipeline.process(frame.image)
+            counts.append(accuracy_counts(result.mask.astype(bool), frame.mask.astype(bool)))
+            coverage.append(wire_coverage(result.mask, frame.wires))
+            scores.update(result.wires, frame.wires,
+                          crossing=wires_cross(frame.wires, crossing_gap_px, crossing_exclude_px))
+        record.frames.append(scores.frames)
+        record.counts.append(counts)
+        record.coverage.append(coverage)
+    return record
+
+
+def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: float = 10.0,
+                   crossing_gap_px: float = 8.0, crossing_exclude_px: float = 30.0) -> dict:
+    """Centreline, identity and pixel scores of ``pipeline`` over synthetic sequences.
+
+    Arguments as :func:`record_masks`.
+
+    Returns
+    -------
     dict
         :meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``
         and ``pixel_tolerance`` of the traced masks against the ground-truth masks, and
         ``wire_coverage`` (:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`: how the
         masks cover each true wire, gaps included).
     """
-    from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
+    return record_masks(sequences, pipeline, mask_of, gate_px, crossing_gap_px, crossing_exclude_px).summary()
 
-    scores = CentrelineScores(gate_px=gate_px)
-    coverage = CoverageScores()
-    counts = AccuracyCounts()
-    for s, seq in enumerate(sequences):
-        pipeline.reset()
-        scores.new_sequence()
-        for k, frame in enumerate(seq):
-            if mask_of is not None:
-                pipeline.backend.set_mask(mask_of(frame, s, k))
-            result = pipeline.process(frame.image)
-            counts = counts + accuracy_counts(result.mask.astype(bool), frame.mask.astype(bool))
-            coverage.update(result.mask, frame.wires)
-            scores.update(result.wires, frame.wires,
-                          crossing=wires_cross(frame.wires, crossing_gap_px, crossing_exclude_px))
-    out = scores.summary()
-    out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
-                "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
-                "wire_coverage": coverage.summary()})
+
+def compare_records(first: LineRecord, second: LineRecord, resamples: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = 0) -> dict:
+    """The paired difference ``first - second`` of two passes over the same frames.
+
+    The units resampled are the sequences, or the frames where there are fewer than
+    :data:`~guidewire_model.metrics.paired.MIN_SEQUENCE_UNITS` sequences (then the interval is too
+    narrow: frames of one sequence are not independent).
+
+    Returns
+    -------
+    dict
+        ``unit``, ``units``, ``resamples``, ``confidence``; ``f1`` and ``tolerance_f1``
+        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`), ``wire_coverage``
+        (:func:`~guidewire_model.metrics.paired.paired_coverage`, when there are wires) and the
+        centreline figures of :func:`~guidewire_model.metrics.paired.paired_lines`, each a
+        :meth:`PairedDifference.to_dict`; ``paired_wires``.
+
+    Raises
+    ------
+    ValueError
+        If the two records do not hold the same frames.
+    """
+    if [len(seq) for seq in first.frames] != [len(seq) for seq in second.frames]:
+        raise ValueError("the two records must hold the same sequences and frames")
+    unit, groups = resampling_units([s for s, seq in enumerate(first.frames) for _ in seq])
+
+    def units(per_sequence: list[list]) -> list[list]:
+        flat = [item for seq in per_sequence for item in seq]
+        return [[flat[i] for i in idx] for idx in groups]
+
+    out: dict = {"unit": unit, "units": len(groups), "resamples": resamples, "confidence": CONFIDENCE}
+    counts_a = [sum(u, AccuracyCounts()) for u in units(first.counts)]
+    counts_b = [sum(u, AccuracyCounts()) for u in units(second.counts)]
+    out.update({k: d.to_dict() for k, d in paired_bootstrap(counts_a, counts_b, resamples, seed=seed).items()})
+    coverage = paired_coverage([[w for c in u for w in c] for u in units(first.coverage)],
+                               [[w for c in u for w in c] for u in units(second.coverage)], resamples, seed=seed)
+    if coverage is not None:
+        out["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
+    lines = paired_lines(units(first.frames), units(second.frames), resamples, seed=seed)
+    out.update({k: d if isinstance(d, int) else d.to_dict() for k, d in lines.items()})
     return out
 
 
@@ -176,20 +259,31 @@ def evaluate_on_ground_truth(preset: str = "medium", sequences: int = 5, frames:
                           _oracle_pipeline(size, postprocess), mask_of, gate_px, 8.0 * scale, 30.0 * scale)
 
 
-def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
-                        seed: int = 0, gate_px: float = 10.0, size: int = 512, postprocess: dict | None = None,
-                        **overrides) -> dict:
-    """Centreline, identity and pixel scores of the whole pipeline with a model.
+def record_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
+                      seed: int = 0, gate_px: float = 10.0, size: int = 512, postprocess: dict | None = None,
+                      **overrides) -> LineRecord:
+    """Every frame's scores of the whole pipeline with a model (:func:`record_masks`).
 
-    ``postprocess`` as in :func:`evaluate_on_ground_truth`; see :func:`evaluate_masks`.
+    ``postprocess`` as in :func:`evaluate_on_ground_truth`; ``overrides`` are ``SyntheticConfig`` fields.
     """
     from guidewire_model.runtime.backends import create_backend
     from guidewire_model.runtime.pipeline import GuidewirePipeline
 
     pipeline = GuidewirePipeline(create_backend("auto", model_path, device="cpu"), **(postprocess or {}))
     scale = size / 512.0
-    return evaluate_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
-                          pipeline, None, gate_px, 8.0 * scale, 30.0 * scale)
+    return record_masks(synthetic_sequences(preset, sequences, frames, seed, size, **overrides),
+                        pipeline, None, gate_px, 8.0 * scale, 30.0 * scale)
+
+
+def evaluate_with_model(model_path: str, preset: str = "medium", sequences: int = 5, frames: int = 40,
+                        seed: int = 0, gate_px: float = 10.0, size: int = 512, postprocess: dict | None = None,
+                        **overrides) -> dict:
+    """Centreline, identity and pixel scores of the whole pipeline with a model.
+
+    Arguments as :func:`record_with_model`; see :func:`evaluate_masks`.
+    """
+    return record_with_model(model_path, preset, sequences, frames, seed, gate_px, size, postprocess,
+                             **overrides).summary()
 
 
 def _rounded(value):
@@ -197,6 +291,32 @@ def _rounded(value):
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     return round(value, 3) if isinstance(value, float) else value
+
+
+def _settings(items: list[str]) -> dict:
+    """``NAME=VALUE`` strings as post-processing settings, typed by their field; ValueError naming
+    the item and the settings there are."""
+    import dataclasses
+
+    from guidewire_model.runtime.pipeline import PostprocessSettings
+
+    fields = {f.name: f for f in dataclasses.fields(PostprocessSettings)}
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--compare-set {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
+        if fields[name].type in ("bool", bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"--compare-set {item!r}: {name} takes true or false")
+            out[name] = text.lower() in ("true", "1")
+        else:
+            try:
+                out[name] = float(text)
+            except ValueError:
+                raise ValueError(f"--compare-set {item!r}: {name} takes a number") from None
+    PostprocessSettings(**out)  # ranges checked here, before any frame is scored
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +346,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="the post-processing's faint_tail_ratio setting (0 = off)")
     parser.add_argument("--corner-deg", type=float, default=defaults.corner_deg,
                         help="the post-processing's corner_deg setting")
+    parser.add_argument("--compare", metavar="MODEL",
+                        help="with --model: run this model too, on the same frames, and report the paired "
+                             "difference (--model minus this) with bootstrap intervals over the sequences")
+    parser.add_argument("--compare-set", metavar="NAME=VALUE", action="append", default=[],
+                        help="a post-processing setting of the --compare run that differs from the --model run's "
+                             "(repeatable; without --compare the same model is run again with these settings)")
+    parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
+                        help="bootstrap resamples of the comparison")
     args = parser.parse_args(argv)
+    if (args.compare or args.compare_set) and not args.model:
+        parser.error("--compare and --compare-set compare with the --model run: name --model")
+    if args.resamples < 1:
+        parser.error(f"--resamples must be at least 1, got {args.resamples}")
     if args.demo:
         spec = dict(DEMO_SEQUENCE)
         overrides = {"fps": spec.pop("fps")}
@@ -236,12 +368,23 @@ def main(argv: list[str] | None = None) -> int:
                      "side_by_side_probability": args.side_by_side_probability}
     post = {"catheter_orientation": args.catheter_orientation, "faint_tail_ratio": args.faint_tail_ratio,
             "corner_deg": args.corner_deg}
+    try:
+        post_against = {**post, **_settings(args.compare_set)}
+    except ValueError as exc:
+        parser.error(str(exc))
     results = {}
     if args.oracle:
         results["oracle"] = evaluate_on_ground_truth(**spec, postprocess=post, **overrides)
     if args.damaged:
         results["damaged"] = evaluate_on_ground_truth(**spec, damaged=True, postprocess=post, **overrides)
-    if args.model:
+    if args.model and (args.compare or args.compare_set):
+        first = record_with_model(args.model, **spec, postprocess=post, **overrides)
+        against = args.compare or args.model
+        second = record_with_model(against, **spec, postprocess=post_against, **overrides)
+        results["model"] = first.summary()
+        results["comparison"] = {"model": against, "postprocess": post_against, **second.summary(),
+                                 "difference": compare_records(first, second, args.resamples)}
+    elif args.model:
         results["model"] = evaluate_with_model(args.model, **spec, postprocess=post, **overrides)
     if not results:
         _single_core()
@@ -251,7 +394,24 @@ def main(argv: list[str] | None = None) -> int:
     result = next(iter(results.values())) if len(results) == 1 else results
     json.dump(_rounded(result), sys.stdout, indent=1)
     print()
+    if "comparison" in results:
+        print("\n".join(_comparison_lines(results["comparison"]["difference"])), file=sys.stderr)
     return 0
+
+
+def _comparison_lines(difference: dict) -> list[str]:
+    """The comparison as text: each figure of both runs, the difference and its interval."""
+    lines = [f"--model minus --compare, {difference['confidence']:.0%} intervals over {difference['units']} "
+             f"{difference['unit']}s ({difference['resamples']} resamples):"]
+    if difference["unit"] == "frame":
+        lines.append("  (frames of one sequence are not independent: these intervals are too narrow)")
+    figures = {k: v for k, v in difference.items() if isinstance(v, dict) and "difference" in v}
+    figures.update({f"wire_coverage.{k}": v for k, v in difference.get("wire_coverage", {}).items()})
+    for name, d in figures.items():
+        lines.append(f"  {name}: {d['first']:.3f} against {d['second']:.3f}, {d['difference']:+.3f} "
+                     f"({d['low']:+.3f} ... {d['high']:+.3f})")
+    lines.append(f"  (tip error and distance over the {difference['paired_wires']} true wires both runs matched)")
+    return lines
 
 
 if __name__ == "__main__":

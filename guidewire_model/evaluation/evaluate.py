@@ -66,7 +66,8 @@ import numpy as np
 from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
-from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap, paired_coverage
+from guidewire_model.metrics.paired import (BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEQUENCE_UNITS, paired_bootstrap,
+                                            paired_coverage, resampling_units)
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores, WireCoverage, wire_coverage
 
@@ -94,10 +95,6 @@ SWEEP_BINS = 1000
 
 #: A predicted pixel within this distance [px] of the exclude annotation counts as lying on it.
 EXCLUDE_TOLERANCE_PX = 1.0
-
-#: Fewest sequences a comparison resamples; with fewer it resamples frames, which are not
-#: independent within a sequence, so its interval is narrower than the truth (the report says so).
-MIN_SEQUENCE_UNITS = 5
 
 #: Validation frames of the reference row when none are named and the model has no stored split.
 REFERENCE_SYNTHETIC = {"preset": "medium", "size": 512, "sequences": 3, "frames": 4, "seed": 20260}
@@ -588,14 +585,11 @@ def _published(pipeline: Any, images: list[np.ndarray], before: list[np.ndarray 
 def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, frames: Sequence[EvalFrame],
                 exclude_prefix: str | None, resamples: int) -> dict[str, Any]:
     """The ``comparison`` entry: the second model's scores and the paired difference of the two."""
-    unit = "sequence" if len({f.sequence for f in frames}) >= MIN_SEQUENCE_UNITS else "frame"
-    groups: dict[Any, list[int]] = {}
-    for i, frame in enumerate(frames):
-        groups.setdefault(frame.sequence if unit == "sequence" else i, []).append(i)
+    unit, groups = resampling_units([f.sequence for f in frames])
 
     def pooled(method: _MethodScores) -> tuple[list[AccuracyCounts], list[list[WireCoverage]]]:
-        return ([sum((method.per_frame[i] for i in idx), AccuracyCounts()) for idx in groups.values()],
-                [[w for i in idx for w in method.per_frame_wires[i]] for idx in groups.values()])
+        return ([sum((method.per_frame[i] for i in idx), AccuracyCounts()) for idx in groups],
+                [[w for i in idx for w in method.per_frame_wires[i]] for idx in groups])
 
     (counts_a, wires_a), (counts_b, wires_b) = pooled(first), pooled(second)
     difference: dict[str, Any] = {"unit": unit, "units": len(groups), "resamples": resamples,

@@ -12,7 +12,11 @@ pairing (Efron & Tibshirani 1993, ch. 13; the percentile interval).
 Scores are recomputed from summed counts, exactly as the reports compute them
 (:class:`~guidewire_model.metrics.pixels.PixelCounts`, :class:`~guidewire_model.metrics.pixels.ToleranceCounts`;
 wire coverage as a mean over the pooled wires, as
-:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`), never averaged over units.
+:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`; the centreline figures over the
+pooled frames and wires, as :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`), never
+averaged over units. Tip error and centreline distance are compared over the true wires *both*
+variants matched in the same frame: over each variant's own matches, a variant that matches more,
+harder wires looks worse.
 """
 
 from __future__ import annotations
@@ -23,15 +27,21 @@ from typing import Sequence
 import numpy as np
 
 from guidewire_model.metrics.pixels import AccuracyCounts
-from guidewire_model.metrics.wires import WireCoverage
+from guidewire_model.metrics.wires import TIP_FOUND_PX, FrameScore, WireCoverage
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "PairedDifference", "paired_bootstrap", "paired_coverage"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "paired_bootstrap",
+           "paired_coverage", "paired_lines", "resampling_units"]
 
 #: Resamples of the units: the usual count for the tails of a 95 % percentile interval.
 BOOTSTRAP_RESAMPLES = 2000
 
 #: Coverage of the reported interval.
 CONFIDENCE = 0.95
+
+#: Fewer sequences than this and the frames are resampled instead: a percentile interval over
+#: a handful of units is too coarse to read. Frames of one sequence are not independent, so an
+#: interval over them is too narrow, and the reports say so.
+MIN_SEQUENCE_UNITS = 5
 
 
 @dataclass(frozen=True)
@@ -180,9 +190,126 @@ def paired_coverage(
             for i, key in enumerate(("covered", "distal_covered", "gaps_per_wire"))}
 
 
+def resampling_units(sequences: Sequence[object]) -> tuple[str, list[list[int]]]:
+    """The units a paired bootstrap resamples, from the sequence each frame belongs to.
+
+    Parameters
+    ----------
+    sequences : sequence
+        The sequence (any hashable label) of every frame, in frame order.
+
+    Returns
+    -------
+    unit : str
+        ``"sequence"`` when there are at least :data:`MIN_SEQUENCE_UNITS` sequences, else ``"frame"``.
+    groups : list of list of int
+        The frame indices of each unit, units in order of first appearance.
+    """
+    unit = "sequence" if len(set(sequences)) >= MIN_SEQUENCE_UNITS else "frame"
+    groups: dict[object, list[int]] = {}
+    for i, label in enumerate(sequences):
+        groups.setdefault(label if unit == "sequence" else i, []).append(i)
+    return unit, list(groups.values())
+
+
+#: The centreline figures compared by :func:`paired_lines`, each a ratio of per-unit sums:
+#: name -> function of a unit's frames giving (numerator, denominator).
+_LINE_RATIOS = {
+    "assignment_accuracy": lambda fs: (sum(f.assignment_correct for f in fs), len(fs)),
+    "crossing_assignment_accuracy": lambda fs: (sum(f.assignment_correct for f in fs if f.crossing),
+                                                sum(f.crossing for f in fs)),
+    "tips_found": lambda fs: (sum(e <= TIP_FOUND_PX for f in fs for e in f.tip_errors), sum(f.n_truth for f in fs)),
+    "id_switches_per_100_frames": lambda fs: (100.0 * sum(f.id_switches for f in fs), len(fs)),
+    "missed_wires_per_frame": lambda fs: (sum(f.n_truth - len(f.distances) for f in fs), len(fs)),
+    "extra_wires_per_frame": lambda fs: (sum(max(f.n_predicted - len(f.distances), 0) for f in fs), len(fs)),
+}
+
+
+def paired_lines(
+    first: Sequence[Sequence[FrameScore]],
+    second: Sequence[Sequence[FrameScore]],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, PairedDifference | int]:
+    """Centreline and identity figures of two variants on the same frames, with a paired bootstrap.
+
+    Parameters
+    ----------
+    first, second : sequence of sequence of FrameScore
+        Each variant's frame scores (:func:`~guidewire_model.metrics.wires.score_frame`) grouped by
+        unit, in the same unit and frame order; the same true wires in both.
+    resamples, confidence, seed
+        As :func:`paired_bootstrap`.
+
+    Returns
+    -------
+    dict
+        :class:`PairedDifference` of ``assignment_accuracy`` (the wires told apart),
+        ``crossing_assignment_accuracy`` (only when some frame crosses), ``tips_found``,
+        ``id_switches_per_100_frames``, ``missed_wires_per_frame`` and ``extra_wires_per_frame``,
+        named and computed as :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`
+        does; and, over the true wires both variants matched in the same frame
+        (``paired_wires``, an int), ``tip_error_median_px`` and ``mean_centreline_distance_px``
+        (absent when no wire was matched by both). A resample without crossing frames is left
+        out of that figure's interval. For figures where lower is better, ``first_ahead`` is the
+        share of resamples in which the first variant is *higher*.
+
+    Raises
+    ------
+    ValueError
+        If the sequences differ in length or are empty, a unit's frames differ in number or in
+        true wires between the two, ``resamples`` is below 1 or ``confidence`` is outside (0, 1).
+    """
+    _check(len(first), len(second), resamples, confidence)
+    for a, b in zip(first, second):
+        if len(a) != len(b) or any(fa.n_truth != fb.n_truth or fa.crossing != fb.crossing for fa, fb in zip(a, b)):
+            raise ValueError("paired units must hold the same frames and true wires in both")
+    draws = _draws(len(first), resamples, seed)
+    out: dict[str, PairedDifference | int] = {}
+    for key, ratio in _LINE_RATIOS.items():
+        a = np.array([ratio(u) for u in first], dtype=np.float64)
+        b = np.array([ratio(u) for u in second], dtype=np.float64)
+        if a[:, 1].sum() > 0:
+            out[key] = _difference(a, b, _mean, draws, confidence)
+    # Wire-level values of the true wires matched by both variants: (unit, tip a, tip b, dist a, dist b).
+    rows = []
+    for i, (a_frames, b_frames) in enumerate(zip(first, second)):
+        for fa, fb in zip(a_frames, b_frames):
+            b_of = {t: (e, d) for t, e, d in zip(fb.matched, fb.tip_errors, fb.distances)}
+            rows += [(i, e, b_of[t][0], d, b_of[t][1])
+                     for t, e, d in zip(fa.matched, fa.tip_errors, fa.distances) if t in b_of]
+    out["paired_wires"] = len(rows)
+    if rows:
+        wires = np.array(rows, dtype=np.float64)
+        unit = wires[:, 0].astype(np.intp)
+        out["tip_error_median_px"] = _median_difference(wires[:, 1], wires[:, 2], unit, draws, confidence)
+        per_unit = np.zeros((len(first), 3))
+        np.add.at(per_unit, unit, np.column_stack([wires[:, 3], wires[:, 4], np.ones(len(wires))]))
+        out["mean_centreline_distance_px"] = _difference(per_unit[:, [0, 2]], per_unit[:, [1, 2]], _mean, draws,
+                                                         confidence)
+    return out
+
+
+def _median_difference(a: np.ndarray, b: np.ndarray, unit: np.ndarray, draws: np.ndarray,
+                       confidence: float) -> PairedDifference:
+    """Median of ``a`` minus median of ``b`` (values of the same items, each in a unit), over all
+    items and over the items of each resample's drawn units (a unit drawn twice counts twice)."""
+    diffs = np.empty(len(draws))
+    n_units = draws.shape[1]
+    for r, drawn in enumerate(draws):
+        times = np.bincount(drawn, minlength=n_units)[unit]
+        if times.any():
+            diffs[r] = np.median(np.repeat(a, times)) - np.median(np.repeat(b, times))
+        else:
+            diffs[r] = np.nan
+    return _summary(float(np.median(a)), float(np.median(b)), diffs, confidence)
+
+
 def _mean(sums: np.ndarray) -> np.ndarray:
-    """Mean of ``(..., 2)`` arrays of (sum, count)."""
-    return sums[..., 0] / sums[..., 1]
+    """Mean of ``(..., 2)`` arrays of (sum, count); NaN where the count is 0."""
+    num, den = sums[..., 0], sums[..., 1]
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
 def _check(n_first: int, n_second: int, resamples: int, confidence: float) -> None:
@@ -204,7 +331,15 @@ def _draws(n_units: int, resamples: int, seed: int) -> np.ndarray:
 def _difference(a: np.ndarray, b: np.ndarray, score, draws: np.ndarray, confidence: float) -> PairedDifference:
     """``score`` of the summed rows of ``a`` minus that of ``b``, over all rows and over each resample."""
     whole_a, whole_b = float(score(a.sum(axis=0))), float(score(b.sum(axis=0)))
-    diff = score(a[draws].sum(axis=1)) - score(b[draws].sum(axis=1))
+    return _summary(whole_a, whole_b, score(a[draws].sum(axis=1)) - score(b[draws].sum(axis=1)), confidence)
+
+
+def _summary(whole_a: float, whole_b: float, diff: np.ndarray, confidence: float) -> PairedDifference:
+    """The difference over all units and its percentile interval over the resamples' ``diff``
+    (NaN entries, resamples where the score is undefined, left out)."""
+    diff = diff[~np.isnan(diff)]
+    if not diff.size:
+        return PairedDifference(whole_a, whole_b, whole_a - whole_b, np.nan, np.nan, np.nan)
     tail = 50.0 * (1.0 - confidence)
     low, high = np.percentile(diff, [tail, 100.0 - tail])
     ahead = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))

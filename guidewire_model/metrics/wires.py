@@ -192,7 +192,8 @@ def match_wires(predicted: Sequence[Any], truth: Sequence[Any], gate_px: float
 class FrameScore:
     """Scores of one frame.
 
-    ``distances`` and ``tip_errors`` hold one entry per matched ground-truth wire.
+    ``distances`` and ``tip_errors`` hold one entry per matched ground-truth wire, whose indices in
+    the frame's truth are ``matched`` (in the same order).
     ``assignment_correct``: every ground-truth wire is matched (within the gate) to exactly one
     predicted wire. ``id_consistent``: every matched wire carries the predicted id its ground-truth
     wire got when first matched in the sequence (True for untracked predictions).
@@ -206,6 +207,7 @@ class FrameScore:
     id_consistent: bool
     id_switches: int
     crossing: bool
+    matched: tuple[int, ...] = ()
 
 
 def score_frame(predicted: Sequence[Any], truth: Sequence[Wire], gate_px: float = 10.0,
@@ -231,7 +233,8 @@ def score_frame(predicted: Sequence[Any], truth: Sequence[Wire], gate_px: float 
         if gt_id in last_ids and last_ids[gt_id] != pred_id:
             switches += 1
         last_ids[gt_id] = pred_id
-    return FrameScore(len(truth), len(predicted), distances, tips, correct, consistent, switches, crossing)
+    return FrameScore(len(truth), len(predicted), distances, tips, correct, consistent, switches, crossing,
+                      tuple(t for t, _, _ in matches))
 
 
 @dataclass
