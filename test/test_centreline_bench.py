@@ -71,13 +71,27 @@ def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):
     # Almost nothing reaches a mean probability of 0.99: the second run publishes no more wires than the first.
     assert c["difference"]["extra_wires_per_frame"]["second"] <= c["difference"]["extra_wires_per_frame"]["first"]
     assert c["difference"]["assignment_accuracy"]["second"] == c["assignment_accuracy"]
+    # --threshold is the first run's; the second keeps its model's own unless --compare-set names one.
+    own = out["model"]["threshold"]
+    assert main(common + ["--threshold", "0.9", "--compare", str(model)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"]["threshold"] == 0.9 and out["comparison"]["threshold"] == own
+    assert main(common + ["--threshold", "0.9", "--compare-set", "threshold=0.2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["comparison"]["threshold"] == 0.2 and out["comparison"]["postprocess"]["threshold"] == 0.2
+    # A lower threshold marks at least as many pixels.
+    tol = out["comparison"]["difference"]["tolerance_f1"]
+    assert out["comparison"]["pixel_tolerance"]["pred"] >= out["model"]["pixel_tolerance"]["pred"]
+    assert tol["second"] == pytest.approx(out["comparison"]["pixel_tolerance"]["f1"], abs=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--compare-set", "no_such=1"], "NAME one of"),
+    (["--compare-set", "no_such=1"], "NAME threshold or one of"),
     (["--compare-set", "corner_deg"], "NAME=VALUE"),
     (["--compare-set", "corner_deg=5"], "corner_deg"),
     (["--compare-set", "field_of_view=maybe"], "true or false"),
+    (["--compare-set", "threshold=1.5"], "threshold"),
+    (["--threshold", "0"], "threshold"),
     (["--resamples", "0"], "resamples"),
 ])
 def test_a_bad_comparison_is_refused_before_any_frame(tmp_path, capsys, args, message):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -109,20 +110,23 @@ class LineRecord:
     """Per-frame scores of one pass of a pipeline over sequences: what a summary pools and a
     comparison pairs.
 
-    Each attribute holds one list per sequence, with one entry per frame: the frame's
-    :class:`~guidewire_model.metrics.wires.FrameScore`, its pixel counts and its wire coverage.
+    ``frames``, ``counts`` and ``coverage`` hold one list per sequence, with one entry per frame:
+    the frame's :class:`~guidewire_model.metrics.wires.FrameScore`, its pixel counts and its wire
+    coverage. ``threshold``: the pipeline's.
     """
 
     frames: list[list[FrameScore]] = field(default_factory=list)
     counts: list[list[AccuracyCounts]] = field(default_factory=list)
     coverage: list[list[list[WireCoverage]]] = field(default_factory=list)
     gate_px: float = 10.0
+    threshold: float = math.nan
 
     def summary(self) -> dict:
-        """:meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``,
-        ``pixel_tolerance`` and ``wire_coverage`` (:meth:`CoverageScores.summary`)."""
+        """``threshold``, :meth:`CentrelineScores.summary` and ``pixel_precision``, ``pixel_recall``,
+        ``pixel_f1``, ``pixel_tolerance`` and ``wire_coverage`` (:meth:`CoverageScores.summary`)."""
         counts = sum((c for seq in self.counts for c in seq), AccuracyCounts())
-        out = CentrelineScores(self.gate_px, [f for seq in self.frames for f in seq]).summary()
+        out = {"threshold": self.threshold}
+        out.update(CentrelineScores(self.gate_px, [f for seq in self.frames for f in seq]).summary())
         out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
                     "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
                     "wire_coverage": CoverageScores([w for seq in self.coverage for c in seq for w in c]).summary()})
@@ -151,7 +155,7 @@ def record_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px: 
     -------
     LineRecord
     """
-    record = LineRecord(gate_px=gate_px)
+    record = LineRecord(gate_px=gate_px, threshold=float(pipeline.threshold))
     for s, seq in enumerate(sequences):
         pipeline.reset()
         scores = CentrelineScores(gate_px=gate_px)
@@ -179,8 +183,8 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
     Returns
     -------
     dict
-        :meth:`CentrelineScores.summary` plus ``pixel_precision``, ``pixel_recall``, ``pixel_f1``
-        and ``pixel_tolerance`` of the traced masks against the ground-truth masks, and
+        The pipeline's ``threshold``, :meth:`CentrelineScores.summary`, ``pixel_precision``,
+        ``pixel_recall``, ``pixel_f1`` and ``pixel_tolerance`` of the traced masks against the ground-truth masks, and
         ``wire_coverage`` (:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`: how the
         masks cover each true wire, gaps included).
     """
@@ -264,7 +268,9 @@ def record_with_model(model_path: str, preset: str = "medium", sequences: int = 
                       **overrides) -> LineRecord:
     """Every frame's scores of the whole pipeline with a model (:func:`record_masks`).
 
-    ``postprocess`` as in :func:`evaluate_on_ground_truth`; ``overrides`` are ``SyntheticConfig`` fields.
+    ``postprocess``: keyword arguments of :class:`~guidewire_model.runtime.pipeline.GuidewirePipeline`
+    (``threshold``, :class:`~guidewire_model.runtime.pipeline.PostprocessSettings` fields);
+    ``overrides`` are ``SyntheticConfig`` fields.
     """
     from guidewire_model.runtime.backends import create_backend
     from guidewire_model.runtime.pipeline import GuidewirePipeline
@@ -294,8 +300,8 @@ def _rounded(value):
 
 
 def _settings(items: list[str]) -> dict:
-    """``NAME=VALUE`` strings as post-processing settings, typed by their field; ValueError naming
-    the item and the settings there are."""
+    """``NAME=VALUE`` strings as pipeline settings (``threshold`` or a post-processing setting),
+    typed by their field; ValueError naming the item and the settings there are."""
     import dataclasses
 
     from guidewire_model.runtime.pipeline import PostprocessSettings
@@ -304,9 +310,10 @@ def _settings(items: list[str]) -> dict:
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
-        if not sep or name not in fields:
-            raise ValueError(f"--compare-set {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
-        if fields[name].type in ("bool", bool):
+        if not sep or (name not in fields and name != "threshold"):
+            raise ValueError(f"--compare-set {item!r}: expected NAME=VALUE with NAME threshold or one of "
+                             f"{', '.join(fields)}")
+        if name != "threshold" and fields[name].type in ("bool", bool):
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(f"--compare-set {item!r}: {name} takes true or false")
             out[name] = text.lower() in ("true", "1")
@@ -315,7 +322,11 @@ def _settings(items: list[str]) -> dict:
                 out[name] = float(text)
             except ValueError:
                 raise ValueError(f"--compare-set {item!r}: {name} takes a number") from None
-    PostprocessSettings(**out)  # ranges checked here, before any frame is scored
+    threshold = out.get("threshold", 0.5)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"--compare-set threshold={threshold}: a threshold lies in (0, 1)")
+    # Ranges checked here, before any frame is scored.
+    PostprocessSettings(**{k: v for k, v in out.items() if k != "threshold"})
     return out
 
 
@@ -346,12 +357,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="the post-processing's faint_tail_ratio setting (0 = off)")
     parser.add_argument("--corner-deg", type=float, default=defaults.corner_deg,
                         help="the post-processing's corner_deg setting")
+    parser.add_argument("--threshold", type=float,
+                        help="the --model run's threshold (default: the model's own; the oracle's masks are binary)")
     parser.add_argument("--compare", metavar="MODEL",
                         help="with --model: run this model too, on the same frames, and report the paired "
                              "difference (--model minus this) with bootstrap intervals over the sequences")
     parser.add_argument("--compare-set", metavar="NAME=VALUE", action="append", default=[],
-                        help="a post-processing setting of the --compare run that differs from the --model run's "
-                             "(repeatable; without --compare the same model is run again with these settings)")
+                        help="a setting of the --compare run that differs from the --model run's: threshold or a "
+                             "post-processing setting (repeatable; without --compare the same model is run again "
+                             "with these settings)")
     parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                         help="bootstrap resamples of the comparison")
     args = parser.parse_args(argv)
@@ -359,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--compare and --compare-set compare with the --model run: name --model")
     if args.resamples < 1:
         parser.error(f"--resamples must be at least 1, got {args.resamples}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        parser.error(f"--threshold must lie in (0, 1), got {args.threshold}")
     if args.demo:
         spec = dict(DEMO_SEQUENCE)
         overrides = {"fps": spec.pop("fps")}
@@ -368,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                      "side_by_side_probability": args.side_by_side_probability}
     post = {"catheter_orientation": args.catheter_orientation, "faint_tail_ratio": args.faint_tail_ratio,
             "corner_deg": args.corner_deg}
+    # --threshold is the --model run's; the --compare run keeps its own model's unless --compare-set names one.
+    model_post = post if args.threshold is None else {**post, "threshold": args.threshold}
     try:
         post_against = {**post, **_settings(args.compare_set)}
     except ValueError as exc:
@@ -378,14 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.damaged:
         results["damaged"] = evaluate_on_ground_truth(**spec, damaged=True, postprocess=post, **overrides)
     if args.model and (args.compare or args.compare_set):
-        first = record_with_model(args.model, **spec, postprocess=post, **overrides)
+        first = record_with_model(args.model, **spec, postprocess=model_post, **overrides)
         against = args.compare or args.model
         second = record_with_model(against, **spec, postprocess=post_against, **overrides)
         results["model"] = first.summary()
         results["comparison"] = {"model": against, "postprocess": post_against, **second.summary(),
                                  "difference": compare_records(first, second, args.resamples)}
     elif args.model:
-        results["model"] = evaluate_with_model(args.model, **spec, postprocess=post, **overrides)
+        results["model"] = evaluate_with_model(args.model, **spec, postprocess=model_post, **overrides)
     if not results:
         _single_core()
         masks = [f.mask for seq in synthetic_sequences(spec["preset"], spec["sequences"], spec["frames"],
