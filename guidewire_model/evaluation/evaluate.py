@@ -30,7 +30,12 @@ share of predicted pixels within 1 px of it (a guidewire model should mark the g
 catheter). Where a data set holds its wires' centrelines (``centrelines/``, as the generator and the
 importers write them), wire coverage (:func:`guidewire_model.metrics.wires.wire_coverage`): the
 share of each true wire within 2 px of the mask, of its last 30 px before the tip, and the gaps
-along it, which the tracer stops at and pixel scores do not show.
+along it, which the tracer stops at and pixel scores do not show; and the centrelines the node
+would publish (``lines``): the model's masks through the node's post-processing and tracker
+(:meth:`GuidewirePipeline.finish`, frame by frame in each sequence's order), scored as the
+centreline benchmark scores them (:class:`~guidewire_model.metrics.wires.CentrelineScores`: wires
+told apart, tips found, tip error, centreline distance, identity switches). A model's tip channel,
+where it has one, is not used for these lines.
 
 **Reference row** (``--reference frangi``, the default; ``--no-reference`` skips it): Frangi
 vesselness (:mod:`guidewire_model.evaluation.ridge_filter`), thresholded as the model's threshold is chosen
@@ -41,8 +46,8 @@ split, or synthetic frames generated for the purpose (:data:`REFERENCE_SYNTHETIC
 frames being evaluated. The report says which.
 
 **Comparison** (``--compare MODEL``): a second model scored on the same frames at its own
-threshold, and the difference of the two (F1, F1@2 and, with centrelines, wire coverage) with a
-paired bootstrap interval over the sequences (:mod:`guidewire_model.metrics.paired`): whether a
+threshold, and the difference of the two (F1, F1@2 and, with centrelines, wire coverage and the
+published centrelines' figures) with a paired bootstrap interval over the sequences (:mod:`guidewire_model.metrics.paired`): whether a
 fine-tune beats the model it started from, or a hospital's retrained model the shipped one, on
 these frames and not only on these draws of them.
 
@@ -55,6 +60,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -67,9 +73,10 @@ from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.paired import (BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEQUENCE_UNITS, paired_bootstrap,
-                                            paired_coverage, resampling_units)
+                                            paired_coverage, paired_lines, resampling_units)
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
-from guidewire_model.metrics.wires import DISTAL_PX, GAP_PX, CoverageScores, WireCoverage, wire_coverage
+from guidewire_model.metrics.wires import (DISTAL_PX, GAP_PX, TIP_FOUND_PX, CentrelineScores, CoverageScores,
+                                           FrameScore, WireCoverage, wire_coverage, wires_cross)
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
@@ -236,12 +243,37 @@ class _Exclusion:
                 "share": self.on_exclude / self.pred if self.pred else None}
 
 
+class _PublishedLines:
+    """The centrelines a pipeline publishes from the maps it is handed, frame by frame in run order
+    (the tracker restarts with each sequence), scored against the frames' true centrelines."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.scores = CentrelineScores()
+        self._sequence: str | None = None
+
+    def add(self, frame: EvalFrame, image: np.ndarray, prob: np.ndarray, truth: list[Any]) -> FrameScore:
+        from guidewire_model.runtime.pipeline import Inference
+
+        if frame.sequence != self._sequence:
+            self.pipeline.reset()
+            self.scores.new_sequence()
+            self._sequence = frame.sequence
+        result = self.pipeline.finish(Inference(image, prob, 0.0, 0.0))
+        return self.scores.update(result.wires, truth, crossing=wires_cross(truth))
+
+
 @dataclass
 class _MethodScores:
-    """Everything one method (the model, or the reference) scores over the evaluated frames."""
+    """Everything one method (the model, or the reference) scores over the evaluated frames.
+
+    ``lines``: the model's published centrelines (None for the reference, which has no node);
+    ``per_frame_lines`` holds each frame's score, None where the frame has no centrelines.
+    """
 
     predict: Predict
     threshold: float
+    lines: _PublishedLines | None = None
     total: AccuracyCounts = field(default_factory=AccuracyCounts)
     per_sequence: dict[str, AccuracyCounts] = field(default_factory=dict)
     sweep: ThresholdSweep = field(default_factory=lambda: ThresholdSweep(SWEEP_BINS))
@@ -249,8 +281,9 @@ class _MethodScores:
     frame_scores: list[tuple[float, float, str, int]] = field(default_factory=list)
     per_frame: list[AccuracyCounts] = field(default_factory=list)
     per_frame_wires: list[list[WireCoverage]] = field(default_factory=list)
+    per_frame_lines: list[FrameScore | None] = field(default_factory=list)
 
-    def add(self, position: int, frame: EvalFrame, prob: np.ndarray, mask: np.ndarray,
+    def add(self, position: int, frame: EvalFrame, image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
             exclude: np.ndarray | None, wires: list[Any] | None = None) -> None:
         from guidewire_model.runtime.preprocess import binarize
 
@@ -267,6 +300,8 @@ class _MethodScores:
             self.exclusion = _Exclusion(self.exclusion.frames + 1, self.exclusion.pred + n,
                                         self.exclusion.on_exclude + near)
         self.per_frame_wires.append([] if wires is None else wire_coverage(pred, wires))
+        self.per_frame_lines.append(None if wires is None or self.lines is None
+                                    else self.lines.add(frame, image, prob, wires))
 
     def to_dict(self, exclude_prefix: str | None) -> dict[str, Any]:
         best_t, best_f1 = self.sweep.best()
@@ -278,6 +313,9 @@ class _MethodScores:
         coverage = CoverageScores([w for frame in self.per_frame_wires for w in frame])
         if coverage.wires:
             out["wire_coverage"] = coverage.summary()
+        scored = [f for f in self.per_frame_lines if f is not None]
+        if scored:
+            out["lines"] = CentrelineScores(frames=scored).summary()
         return out
 
 
@@ -290,8 +328,8 @@ def _score(frames: Sequence[EvalFrame], methods: Sequence[_MethodScores],
         images, before = [b[1] for b in batch], [b[4] for b in batch]
         wires = [None if b[0].wires is None else b[0].wires() for b in batch]
         for method in methods:
-            for i, ((frame, _, mask, exclude, _), prob) in enumerate(zip(batch, method.predict(images, before))):
-                method.add(start + i, frame, prob, mask, exclude, wires[i])
+            for i, ((frame, image, mask, exclude, _), prob) in enumerate(zip(batch, method.predict(images, before))):
+                method.add(start + i, frame, image, prob, mask, exclude, wires[i])
         start += len(batch)
 
 
@@ -468,7 +506,8 @@ def evaluate(
         The content of ``metrics.json``: ``model``, ``source``, ``threshold``, ``overall``
         (tp/fp/fn/tn/precision/recall/f1 and ``tolerance``), ``per_sequence``, ``best_threshold``,
         ``exclude`` (with an exclude annotation), ``wire_coverage`` (where the frames have
-        centrelines: :meth:`~guidewire_model.metrics.wires.CoverageScores.summary`), ``reference`` (with ``reference``),
+        centrelines: :meth:`~guidewire_model.metrics.wires.CoverageScores.summary`; and ``lines``, the
+        published centrelines' :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`), ``reference`` (with ``reference``),
         ``comparison`` (with ``compare``: the second model's scores and ``difference``), ``worst_frames``,
         file names.
 
@@ -512,10 +551,11 @@ def evaluate(
     motion = any(m is not None and m.pipeline.backend.info.motion_input for m in (loaded, against))
     earlier = _earlier_frames(frames) if motion and data is not None else None
 
-    scores = _MethodScores(functools.partial(_published, pipeline), pipeline.threshold)
+    scores = _MethodScores(functools.partial(_published, pipeline), pipeline.threshold, _PublishedLines(pipeline))
     methods = [scores]
     if against is not None:
-        second = _MethodScores(functools.partial(_published, against.pipeline), against.pipeline.threshold)
+        second = _MethodScores(functools.partial(_published, against.pipeline), against.pipeline.threshold,
+                               _PublishedLines(against.pipeline))
         methods.append(second)
     ref_info: dict[str, Any] = {}
     if reference == "frangi":
@@ -598,6 +638,12 @@ def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, fr
     coverage = paired_coverage(wires_a, wires_b, resamples)
     if coverage is not None:
         difference["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
+    if any(f is not None for f in first.per_frame_lines):
+        def lines(method: _MethodScores) -> list[list[FrameScore]]:
+            return [[f for i in idx if (f := method.per_frame_lines[i]) is not None] for idx in groups]
+
+        difference["lines"] = {k: d if isinstance(d, int) else d.to_dict()
+                               for k, d in paired_lines(lines(first), lines(second), resamples).items()}
     info = against.pipeline.backend.info
     return {"model": {"path": str(against.path), "kind": against.kind, "backend": against.pipeline.backend.name,
                       "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},
@@ -726,6 +772,20 @@ def _markdown(r: dict[str, Any]) -> str:
             lines.append(f"| {label} | {c['wires']} | {100 * c['covered']:.1f} % | {100 * c['distal_covered']:.1f} % | "
                          f"{c['gaps_per_wire']:.2f} | {100 * c['wires_without_gap']:.1f} % |")
         lines.append("")
+    if "lines" in r:
+        rows = [("this model", r)] + ([(f"`{comparison['model']['path']}`", comparison)] if comparison else [])
+        lines += ["## Published centrelines", "",
+                  "The model's masks through the node's post-processing and tracker, frame by frame in each "
+                  "sequence's order, against the annotated centrelines: the wires told apart (every annotated wire "
+                  "matched to its own published wire; in frames where the wires cross or run side by side), the "
+                  f"share of annotated tips a published wire ends within {TIP_FOUND_PX:g} px of, the median tip error "
+                  "and mean centreline distance of the matched wires, identity switches, and annotated wires "
+                  "missed and published wires matching none.", "",
+                  "| Model | frames | told apart | crossing | tips found | tip error median | distance | "
+                  "switches / 100 frames | missed | extra |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {label} | {_lines_cells(row['lines'])} |" for label, row in rows]
+        lines.append("")
     if has_exclude:
         e = r["exclude"]
         lines += [f"## Predicted pixels on the `{e['annotation']}` annotation", "",
@@ -777,7 +837,31 @@ def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_e
         lines += [f"- wires covered: {_points_text(w['covered'])}",
                   f"- last {DISTAL_PX:g} px covered: {_points_text(w['distal_covered'])}",
                   f"- gaps a wire (fewer is better): {_gaps_text(w['gaps_per_wire'])}"]
+    if "lines" in d:
+        n = d["lines"]
+        lines += [f"- wires told apart: {_points_text(n['assignment_accuracy'])}",
+                  f"- tips found: {_points_text(n['tips_found'])}",
+                  f"- identity switches per 100 frames (fewer is better): {_gaps_text(n['id_switches_per_100_frames'])}"]
+        if "tip_error_median_px" in n:
+            lines += [f"- over the {n['paired_wires']} annotated wires both models matched: median tip error "
+                      f"{_gaps_text(n['tip_error_median_px'])} px, mean centreline distance "
+                      f"{_gaps_text(n['mean_centreline_distance_px'])} px (smaller is better)"]
     return lines + [""]
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def _px(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f} px"
+
+
+def _lines_cells(n: dict[str, Any]) -> str:
+    """One row of the published-centrelines table."""
+    return (f"{n['frames']} | {_percent(n['assignment_accuracy'])} | {_percent(n['crossing_assignment_accuracy'])} | "
+            f"{_percent(n['tips_found'])} | {_px(n['tip_error_median_px'])} | {_px(n['mean_centreline_distance_px'])} | "
+            f"{n['id_switches_per_100_frames']:.2f} | {n['missed_wires']} | {n['extra_wires']}")
 
 
 def _points_text(d: dict[str, Any]) -> str:
@@ -853,6 +937,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             w = d["wire_coverage"]
             print(f"  wires covered {_points_text(w['covered'])}, last {DISTAL_PX:g} px "
                   f"{_points_text(w['distal_covered'])}, gaps a wire {_gaps_text(w['gaps_per_wire'])}")
+        if "lines" in d:
+            n = d["lines"]
+            print(f"  published centrelines: wires told apart {_points_text(n['assignment_accuracy'])}, tips found "
+                  f"{_points_text(n['tips_found'])}, switches per 100 frames "
+                  f"{_gaps_text(n['id_switches_per_100_frames'])}")
     return 0
 
 
@@ -866,6 +955,10 @@ def _summary_line(row: dict[str, Any]) -> str:
         c = row["wire_coverage"]
         text += (f"  |  wires covered {100 * c['covered']:.1f} % ({100 * c['distal_covered']:.1f} % of the distal "
                  f"{DISTAL_PX:g} px), {c['gaps_per_wire']:.2f} gaps a wire")
+    if "lines" in row:
+        n = row["lines"]
+        text += (f"  |  published centrelines: told apart {_percent(n['assignment_accuracy'])}, tips found "
+                 f"{_percent(n['tips_found'])}, tip error median {_px(n['tip_error_median_px'])}")
     return text
 
 
