@@ -52,16 +52,17 @@ def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):
     assert main(common + ["--compare", str(model)]) == 0
     printed = capsys.readouterr()
     out = json.loads(printed.out)
-    assert "assignment_accuracy: " in printed.err and "too narrow" in printed.err
+    assert "lines.assignment_accuracy: " in printed.err and "too narrow" in printed.err
     d = out["comparison"]["difference"]
     assert d["unit"] == "frame" and d["units"] == 3  # one sequence: the frames are resampled
+    assert d["f1"]["first"] == pytest.approx(out["model"]["pixel_f1"], abs=1e-3)
+    d = d["lines"]
     for key in ("assignment_accuracy", "tips_found", "missed_wires_per_frame", "extra_wires_per_frame"):
         assert d[key]["difference"] == 0.0 and d[key]["low"] == 0.0 and d[key]["high"] == 0.0
     for key in ("assignment_accuracy", "tips_found"):
         assert d[key]["first"] == out["model"][key] == out["comparison"][key]
     for key in ("missed_wires", "extra_wires"):
         assert d[f"{key}_per_frame"]["first"] == pytest.approx(out["model"][key] / 3, abs=1e-3)
-    assert d["f1"]["first"] == pytest.approx(out["model"]["pixel_f1"], abs=1e-3)
     # Another post-processing setting on the same model: named in the report, applied to the second run only.
     assert main(common + ["--compare-set", "min_mean_probability=0.99", "--compare-set", "field_of_view=false"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -69,8 +70,9 @@ def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):
     assert c["model"] == str(model)
     assert c["postprocess"]["min_mean_probability"] == 0.99 and c["postprocess"]["field_of_view"] is False
     # Almost nothing reaches a mean probability of 0.99: the second run publishes no more wires than the first.
-    assert c["difference"]["extra_wires_per_frame"]["second"] <= c["difference"]["extra_wires_per_frame"]["first"]
-    assert c["difference"]["assignment_accuracy"]["second"] == c["assignment_accuracy"]
+    lines = c["difference"]["lines"]
+    assert lines["extra_wires_per_frame"]["second"] <= lines["extra_wires_per_frame"]["first"]
+    assert lines["assignment_accuracy"]["second"] == c["assignment_accuracy"]
     # --threshold is the first run's; the second keeps its model's own unless --compare-set names one.
     own = out["model"]["threshold"]
     assert main(common + ["--threshold", "0.9", "--compare", str(model)]) == 0

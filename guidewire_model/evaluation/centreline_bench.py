@@ -48,8 +48,7 @@ import numpy as np
 
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.rolling_stats import latency_summary
-from guidewire_model.metrics.paired import (BOOTSTRAP_RESAMPLES, CONFIDENCE, paired_bootstrap, paired_coverage,
-                                            paired_lines, resampling_units)
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, compare_units, resampling_units
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
 from guidewire_model.metrics.wires import (CentrelineScores, CoverageScores, FrameScore, WireCoverage, wire_coverage,
                                            wires_cross)
@@ -202,11 +201,8 @@ def compare_records(first: LineRecord, second: LineRecord, resamples: int = BOOT
     Returns
     -------
     dict
-        ``unit``, ``units``, ``resamples``, ``confidence``; ``f1`` and ``tolerance_f1``
-        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`), ``wire_coverage``
-        (:func:`~guidewire_model.metrics.paired.paired_coverage`, when there are wires) and the
-        centreline figures of :func:`~guidewire_model.metrics.paired.paired_lines`, each a
-        :meth:`PairedDifference.to_dict`; ``paired_wires``.
+        :func:`~guidewire_model.metrics.paired.compare_units`: pixel F1 and F1@2, wire coverage and,
+        under ``lines``, the centreline figures of :func:`~guidewire_model.metrics.paired.paired_lines`.
 
     Raises
     ------
@@ -221,17 +217,13 @@ def compare_records(first: LineRecord, second: LineRecord, resamples: int = BOOT
         flat = [item for seq in per_sequence for item in seq]
         return [[flat[i] for i in idx] for idx in groups]
 
-    out: dict = {"unit": unit, "units": len(groups), "resamples": resamples, "confidence": CONFIDENCE}
-    counts_a = [sum(u, AccuracyCounts()) for u in units(first.counts)]
-    counts_b = [sum(u, AccuracyCounts()) for u in units(second.counts)]
-    out.update({k: d.to_dict() for k, d in paired_bootstrap(counts_a, counts_b, resamples, seed=seed).items()})
-    coverage = paired_coverage([[w for c in u for w in c] for u in units(first.coverage)],
-                               [[w for c in u for w in c] for u in units(second.coverage)], resamples, seed=seed)
-    if coverage is not None:
-        out["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
-    lines = paired_lines(units(first.frames), units(second.frames), resamples, seed=seed)
-    out.update({k: d if isinstance(d, int) else d.to_dict() for k, d in lines.items()})
-    return out
+    def pooled(record: LineRecord) -> tuple[list[AccuracyCounts], list[list[WireCoverage]], list[list[FrameScore]]]:
+        return ([sum(u, AccuracyCounts()) for u in units(record.counts)],
+                [[w for c in u for w in c] for u in units(record.coverage)], units(record.frames))
+
+    (counts_a, wires_a, lines_a), (counts_b, wires_b, lines_b) = pooled(first), pooled(second)
+    return compare_units((counts_a, counts_b), (wires_a, wires_b), (lines_a, lines_b), unit=unit,
+                         resamples=resamples, seed=seed)
 
 
 def _oracle_pipeline(size: int, postprocess: dict | None = None):
@@ -424,11 +416,14 @@ def _comparison_lines(difference: dict) -> list[str]:
     if difference["unit"] == "frame":
         lines.append("  (frames of one sequence are not independent: these intervals are too narrow)")
     figures = {k: v for k, v in difference.items() if isinstance(v, dict) and "difference" in v}
-    figures.update({f"wire_coverage.{k}": v for k, v in difference.get("wire_coverage", {}).items()})
+    for group in ("wire_coverage", "lines"):
+        figures.update({f"{group}.{k}": v for k, v in difference.get(group, {}).items() if isinstance(v, dict)})
     for name, d in figures.items():
         lines.append(f"  {name}: {d['first']:.3f} against {d['second']:.3f}, {d['difference']:+.3f} "
                      f"({d['low']:+.3f} ... {d['high']:+.3f})")
-    lines.append(f"  (tip error and distance over the {difference['paired_wires']} true wires both runs matched)")
+    if "lines" in difference:
+        lines.append(f"  (tip error and distance over the {difference['lines']['paired_wires']} true wires both runs "
+                     "matched)")
     return lines
 
 

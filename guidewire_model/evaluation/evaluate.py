@@ -72,8 +72,7 @@ import numpy as np
 from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
-from guidewire_model.metrics.paired import (BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEQUENCE_UNITS, paired_bootstrap,
-                                            paired_coverage, paired_lines, resampling_units)
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, MIN_SEQUENCE_UNITS, compare_units, resampling_units
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 from guidewire_model.metrics.wires import (DISTAL_PX, GAP_PX, TIP_FOUND_PX, CentrelineScores, CoverageScores,
                                            FrameScore, WireCoverage, wire_coverage, wires_cross)
@@ -494,9 +493,9 @@ def evaluate(
     compare : path-like, optional
         A second model (checkpoint or ONNX file, at its own threshold) scored on the same frames, and
         the difference of the two (this model minus it) with a paired bootstrap interval
-        (:func:`~guidewire_model.metrics.paired.paired_bootstrap`; for wire coverage, where the
-        frames have centrelines, :func:`~guidewire_model.metrics.paired.paired_coverage`) over the
-        sequences, or over the frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
+        (:func:`~guidewire_model.metrics.paired.compare_units`: pixel F1 and F1@2; where the frames
+        have centrelines, wire coverage and the published centrelines) over the sequences, or over
+        the frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
     resamples : int
         Bootstrap resamples of the comparison.
 
@@ -631,19 +630,12 @@ def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, fr
         return ([sum((method.per_frame[i] for i in idx), AccuracyCounts()) for idx in groups],
                 [[w for i in idx for w in method.per_frame_wires[i]] for idx in groups])
 
-    (counts_a, wires_a), (counts_b, wires_b) = pooled(first), pooled(second)
-    difference: dict[str, Any] = {"unit": unit, "units": len(groups), "resamples": resamples,
-                                  "confidence": CONFIDENCE}
-    difference.update({k: d.to_dict() for k, d in paired_bootstrap(counts_a, counts_b, resamples).items()})
-    coverage = paired_coverage(wires_a, wires_b, resamples)
-    if coverage is not None:
-        difference["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
-    if any(f is not None for f in first.per_frame_lines):
-        def lines(method: _MethodScores) -> list[list[FrameScore]]:
-            return [[f for i in idx if (f := method.per_frame_lines[i]) is not None] for idx in groups]
+    def lines(method: _MethodScores) -> list[list[FrameScore]]:
+        return [[f for i in idx if (f := method.per_frame_lines[i]) is not None] for idx in groups]
 
-        difference["lines"] = {k: d if isinstance(d, int) else d.to_dict()
-                               for k, d in paired_lines(lines(first), lines(second), resamples).items()}
+    (counts_a, wires_a), (counts_b, wires_b) = pooled(first), pooled(second)
+    difference = compare_units((counts_a, counts_b), (wires_a, wires_b), (lines(first), lines(second)), unit=unit,
+                               resamples=resamples)
     info = against.pipeline.backend.info
     return {"model": {"path": str(against.path), "kind": against.kind, "backend": against.pipeline.backend.name,
                       "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},

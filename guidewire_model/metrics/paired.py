@@ -22,15 +22,15 @@ harder wires looks worse.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from guidewire_model.metrics.pixels import AccuracyCounts
 from guidewire_model.metrics.wires import TIP_FOUND_PX, FrameScore, WireCoverage
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "paired_bootstrap",
-           "paired_coverage", "paired_lines", "resampling_units"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "compare_units",
+           "paired_bootstrap", "paired_coverage", "paired_lines", "resampling_units"]
 
 #: Resamples of the units: the usual count for the tails of a 95 % percentile interval.
 BOOTSTRAP_RESAMPLES = 2000
@@ -288,6 +288,46 @@ def paired_lines(
         np.add.at(per_unit, unit, np.column_stack([wires[:, 3], wires[:, 4], np.ones(len(wires))]))
         out["mean_centreline_distance_px"] = _difference(per_unit[:, [0, 2]], per_unit[:, [1, 2]], _mean, draws,
                                                          confidence)
+    return out
+
+
+def compare_units(
+    counts: tuple[Sequence[AccuracyCounts], Sequence[AccuracyCounts]],
+    wires: tuple[Sequence[Sequence[WireCoverage]], Sequence[Sequence[WireCoverage]]],
+    lines: tuple[Sequence[Sequence[FrameScore]], Sequence[Sequence[FrameScore]]] | None = None,
+    *,
+    unit: str,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every paired difference of two runs on the same units, as the reports store it.
+
+    Parameters
+    ----------
+    counts, wires, lines : pairs (first, second)
+        Per unit: the summed pixel counts, the coverage of every true wire, and the frame scores
+        of the published centrelines (``lines`` None, or no frame scored, where there are none).
+    unit : str
+        What a unit is (``"sequence"`` or ``"frame"``, :func:`resampling_units`), for the report.
+    resamples, seed
+        As :func:`paired_bootstrap`.
+
+    Returns
+    -------
+    dict
+        ``unit``, ``units``, ``resamples``, ``confidence``; ``f1`` and ``tolerance_f1``
+        (:func:`paired_bootstrap`); ``wire_coverage`` (:func:`paired_coverage`) where there are
+        wires; ``lines`` (:func:`paired_lines`) where centrelines were scored. Each difference is a
+        :meth:`PairedDifference.to_dict`.
+    """
+    out: dict[str, Any] = {"unit": unit, "units": len(counts[0]), "resamples": resamples, "confidence": CONFIDENCE}
+    out.update({k: d.to_dict() for k, d in paired_bootstrap(*counts, resamples, seed=seed).items()})
+    coverage = paired_coverage(*wires, resamples, seed=seed)
+    if coverage is not None:
+        out["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
+    if lines is not None and any(lines[0]):
+        out["lines"] = {k: d if isinstance(d, int) else d.to_dict()
+                        for k, d in paired_lines(*lines, resamples, seed=seed).items()}
     return out
 
 
