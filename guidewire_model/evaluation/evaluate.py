@@ -47,9 +47,9 @@ frames being evaluated. The report says which.
 
 **Comparison** (``--compare MODEL``): a second model scored on the same frames at its own
 threshold, and the difference of the two (F1, F1@2 and, with centrelines, wire coverage and the
-published centrelines' figures) with a paired bootstrap interval over the sequences (:mod:`guidewire_model.metrics.paired`): whether a
-fine-tune beats the model it started from, or a hospital's retrained model the shipped one, on
-these frames and not only on these draws of them.
+published centrelines' figures) with a paired bootstrap interval over the sequences
+(:mod:`guidewire_model.metrics.paired`): whether a fine-tune beats the model it started from, or a
+hospital's retrained model the shipped one, on these frames and not only on these draws of them.
 
 Outputs in ``out``: ``metrics.json``, ``metrics.md`` (tables), ``pr_curve.png`` and
 ``overlays/<frame>.png`` of the frames with the lowest F1 (TP green, FP red, FN blue).
@@ -506,7 +506,8 @@ def evaluate(
         (tp/fp/fn/tn/precision/recall/f1 and ``tolerance``), ``per_sequence``, ``best_threshold``,
         ``exclude`` (with an exclude annotation), ``wire_coverage`` (where the frames have
         centrelines: :meth:`~guidewire_model.metrics.wires.CoverageScores.summary`; and ``lines``, the
-        published centrelines' :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`), ``reference`` (with ``reference``),
+        published centrelines' :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`),
+        ``reference`` (with ``reference``),
         ``comparison`` (with ``compare``: the second model's scores and ``difference``), ``worst_frames``,
         file names.
 
@@ -833,7 +834,8 @@ def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_e
         n = d["lines"]
         lines += [f"- wires told apart: {_points_text(n['assignment_accuracy'])}",
                   f"- tips found: {_points_text(n['tips_found'])}",
-                  f"- identity switches per 100 frames (fewer is better): {_gaps_text(n['id_switches_per_100_frames'])}"]
+                  "- identity switches per 100 frames (fewer is better): "
+                  f"{_gaps_text(n['id_switches_per_100_frames'])}"]
         if "tip_error_median_px" in n:
             lines += [f"- over the {n['paired_wires']} annotated wires both models matched: median tip error "
                       f"{_gaps_text(n['tip_error_median_px'])} px, mean centreline distance "
@@ -851,8 +853,9 @@ def _px(value: float) -> str:
 
 def _lines_cells(n: dict[str, Any]) -> str:
     """One row of the published-centrelines table."""
-    return (f"{n['frames']} | {_percent(n['assignment_accuracy'])} | {_percent(n['crossing_assignment_accuracy'])} | "
-            f"{_percent(n['tips_found'])} | {_px(n['tip_error_median_px'])} | {_px(n['mean_centreline_distance_px'])} | "
+    return (f"{n['frames']} | {_percent(n['assignment_accuracy'])} | "
+            f"{_percent(n['crossing_assignment_accuracy'])} | {_percent(n['tips_found'])} | "
+            f"{_px(n['tip_error_median_px'])} | {_px(n['mean_centreline_distance_px'])} | "
             f"{n['id_switches_per_100_frames']:.2f} | {n['missed_wires']} | {n['extra_wires']}")
 
 
