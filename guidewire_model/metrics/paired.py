@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from guidewire_model.metrics.pixels import AccuracyCounts
-from guidewire_model.metrics.wires import TIP_FOUND_PX, FrameScore, WireCoverage
+from guidewire_model.metrics.wires import FrameScore, WireCoverage, line_counts
 
 __all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "compare_units",
            "paired_bootstrap", "paired_coverage", "paired_lines", "resampling_units"]
@@ -212,16 +212,17 @@ def resampling_units(sequences: Sequence[object]) -> tuple[str, list[list[int]]]
     return unit, list(groups.values())
 
 
-#: The centreline figures compared by :func:`paired_lines`, each a ratio of per-unit sums:
-#: name -> function of a unit's frames giving (numerator, denominator).
+#: The centreline figures compared by :func:`paired_lines`, each a ratio of :func:`line_counts`
+#: summed over units: name -> (numerator, denominator, scale), from all frames or (``crossing_``)
+#: the crossing frames only, as :meth:`~guidewire_model.metrics.wires.CentrelineScores.summary`
+#: computes them.
 _LINE_RATIOS = {
-    "assignment_accuracy": lambda fs: (sum(f.assignment_correct for f in fs), len(fs)),
-    "crossing_assignment_accuracy": lambda fs: (sum(f.assignment_correct for f in fs if f.crossing),
-                                                sum(f.crossing for f in fs)),
-    "tips_found": lambda fs: (sum(e <= TIP_FOUND_PX for f in fs for e in f.tip_errors), sum(f.n_truth for f in fs)),
-    "id_switches_per_100_frames": lambda fs: (100.0 * sum(f.id_switches for f in fs), len(fs)),
-    "missed_wires_per_frame": lambda fs: (sum(f.n_truth - len(f.distances) for f in fs), len(fs)),
-    "extra_wires_per_frame": lambda fs: (sum(max(f.n_predicted - len(f.distances), 0) for f in fs), len(fs)),
+    "assignment_accuracy": ("told_apart", "frames", 1.0),
+    "crossing_assignment_accuracy": ("told_apart", "frames", 1.0),
+    "tips_found": ("tips_found", "truth_wires", 1.0),
+    "id_switches_per_100_frames": ("id_switches", "frames", 100.0),
+    "missed_wires_per_frame": ("missed_wires", "frames", 1.0),
+    "extra_wires_per_frame": ("extra_wires", "frames", 1.0),
 }
 
 
@@ -267,9 +268,13 @@ def paired_lines(
             raise ValueError("paired units must hold the same frames and true wires in both")
     draws = _draws(len(first), resamples, seed)
     out: dict[str, PairedDifference | int] = {}
-    for key, ratio in _LINE_RATIOS.items():
-        a = np.array([ratio(u) for u in first], dtype=np.float64)
-        b = np.array([ratio(u) for u in second], dtype=np.float64)
+    def ratios(units: Sequence[Sequence[FrameScore]], key: str) -> np.ndarray:
+        numerator, denominator, scale = _LINE_RATIOS[key]
+        counts = [line_counts([f for f in u if f.crossing] if key.startswith("crossing_") else u) for u in units]
+        return np.array([(scale * c[numerator], c[denominator]) for c in counts], dtype=np.float64)
+
+    for key in _LINE_RATIOS:
+        a, b = ratios(first, key), ratios(second, key)
         if a[:, 1].sum() > 0:
             out[key] = _difference(a, b, _mean, draws, confidence)
     # Wire-level values of the true wires matched by both variants: (unit, tip a, tip b, dist a, dist b).

@@ -33,6 +33,7 @@ __all__ = [
     "WireCoverage",
     "match_wires",
     "score_frame",
+    "line_counts",
     "tip_error",
     "wire_coverage",
     "wires_cross",
@@ -237,6 +238,26 @@ def score_frame(predicted: Sequence[Any], truth: Sequence[Wire], gate_px: float 
                       tuple(t for t, _, _ in matches))
 
 
+def line_counts(frames: Sequence[FrameScore]) -> dict[str, int]:
+    """The counts the centreline figures of some frames are ratios of.
+
+    Returns
+    -------
+    dict
+        ``frames``; ``told_apart``, frames whose every true wire got its own published wire;
+        ``truth_wires``; ``tips_found``, true wires whose matched wire ends within
+        :data:`TIP_FOUND_PX` of the tip; ``id_switches``; ``missed_wires``, true wires matched to
+        none; ``extra_wires``, published wires matching none.
+    """
+    return {"frames": len(frames),
+            "told_apart": sum(f.assignment_correct for f in frames),
+            "truth_wires": sum(f.n_truth for f in frames),
+            "tips_found": sum(e <= TIP_FOUND_PX for f in frames for e in f.tip_errors),
+            "id_switches": sum(f.id_switches for f in frames),
+            "missed_wires": sum(f.n_truth - len(f.distances) for f in frames),
+            "extra_wires": sum(max(f.n_predicted - len(f.distances), 0) for f in frames)}
+
+
 @dataclass
 class CentrelineScores:
     """Accumulates :class:`FrameScore` over frames and sequences.
@@ -261,25 +282,24 @@ class CentrelineScores:
 
     @staticmethod
     def _figures(frames: list[FrameScore]) -> dict[str, float]:
-        n = len(frames)
+        c = line_counts(frames)
+        n = c["frames"]
         distances = [d for f in frames for d in f.distances]
         tips = [e for f in frames for e in f.tip_errors]
-        n_truth = sum(f.n_truth for f in frames)
-        switches = sum(f.id_switches for f in frames)
         nan = math.nan
         return {
             "frames": n,
             "mean_centreline_distance_px": float(np.mean(distances)) if distances else nan,
             "tip_error_px": float(np.mean(tips)) if tips else nan,
             "tip_error_median_px": float(np.median(tips)) if tips else nan,
-            "tips_found": (sum(e <= TIP_FOUND_PX for e in tips) / n_truth) if n_truth else nan,
-            "assignment_accuracy": float(np.mean([f.assignment_correct for f in frames])) if n else nan,
+            "tips_found": c["tips_found"] / c["truth_wires"] if c["truth_wires"] else nan,
+            "assignment_accuracy": c["told_apart"] / n if n else nan,
             "id_consistency": float(np.mean([f.assignment_correct and f.id_consistent for f in frames]))
             if n else nan,
-            "id_switches": switches,
-            "id_switches_per_100_frames": 100.0 * switches / n if n else nan,
-            "missed_wires": sum(f.n_truth - len(f.distances) for f in frames),
-            "extra_wires": sum(max(f.n_predicted - len(f.distances), 0) for f in frames),
+            "id_switches": c["id_switches"],
+            "id_switches_per_100_frames": 100.0 * c["id_switches"] / n if n else nan,
+            "missed_wires": c["missed_wires"],
+            "extra_wires": c["extra_wires"],
         }
 
     def summary(self) -> dict[str, float]:
