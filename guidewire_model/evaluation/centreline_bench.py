@@ -48,7 +48,7 @@ import numpy as np
 
 from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.rolling_stats import latency_summary
-from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, compare_units, resampling_units
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, compare_frames
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
 from guidewire_model.metrics.wires import (CentrelineScores, CoverageScores, FrameScore, WireCoverage, wire_coverage,
                                            wires_cross)
@@ -201,7 +201,7 @@ def compare_records(first: LineRecord, second: LineRecord, resamples: int = BOOT
     Returns
     -------
     dict
-        :func:`~guidewire_model.metrics.paired.compare_units`: pixel F1 and F1@2, wire coverage and,
+        :func:`~guidewire_model.metrics.paired.compare_frames`: pixel F1 and F1@2, wire coverage and,
         under ``lines``, the centreline figures of :func:`~guidewire_model.metrics.paired.paired_lines`.
 
     Raises
@@ -211,19 +211,12 @@ def compare_records(first: LineRecord, second: LineRecord, resamples: int = BOOT
     """
     if [len(seq) for seq in first.frames] != [len(seq) for seq in second.frames]:
         raise ValueError("the two records must hold the same sequences and frames")
-    unit, groups = resampling_units([s for s, seq in enumerate(first.frames) for _ in seq])
+    def flat(per_sequence: list[list]) -> list:
+        return [item for seq in per_sequence for item in seq]
 
-    def units(per_sequence: list[list]) -> list[list]:
-        flat = [item for seq in per_sequence for item in seq]
-        return [[flat[i] for i in idx] for idx in groups]
-
-    def pooled(record: LineRecord) -> tuple[list[AccuracyCounts], list[list[WireCoverage]], list[list[FrameScore]]]:
-        return ([sum(u, AccuracyCounts()) for u in units(record.counts)],
-                [[w for c in u for w in c] for u in units(record.coverage)], units(record.frames))
-
-    (counts_a, wires_a, lines_a), (counts_b, wires_b, lines_b) = pooled(first), pooled(second)
-    return compare_units((counts_a, counts_b), (wires_a, wires_b), (lines_a, lines_b), unit=unit,
-                         resamples=resamples, seed=seed)
+    return compare_frames([s for s, seq in enumerate(first.frames) for _ in seq],
+                          (flat(first.counts), flat(second.counts)), (flat(first.coverage), flat(second.coverage)),
+                          (flat(first.frames), flat(second.frames)), resamples=resamples, seed=seed)
 
 
 def _oracle_pipeline(size: int, postprocess: dict | None = None):

@@ -72,7 +72,7 @@ import numpy as np
 from guidewire_model.runtime.model_info import CheckpointError
 from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
-from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, MIN_SEQUENCE_UNITS, compare_units, resampling_units
+from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, MIN_SEQUENCE_UNITS, compare_frames
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
 from guidewire_model.metrics.wires import (DISTAL_PX, GAP_PX, TIP_FOUND_PX, CentrelineScores, CoverageScores,
                                            FrameScore, WireCoverage, wire_coverage, wires_cross)
@@ -493,7 +493,7 @@ def evaluate(
     compare : path-like, optional
         A second model (checkpoint or ONNX file, at its own threshold) scored on the same frames, and
         the difference of the two (this model minus it) with a paired bootstrap interval
-        (:func:`~guidewire_model.metrics.paired.compare_units`: pixel F1 and F1@2; where the frames
+        (:func:`~guidewire_model.metrics.paired.compare_frames`: pixel F1 and F1@2; where the frames
         have centrelines, wire coverage and the published centrelines) over the sequences, or over
         the frames where there are fewer than :data:`MIN_SEQUENCE_UNITS` sequences.
     resamples : int
@@ -625,18 +625,9 @@ def _published(pipeline: Any, images: list[np.ndarray], before: list[np.ndarray 
 def _comparison(against: _Model, first: _MethodScores, second: _MethodScores, frames: Sequence[EvalFrame],
                 exclude_prefix: str | None, resamples: int) -> dict[str, Any]:
     """The ``comparison`` entry: the second model's scores and the paired difference of the two."""
-    unit, groups = resampling_units([f.sequence for f in frames])
-
-    def pooled(method: _MethodScores) -> tuple[list[AccuracyCounts], list[list[WireCoverage]]]:
-        return ([sum((method.per_frame[i] for i in idx), AccuracyCounts()) for idx in groups],
-                [[w for i in idx for w in method.per_frame_wires[i]] for idx in groups])
-
-    def lines(method: _MethodScores) -> list[list[FrameScore]]:
-        return [[f for i in idx if (f := method.per_frame_lines[i]) is not None] for idx in groups]
-
-    (counts_a, wires_a), (counts_b, wires_b) = pooled(first), pooled(second)
-    difference = compare_units((counts_a, counts_b), (wires_a, wires_b), (lines(first), lines(second)), unit=unit,
-                               resamples=resamples)
+    difference = compare_frames([f.sequence for f in frames], (first.per_frame, second.per_frame),
+                                (first.per_frame_wires, second.per_frame_wires),
+                                (first.per_frame_lines, second.per_frame_lines), resamples=resamples)
     info = against.pipeline.backend.info
     return {"model": {"path": str(against.path), "kind": against.kind, "backend": against.pipeline.backend.name,
                       "architecture": info.architecture, "encoder": info.encoder, "input_size": info.input_size},

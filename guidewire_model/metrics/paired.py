@@ -29,7 +29,7 @@ import numpy as np
 from guidewire_model.metrics.pixels import AccuracyCounts
 from guidewire_model.metrics.wires import FrameScore, WireCoverage, line_counts
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "compare_units",
+__all__ = ["BOOTSTRAP_RESAMPLES", "CONFIDENCE", "MIN_SEQUENCE_UNITS", "PairedDifference", "compare_frames",
            "paired_bootstrap", "paired_coverage", "paired_lines", "resampling_units"]
 
 #: Resamples of the units: the usual count for the tails of a 95 % percentile interval.
@@ -296,24 +296,27 @@ def paired_lines(
     return out
 
 
-def compare_units(
+def compare_frames(
+    sequences: Sequence[object],
     counts: tuple[Sequence[AccuracyCounts], Sequence[AccuracyCounts]],
     wires: tuple[Sequence[Sequence[WireCoverage]], Sequence[Sequence[WireCoverage]]],
-    lines: tuple[Sequence[Sequence[FrameScore]], Sequence[Sequence[FrameScore]]] | None = None,
+    lines: tuple[Sequence[FrameScore | None], Sequence[FrameScore | None]] | None = None,
     *,
-    unit: str,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every paired difference of two runs on the same units, as the reports store it.
+    """Every paired difference of two runs on the same frames, as the reports store it.
+
+    The frames are grouped into the units :func:`resampling_units` chooses (sequences, or frames
+    where there are too few sequences) and each run's scores pooled per unit.
 
     Parameters
     ----------
+    sequences : sequence
+        The sequence of every frame, in frame order.
     counts, wires, lines : pairs (first, second)
-        Per unit: the summed pixel counts, the coverage of every true wire, and the frame scores
-        of the published centrelines (``lines`` None, or no frame scored, where there are none).
-    unit : str
-        What a unit is (``"sequence"`` or ``"frame"``, :func:`resampling_units`), for the report.
+        Per frame: the pixel counts, the coverage of every true wire, and the score of the published
+        centrelines (``lines`` None, or None for a frame, where none were scored).
     resamples, seed
         As :func:`paired_bootstrap`.
 
@@ -325,14 +328,23 @@ def compare_units(
         wires; ``lines`` (:func:`paired_lines`) where centrelines were scored. Each difference is a
         :meth:`PairedDifference.to_dict`.
     """
-    out: dict[str, Any] = {"unit": unit, "units": len(counts[0]), "resamples": resamples, "confidence": CONFIDENCE}
-    out.update({k: d.to_dict() for k, d in paired_bootstrap(*counts, resamples, seed=seed).items()})
-    coverage = paired_coverage(*wires, resamples, seed=seed)
+    unit, groups = resampling_units(sequences)
+
+    def pooled(run: int) -> tuple[list[AccuracyCounts], list[list[WireCoverage]], list[list[FrameScore]]]:
+        frame_lines = lines[run] if lines is not None else [None] * len(sequences)
+        return ([sum((counts[run][i] for i in idx), AccuracyCounts()) for idx in groups],
+                [[w for i in idx for w in wires[run][i]] for idx in groups],
+                [[f for i in idx if (f := frame_lines[i]) is not None] for idx in groups])
+
+    (counts_a, wires_a, lines_a), (counts_b, wires_b, lines_b) = pooled(0), pooled(1)
+    out: dict[str, Any] = {"unit": unit, "units": len(groups), "resamples": resamples, "confidence": CONFIDENCE}
+    out.update({k: d.to_dict() for k, d in paired_bootstrap(counts_a, counts_b, resamples, seed=seed).items()})
+    coverage = paired_coverage(wires_a, wires_b, resamples, seed=seed)
     if coverage is not None:
         out["wire_coverage"] = {k: d.to_dict() for k, d in coverage.items()}
-    if lines is not None and any(lines[0]):
+    if any(lines_a):
         out["lines"] = {k: d if isinstance(d, int) else d.to_dict()
-                        for k, d in paired_lines(*lines, resamples, seed=seed).items()}
+                        for k, d in paired_lines(lines_a, lines_b, resamples, seed=seed).items()}
     return out
 
 
