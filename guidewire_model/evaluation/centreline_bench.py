@@ -307,9 +307,8 @@ def _settings(items: list[str]) -> dict:
                 out[name] = float(text)
             except ValueError:
                 raise ValueError(f"--compare-set {item!r}: {name} takes a number") from None
-    threshold = out.get("threshold", 0.5)
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"--compare-set threshold={threshold}: a threshold lies in (0, 1)")
+    if "threshold" in out and not 0.0 < out["threshold"] < 1.0:
+        raise ValueError(f"--compare-set threshold={out['threshold']}: a threshold lies in (0, 1)")
     # Ranges checked here, before any frame is scored.
     PostprocessSettings(**{k: v for k, v in out.items() if k != "threshold"})
     return out
