@@ -42,6 +42,10 @@ def test_oracle_and_damaged_runs_score_ground_truth_masks(capsys):
     assert full["wires"] == 6 and full["covered"] == 1.0 and full["gaps_per_wire"] == 0.0
     damaged = out["damaged"]["wire_coverage"]
     assert damaged["wires"] == 6 and damaged["gaps_per_wire"] > 0.0 and damaged["covered"] < 1.0
+    # Every true wire no line matched is counted once, by how much of it the mask covered.
+    for run in out.values():
+        assert sum(run["missed_by_coverage"].values()) == run["missed_wires"]
+    assert out["oracle"]["missed_by_coverage"]["covered_below_50"] == 0
 
 
 def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):

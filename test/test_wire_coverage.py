@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from guidewire_model.metrics.wires import CoverageScores, wire_coverage
+from guidewire_model.metrics.wires import CoverageScores, FrameScore, WireCoverage, missed_by_coverage, wire_coverage
 
 # A straight wire from (10, 50) to its tip at (110, 50): 101 samples 1 px apart, x = 10 ... 110.
 WIRE = np.array([[10.0, 50.0], [110.0, 50.0]])
@@ -86,3 +86,26 @@ def test_scores_accumulate_over_frames_and_wires():
 def test_a_mask_that_is_not_2d_is_refused():
     with pytest.raises(ValueError, match="2-D"):
         wire_coverage(np.zeros((2, 100, 130)), [WIRE])
+
+
+def test_each_entry_names_its_wire_and_a_wire_outside_leaves_no_gap_in_the_names():
+    outside = np.array([[200.0, 50.0], [260.0, 50.0]])
+    low = np.array([[10.0, 80.0], [110.0, 80.0]])
+    assert [c.wire for c in wire_coverage(_mask((10, 110)), [outside, WIRE, low])] == [1, 2]
+
+
+def test_missed_wires_are_counted_by_how_much_of_each_the_mask_covers():
+    # Frame 1: three wires covered 1.0, 0.70 and 0.20, the first matched. Frame 2: two wires, covered
+    # 0.95 and 0.50, neither matched. Bounds: under 0.5, 0.5 to 0.9, 0.9 or more.
+    def score(n_truth, matched):
+        return FrameScore(n_truth, len(matched), (1.0,) * len(matched), (1.0,) * len(matched), False, True, 0,
+                          False, tuple(matched))
+
+    frames = [score(3, [0]), score(2, [])]
+    coverage = [[WireCoverage(1.0, 1.0, 0, 0), WireCoverage(0.7, 0.5, 1, 1), WireCoverage(0.2, 0.0, 1, 2)],
+                [WireCoverage(0.95, 1.0, 0, 0), WireCoverage(0.5, 0.2, 2, 1)]]
+    assert missed_by_coverage(frames, coverage) == {"covered_below_50": 1, "covered_50_to_90": 2,
+                                                    "covered_90_or_more": 1}
+    assert missed_by_coverage([], []) == {"covered_below_50": 0, "covered_50_to_90": 0, "covered_90_or_more": 0}
+    with pytest.raises(ValueError, match="coverage"):
+        missed_by_coverage(frames, coverage[:1])

@@ -50,8 +50,8 @@ from guidewire_model.runtime.centreline import extract_centrelines
 from guidewire_model.runtime.rolling_stats import latency_summary
 from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, compare_frames
 from guidewire_model.metrics.pixels import AccuracyCounts, accuracy_counts
-from guidewire_model.metrics.wires import (CentrelineScores, CoverageScores, FrameScore, WireCoverage, wire_coverage,
-                                           wires_cross)
+from guidewire_model.metrics.wires import (CentrelineScores, CoverageScores, FrameScore, WireCoverage,
+                                           missed_by_coverage, wire_coverage, wires_cross)
 
 __all__ = ["DEMO_SEQUENCE", "LineRecord", "benchmark_speed", "compare_records", "evaluate_masks",
            "evaluate_on_ground_truth", "evaluate_with_model", "main", "record_masks", "record_with_model",
@@ -122,13 +122,17 @@ class LineRecord:
 
     def summary(self) -> dict:
         """``threshold``, :meth:`CentrelineScores.summary` and ``pixel_precision``, ``pixel_recall``,
-        ``pixel_f1``, ``pixel_tolerance`` and ``wire_coverage`` (:meth:`CoverageScores.summary`)."""
+        ``pixel_f1``, ``pixel_tolerance``, ``wire_coverage`` (:meth:`CoverageScores.summary`) and
+        ``missed_by_coverage`` (:func:`~guidewire_model.metrics.wires.missed_by_coverage`: whether the
+        wires no line matched were lost in the mask or after it)."""
         counts = sum((c for seq in self.counts for c in seq), AccuracyCounts())
         out = {"threshold": self.threshold}
         out.update(CentrelineScores(self.gate_px, [f for seq in self.frames for f in seq]).summary())
         out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
                     "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
-                    "wire_coverage": CoverageScores([w for seq in self.coverage for c in seq for w in c]).summary()})
+                    "wire_coverage": CoverageScores([w for seq in self.coverage for c in seq for w in c]).summary(),
+                    "missed_by_coverage": missed_by_coverage([f for seq in self.frames for f in seq],
+                                                             [c for seq in self.coverage for c in seq])})
         return out
 
 

@@ -74,8 +74,9 @@ from guidewire_model.data import layout
 from guidewire_model.data.frame_folder import FolderPrefixes
 from guidewire_model.metrics.paired import BOOTSTRAP_RESAMPLES, MIN_SEQUENCE_UNITS, compare_frames
 from guidewire_model.metrics.pixels import AccuracyCounts, ThresholdSweep, accuracy_counts, count_near
-from guidewire_model.metrics.wires import (DISTAL_PX, GAP_PX, TIP_FOUND_PX, CentrelineScores, CoverageScores,
-                                           FrameScore, WireCoverage, wire_coverage, wires_cross)
+from guidewire_model.metrics.wires import (DISTAL_PX, GAP_PX, MISSED_COVERAGE_BOUNDS, TIP_FOUND_PX, CentrelineScores,
+                                           CoverageScores, FrameScore, WireCoverage, missed_by_coverage, wire_coverage,
+                                           wires_cross)
 
 __all__ = [
     "EXCLUDE_TOLERANCE_PX",
@@ -312,9 +313,10 @@ class _MethodScores:
         coverage = CoverageScores([w for frame in self.per_frame_wires for w in frame])
         if coverage.wires:
             out["wire_coverage"] = coverage.summary()
-        scored = [f for f in self.per_frame_lines if f is not None]
+        scored = [(f, c) for f, c in zip(self.per_frame_lines, self.per_frame_wires) if f is not None]
         if scored:
-            out["lines"] = CentrelineScores(frames=scored).summary()
+            out["lines"] = CentrelineScores(frames=[f for f, _ in scored]).summary()
+            out["lines"]["missed_by_coverage"] = missed_by_coverage(*zip(*scored))
         return out
 
 
@@ -769,6 +771,12 @@ def _markdown(r: dict[str, Any]) -> str:
                   "switches / 100 frames | missed | extra |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {label} | {_lines_cells(row['lines'])} |" for label, row in rows]
+        low, high = (f"{100 * b:g} %" for b in MISSED_COVERAGE_BOUNDS)
+        lines += ["", f"Missed wires by how much of each the thresholded map covers (within {tol:g} px): under {low} "
+                  f"(lost in the mask), {low} to {high}, {high} or more (lost after the mask: tracing, choice of "
+                  "lines, tracking):", ""]
+        lines += [f"- {label}: {m['covered_below_50']}, {m['covered_50_to_90']}, {m['covered_90_or_more']}"
+                  for label, row in rows for m in [row["lines"]["missed_by_coverage"]]]
         lines.append("")
     if has_exclude:
         e = r["exclude"]

@@ -26,12 +26,14 @@ from guidewire_model.metrics.pixels import TOLERANCE_PX, distance_to
 __all__ = [
     "DISTAL_PX",
     "GAP_PX",
+    "MISSED_COVERAGE_BOUNDS",
     "TIP_FOUND_PX",
     "CentrelineScores",
     "CoverageScores",
     "FrameScore",
     "WireCoverage",
     "match_wires",
+    "missed_by_coverage",
     "score_frame",
     "line_counts",
     "tip_error",
@@ -55,13 +57,21 @@ GAP_PX = 4.0
 DISTAL_PX = 30.0
 
 
+#: Bounds of the covered share that sort the true wires no published wire matched
+#: (:func:`missed_by_coverage`): under the first the mask lacks most of the wire, from the second
+#: on it holds nearly all of it and the loss lies after the mask (tracing, choice, tracking).
+MISSED_COVERAGE_BOUNDS = (0.5, 0.9)
+
+
 @dataclass(frozen=True)
 class WireCoverage:
-    """How a mask covers one true wire (see :func:`wire_coverage`)."""
+    """How a mask covers one true wire (see :func:`wire_coverage`); ``wire``: its index in the
+    frame's truth (-1: not given)."""
 
     covered: float
     distal_covered: float
     gaps: int
+    wire: int = -1
 
 
 def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = TOLERANCE_PX,
@@ -88,7 +98,8 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
         One per true wire with points inside the image, in order: ``covered`` and
         ``distal_covered`` are shares of arc length in [0, 1] (1 px samples; points outside the
         image are left out, so for a wire whose tip lies outside, the distal stretch is the last
-        one inside); ``gaps`` counts the uncovered runs of at least ``gap_px``.
+        one inside); ``gaps`` counts the uncovered runs of at least ``gap_px``; ``wire`` is the
+        wire's index in ``truth``.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -96,7 +107,7 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
     dist = distance_to(mask != 0)
     h, w = mask.shape
     out = []
-    for wire in truth:
+    for index, wire in enumerate(truth):
         pts = resample(np.asarray(as_points(wire), np.float64), 1.0)
         s = arc_length(pts)
         ij = np.round(pts).astype(np.intp)
@@ -108,7 +119,7 @@ def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = 
         distal = s >= s[-1] - distal_px
         runs = true_runs(~covered)
         gaps = int(np.count_nonzero(s[runs[:, 1] - 1] - s[runs[:, 0]] >= gap_px))
-        out.append(WireCoverage(float(covered.mean()), float(covered[distal].mean()), gaps))
+        out.append(WireCoverage(float(covered.mean()), float(covered[distal].mean()), gaps, index))
     return out
 
 
@@ -135,6 +146,43 @@ class CoverageScores:
                 "distal_covered": float(np.mean([c.distal_covered for c in self.wires])),
                 "gaps_per_wire": float(np.mean([c.gaps for c in self.wires])),
                 "wires_without_gap": float(np.mean([c.gaps == 0 for c in self.wires]))}
+
+
+def missed_by_coverage(frames: Sequence["FrameScore"], coverage: Sequence[Sequence[WireCoverage]]
+                       ) -> dict[str, int]:
+    """The true wires no published wire matched, counted by how much of each the mask covered.
+
+    Whether a wire was lost in the mask (a model's matter) or after it (the tracer's path, the
+    choice of lines, the tracker): a wire the mask covers nearly whole and no line matches was
+    lost after the mask.
+
+    Parameters
+    ----------
+    frames : sequence of FrameScore
+        One per frame; ``matched`` names the true wires matched.
+    coverage : sequence of lists of WireCoverage
+        The same frames' :func:`wire_coverage`, in order.
+
+    Returns
+    -------
+    dict
+        ``covered_below_50``, ``covered_50_to_90`` and ``covered_90_or_more`` (the bounds are
+        :data:`MISSED_COVERAGE_BOUNDS`): unmatched true wires whose covered share lies below 0.5,
+        in [0.5, 0.9), and at 0.9 or more. A true wire with no point inside the image has no
+        coverage and is not counted.
+
+    Raises
+    ------
+    ValueError
+        If the two sequences differ in length.
+    """
+    if len(frames) != len(coverage):
+        raise ValueError(f"{len(frames)} frame scores but {len(coverage)} coverage lists")
+    low, high = MISSED_COVERAGE_BOUNDS
+    shares = [c.covered for score, wires in zip(frames, coverage) for c in wires if c.wire not in score.matched]
+    return {"covered_below_50": sum(s < low for s in shares),
+            "covered_50_to_90": sum(low <= s < high for s in shares),
+            "covered_90_or_more": sum(s >= high for s in shares)}
 
 
 def tip_error(predicted: Any, truth: Any) -> float:
