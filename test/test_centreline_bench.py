@@ -45,7 +45,7 @@ def test_oracle_and_damaged_runs_score_ground_truth_masks(capsys):
     # Every true wire no line matched is counted once, by how much of it the mask covered.
     for run in out.values():
         assert sum(run["missed_by_coverage"].values()) == run["missed_wires"]
-    assert out["oracle"]["missed_by_coverage"]["covered_below_50"] == 0
+    assert out["oracle"]["missed_by_coverage"]["mask_lacks"] == 0
 
 
 def test_a_comparison_pairs_two_runs_on_the_same_frames(tmp_path, capsys):

@@ -65,6 +65,7 @@ def test_the_published_centrelines_are_scored_as_the_node_publishes_them(data, t
     assert sum(missed.values()) == expected["missed_wires"]
     report = (tmp_path / "eval" / "metrics.md").read_text()
     assert "## Published centrelines" in report
+    assert f"- this model: {missed['mask_lacks']}, {missed['mask_partial']}, {missed['mask_holds']}" in report
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["lines"]["frames"] == 20
 
 

@@ -104,8 +104,8 @@ def test_missed_wires_are_counted_by_how_much_of_each_the_mask_covers():
     frames = [score(3, [0]), score(2, [])]
     coverage = [[WireCoverage(1.0, 1.0, 0, 0), WireCoverage(0.7, 0.5, 1, 1), WireCoverage(0.2, 0.0, 1, 2)],
                 [WireCoverage(0.95, 1.0, 0, 0), WireCoverage(0.5, 0.2, 2, 1)]]
-    assert missed_by_coverage(frames, coverage) == {"covered_below_50": 1, "covered_50_to_90": 2,
-                                                    "covered_90_or_more": 1}
-    assert missed_by_coverage([], []) == {"covered_below_50": 0, "covered_50_to_90": 0, "covered_90_or_more": 0}
+    assert missed_by_coverage(frames, coverage) == {"mask_lacks": 1, "mask_partial": 2,
+                                                    "mask_holds": 1}
+    assert missed_by_coverage([], []) == {"mask_lacks": 0, "mask_partial": 0, "mask_holds": 0}
     with pytest.raises(ValueError, match="coverage"):
         missed_by_coverage(frames, coverage[:1])

@@ -775,7 +775,7 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += ["", f"Missed wires by how much of each the thresholded map covers (within {tol:g} px): under {low} "
                   f"(lost in the mask), {low} to {high}, {high} or more (lost after the mask: tracing, choice of "
                   "lines, tracking):", ""]
-        lines += [f"- {label}: {m['covered_below_50']}, {m['covered_50_to_90']}, {m['covered_90_or_more']}"
+        lines += [f"- {label}: {m['mask_lacks']}, {m['mask_partial']}, {m['mask_holds']}"
                   for label, row in rows for m in [row["lines"]["missed_by_coverage"]]]
         lines.append("")
     if has_exclude:

@@ -166,10 +166,10 @@ def missed_by_coverage(frames: Sequence["FrameScore"], coverage: Sequence[Sequen
     Returns
     -------
     dict
-        ``covered_below_50``, ``covered_50_to_90`` and ``covered_90_or_more`` (the bounds are
-        :data:`MISSED_COVERAGE_BOUNDS`): unmatched true wires whose covered share lies below 0.5,
-        in [0.5, 0.9), and at 0.9 or more. A true wire with no point inside the image has no
-        coverage and is not counted.
+        Unmatched true wires whose covered share lies below the first of
+        :data:`MISSED_COVERAGE_BOUNDS` (``mask_lacks``), between the two (``mask_partial``), and at
+        the second or above (``mask_holds``: lost after the mask). A true wire with no point inside
+        the image has no coverage and is not counted.
 
     Raises
     ------
@@ -180,9 +180,9 @@ def missed_by_coverage(frames: Sequence["FrameScore"], coverage: Sequence[Sequen
         raise ValueError(f"{len(frames)} frame scores but {len(coverage)} coverage lists")
     low, high = MISSED_COVERAGE_BOUNDS
     shares = [c.covered for score, wires in zip(frames, coverage) for c in wires if c.wire not in score.matched]
-    return {"covered_below_50": sum(s < low for s in shares),
-            "covered_50_to_90": sum(low <= s < high for s in shares),
-            "covered_90_or_more": sum(s >= high for s in shares)}
+    return {"mask_lacks": sum(s < low for s in shares),
+            "mask_partial": sum(low <= s < high for s in shares),
+            "mask_holds": sum(s >= high for s in shares)}
 
 
 def tip_error(predicted: Any, truth: Any) -> float:
