@@ -105,7 +105,7 @@ def test_bad_arguments_are_refused() -> None:
 
 
 def _wires(*covered: float, distal: float = 1.0, gaps: int = 0) -> list[WireCoverage]:
-    return [WireCoverage(c, distal, gaps) for c in covered]
+    return [WireCoverage(c, distal, gaps, i) for i, c in enumerate(covered)]
 
 
 def test_coverage_pools_the_wires_of_the_drawn_units() -> None:

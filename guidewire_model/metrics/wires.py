@@ -66,12 +66,12 @@ MISSED_COVERAGE_BOUNDS = (0.5, 0.9)
 @dataclass(frozen=True)
 class WireCoverage:
     """How a mask covers one true wire (see :func:`wire_coverage`); ``wire``: its index in the
-    frame's truth (-1: not given)."""
+    frame's truth."""
 
     covered: float
     distal_covered: float
     gaps: int
-    wire: int = -1
+    wire: int
 
 
 def wire_coverage(mask: np.ndarray, truth: Sequence[Any], tolerance_px: float = TOLERANCE_PX,
