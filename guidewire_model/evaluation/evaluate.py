@@ -828,17 +828,17 @@ def _comparison_markdown(r: dict[str, Any], c: dict[str, Any], tol: float, has_e
         w = d["wire_coverage"]
         lines += [f"- wires covered: {_points_text(w['covered'])}",
                   f"- last {DISTAL_PX:g} px covered: {_points_text(w['distal_covered'])}",
-                  f"- gaps a wire (fewer is better): {_gaps_text(w['gaps_per_wire'])}"]
+                  f"- gaps a wire (fewer is better): {_signed_text(w['gaps_per_wire'])}"]
     if "lines" in d:
         n = d["lines"]
         lines += [f"- wires told apart: {_points_text(n['assignment_accuracy'])}",
                   f"- tips found: {_points_text(n['tips_found'])}",
                   "- identity switches per 100 frames (fewer is better): "
-                  f"{_gaps_text(n['id_switches_per_100_frames'])}"]
+                  f"{_signed_text(n['id_switches_per_100_frames'])}"]
         if "tip_error_median_px" in n:
             lines += [f"- over the {n['paired_wires']} annotated wires both models matched: median tip error "
-                      f"{_gaps_text(n['tip_error_median_px'])} px, mean centreline distance "
-                      f"{_gaps_text(n['mean_centreline_distance_px'])} px (smaller is better)"]
+                      f"{_signed_text(n['tip_error_median_px'])} px, mean centreline distance "
+                      f"{_signed_text(n['mean_centreline_distance_px'])} px (smaller is better)"]
     return lines + [""]
 
 
@@ -863,8 +863,8 @@ def _points_text(d: dict[str, Any]) -> str:
     return f"{100 * d['difference']:+.1f} points ({100 * d['low']:+.1f} … {100 * d['high']:+.1f})"
 
 
-def _gaps_text(d: dict[str, Any]) -> str:
-    """A difference of gaps a wire, with its interval."""
+def _signed_text(d: dict[str, Any]) -> str:
+    """A difference in its figure's own units (gaps a wire, switches, pixels), with its interval."""
     return f"{d['difference']:+.2f} ({d['low']:+.2f} … {d['high']:+.2f})"
 
 
@@ -930,12 +930,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "wire_coverage" in d:
             w = d["wire_coverage"]
             print(f"  wires covered {_points_text(w['covered'])}, last {DISTAL_PX:g} px "
-                  f"{_points_text(w['distal_covered'])}, gaps a wire {_gaps_text(w['gaps_per_wire'])}")
+                  f"{_points_text(w['distal_covered'])}, gaps a wire {_signed_text(w['gaps_per_wire'])}")
         if "lines" in d:
             n = d["lines"]
             print(f"  published centrelines: wires told apart {_points_text(n['assignment_accuracy'])}, tips found "
                   f"{_points_text(n['tips_found'])}, switches per 100 frames "
-                  f"{_gaps_text(n['id_switches_per_100_frames'])}")
+                  f"{_signed_text(n['id_switches_per_100_frames'])}")
     return 0
 
 
