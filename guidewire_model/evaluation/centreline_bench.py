@@ -126,13 +126,14 @@ class LineRecord:
         ``missed_by_coverage`` (:func:`~guidewire_model.metrics.wires.missed_by_coverage`: whether the
         wires no line matched were lost in the mask or after it)."""
         counts = sum((c for seq in self.counts for c in seq), AccuracyCounts())
+        frames = [f for seq in self.frames for f in seq]
+        coverage = [c for seq in self.coverage for c in seq]
         out = {"threshold": self.threshold}
-        out.update(CentrelineScores(self.gate_px, [f for seq in self.frames for f in seq]).summary())
+        out.update(CentrelineScores(self.gate_px, frames).summary())
         out.update({"pixel_precision": counts.pixel.precision, "pixel_recall": counts.pixel.recall,
                     "pixel_f1": counts.pixel.f1, "pixel_tolerance": counts.tolerance_dict(),
-                    "wire_coverage": CoverageScores([w for seq in self.coverage for c in seq for w in c]).summary(),
-                    "missed_by_coverage": missed_by_coverage([f for seq in self.frames for f in seq],
-                                                             [c for seq in self.coverage for c in seq])})
+                    "wire_coverage": CoverageScores([w for c in coverage for w in c]).summary(),
+                    "missed_by_coverage": missed_by_coverage(frames, coverage)})
         return out
 
 
@@ -186,10 +187,9 @@ def evaluate_masks(sequences, pipeline, mask_of: Callable | None = None, gate_px
     Returns
     -------
     dict
-        The pipeline's ``threshold``, :meth:`CentrelineScores.summary`, ``pixel_precision``,
-        ``pixel_recall``, ``pixel_f1`` and ``pixel_tolerance`` of the traced masks against the ground-truth masks, and
-        ``wire_coverage`` (:meth:`~guidewire_model.metrics.wires.CoverageScores.summary`: how the
-        masks cover each true wire, gaps included).
+        :meth:`LineRecord.summary` of the pass: the pipeline's ``threshold``, the centreline
+        figures, the traced masks' pixel scores against the ground-truth masks, ``wire_coverage``
+        and ``missed_by_coverage``.
     """
     return record_masks(sequences, pipeline, mask_of, gate_px, crossing_gap_px, crossing_exclude_px).summary()
 
