@@ -113,6 +113,25 @@ def test_decoder_block_is_fig3():
     assert block(torch.randn(1, 256, 5, 7)).shape == (1, 128, 10, 14)  # exact 2x upsampling
 
 
+def test_decoder_mid_ratio_sets_every_blocks_middle_width():
+    paper = build_model(model_config(encoder_width=8))
+    wide = build_model(model_config(encoder_width=8, decoder_mid_ratio=0.5))
+    mids = [[b[0].out_channels for b in m.decoder.blocks] for m in (paper, wide)]
+    assert mids == [[64, 32, 16, 8], [128, 64, 32, 16]]  # in/4 (Fig. 3), then in/2
+    assert all(b[3].in_channels == b[3].out_channels == b[0].out_channels == b[6].in_channels
+               for b in wide.decoder.blocks)
+    # Only the middles change: the blocks' outputs still meet the skips.
+    assert [(b.in_channels, b.out_channels) for b in wide.decoder.blocks] == \
+        [(b.in_channels, b.out_channels) for b in paper.decoder.blocks]
+    assert wide(torch.randn(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+    assert LinkNetDecoderBlock(3, 5, 0.1)[0].out_channels == 1  # never zero channels
+
+
+def test_decoder_mid_ratio_is_validated():
+    with pytest.raises(ConfigError, match="decoder_mid_ratio"):
+        load_train_config(config_dir() / "train_default_model.yaml", {"model.decoder_mid_ratio": 0})
+
+
 def test_decoder_wiring_and_head():
     model = build_model(model_config(encoder_width=8))
     m = [(b.in_channels, b.out_channels) for b in model.decoder.blocks]

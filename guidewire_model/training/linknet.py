@@ -37,14 +37,17 @@ TIP_PRIOR_LOGIT = -4.595
 class LinkNetDecoderBlock(nn.Sequential):
     """Fig. 3: 1x1 conv ``m -> m/4``, 4x4 stride-2 transposed conv, 1x1 conv ``m/4 -> n``.
 
+    ``mid_ratio`` sets the middle width, ``m * mid_ratio`` (at least 1); the paper's and LinkNet's
+    is 1/4.
+
     Each convolution is followed by BatchNorm and ReLU ("Batch normalization is applied between
     each convolution layer, followed by ReLU"). Convolutions carry no bias because the BatchNorm
     right after them would cancel it. Maps ``(N, m, h, w)`` to ``(N, n, 2h, 2w)`` exactly:
     kernel 4, stride 2, padding 1 gives ``(h - 1) * 2 - 2 + 4 = 2h``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        mid = max(in_channels // 4, 1)
+    def __init__(self, in_channels: int, out_channels: int, mid_ratio: float = 0.25) -> None:
+        mid = max(int(in_channels * mid_ratio), 1)
         super().__init__(
             nn.Conv2d(in_channels, mid, kernel_size=1, bias=False),
             nn.BatchNorm2d(mid),
@@ -70,19 +73,22 @@ class LinkNetDecoder(nn.Module):
     stem_skip : bool
         Add the stem's output (half resolution) to the last block's, which then has the stem's
         channels. Not in the paper or in LinkNet; segmentation_models_pytorch's Linknet does it.
+    mid_ratio : float
+        Each block's middle width as a share of its input channels (:class:`LinkNetDecoderBlock`).
     """
 
-    def __init__(self, encoder_channels: tuple[int, ...] | list[int], stem_skip: bool = False) -> None:
+    def __init__(self, encoder_channels: tuple[int, ...] | list[int], stem_skip: bool = False,
+                 mid_ratio: float = 0.25) -> None:
         super().__init__()
         c0, c1, c2, c3, c4 = encoder_channels
         self.stem_skip = stem_skip
         # n of each block = channels of the skip it is added to; the last block (no skip) keeps
         # layer1's channels, as LinkNet's decoder1 does (m = n = 64 for ResNet-18/34).
         self.blocks = nn.ModuleList([
-            LinkNetDecoderBlock(c4, c3),
-            LinkNetDecoderBlock(c3, c2),
-            LinkNetDecoderBlock(c2, c1),
-            LinkNetDecoderBlock(c1, c0 if stem_skip else c1),
+            LinkNetDecoderBlock(c4, c3, mid_ratio),
+            LinkNetDecoderBlock(c3, c2, mid_ratio),
+            LinkNetDecoderBlock(c2, c1, mid_ratio),
+            LinkNetDecoderBlock(c1, c0 if stem_skip else c1, mid_ratio),
         ])
         self.out_channels = c0 if stem_skip else c1
 
@@ -263,16 +269,18 @@ class LinkNet(nn.Module):
         false is the paper's.
     tip_channels : int
         Channels of the tip branch.
+    decoder_mid_ratio : float
+        See :class:`LinkNetDecoderBlock`; 1/4 is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
-                 tip_channels: int = 8) -> None:
+                 tip_channels: int = 8, decoder_mid_ratio: float = 0.25) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
         self.encoder = encoder
-        self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip)
+        self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip, mid_ratio=decoder_mid_ratio)
         half = max(encoder.width // 2, 1)
         # The sub-pixel head: twice the full-resolution head's channels on a quarter of its positions.
         default_width = {"linknet": half, "full_resolution": half, "subpixel": encoder.width}

@@ -74,7 +74,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         head = "full_resolution" if cfg.full_resolution_head else "subpixel" if cfg.subpixel_head else "linknet"
         model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
                                    device_head=cfg.device_head, tip_head=cfg.tip_head,
-                                   tip_channels=cfg.tip_channels)
+                                   tip_channels=cfg.tip_channels, decoder_mid_ratio=cfg.decoder_mid_ratio)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
