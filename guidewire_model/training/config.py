@@ -115,10 +115,10 @@ class ModelConfig:
     motion_input: bool = False
     #: Channels of the tip branch.
     tip_channels: int = field(default=8, metadata=_range(1, 1024))
-    #: ``linknet`` only. Middle width of each decoder block as a share of its input channels (paper
-    #: Fig. 3 and LinkNet: 1/4). At encoder width 16 a quarter leaves 4-32 channels to carry the
-    #: deep layers' context up to the head.
-    decoder_mid_ratio: float = field(default=0.25, metadata=_range(0.0, 4.0, lo_open=True))
+    #: ``linknet`` only. Middle width of each decoder block as a share of its input channels; empty:
+    #: the paper's and LinkNet's quarter (Fig. 3; linknet.PAPER_DECODER_MID_RATIO), which at encoder
+    #: width 16 leaves 4-32 channels to carry the deep layers' context up to the head.
+    decoder_mid_ratio: float | None = field(default=None, metadata=_range(0.0, 4.0, lo_open=True))
 
 
 @dataclass(frozen=True)

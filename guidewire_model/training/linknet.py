@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from guidewire_model.training.resnet import ResNetEncoder
 
 __all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
-           "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
+           "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
@@ -33,12 +33,15 @@ OUTPUT_STRIDE = 32
 #: Initial bias of the tip channel: logit of a probability of 0.01.
 TIP_PRIOR_LOGIT = -4.595
 
+#: A LinkNet decoder block's middle width as a share of its input channels (paper Fig. 3, LinkNet).
+PAPER_DECODER_MID_RATIO = 0.25
+
 
 class LinkNetDecoderBlock(nn.Sequential):
     """Fig. 3: 1x1 conv ``m -> m/4``, 4x4 stride-2 transposed conv, 1x1 conv ``m/4 -> n``.
 
     ``mid_ratio`` sets the middle width, ``m * mid_ratio`` (at least 1); the paper's and LinkNet's
-    is 1/4.
+    is :data:`PAPER_DECODER_MID_RATIO`.
 
     Each convolution is followed by BatchNorm and ReLU ("Batch normalization is applied between
     each convolution layer, followed by ReLU"). Convolutions carry no bias because the BatchNorm
@@ -46,7 +49,7 @@ class LinkNetDecoderBlock(nn.Sequential):
     kernel 4, stride 2, padding 1 gives ``(h - 1) * 2 - 2 + 4 = 2h``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, mid_ratio: float = 0.25) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mid_ratio: float = PAPER_DECODER_MID_RATIO) -> None:
         mid = max(int(in_channels * mid_ratio), 1)
         super().__init__(
             nn.Conv2d(in_channels, mid, kernel_size=1, bias=False),
@@ -78,7 +81,7 @@ class LinkNetDecoder(nn.Module):
     """
 
     def __init__(self, encoder_channels: tuple[int, ...] | list[int], stem_skip: bool = False,
-                 mid_ratio: float = 0.25) -> None:
+                 mid_ratio: float = PAPER_DECODER_MID_RATIO) -> None:
         super().__init__()
         c0, c1, c2, c3, c4 = encoder_channels
         self.stem_skip = stem_skip
@@ -269,18 +272,20 @@ class LinkNet(nn.Module):
         false is the paper's.
     tip_channels : int
         Channels of the tip branch.
-    decoder_mid_ratio : float
-        See :class:`LinkNetDecoderBlock`; 1/4 is the paper's.
+    decoder_mid_ratio : float, optional
+        See :class:`LinkNetDecoderBlock`; default :data:`PAPER_DECODER_MID_RATIO`.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
-                 tip_channels: int = 8, decoder_mid_ratio: float = 0.25) -> None:
+                 tip_channels: int = 8, decoder_mid_ratio: float | None = None) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
         self.encoder = encoder
-        self.decoder = LinkNetDecoder(encoder.out_channels, stem_skip=stem_skip, mid_ratio=decoder_mid_ratio)
+        self.decoder = LinkNetDecoder(
+            encoder.out_channels, stem_skip=stem_skip,
+            mid_ratio=PAPER_DECODER_MID_RATIO if decoder_mid_ratio is None else decoder_mid_ratio)
         half = max(encoder.width // 2, 1)
         # The sub-pixel head: twice the full-resolution head's channels on a quarter of its positions.
         default_width = {"linknet": half, "full_resolution": half, "subpixel": encoder.width}
