@@ -310,6 +310,8 @@ def test_build_model_sets_config_and_types():
     (dict(architecture="segnet"), "allowed: 'linknet', 'unet'"),
     (dict(encoder="resnet101", encoder_width=8), "model.encoder"),
     (dict(architecture="unet", unet_base_channels=4, device_head=True), "device_head"),
+    (dict(architecture="unet", unet_base_channels=4, decoder_mid_ratio=0.5), "decoder_mid_ratio"),
+    (dict(architecture="unet", unet_base_channels=4, stem_skip=True), "stem_skip"),
 ])
 def test_build_model_refuses_invalid_combinations(overrides, match):
     with pytest.raises(ConfigError, match=match):

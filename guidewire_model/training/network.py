@@ -8,6 +8,8 @@ model takes ``(N, 1, H, W)`` normalised float and returns logits ``(N, 1, H, W)`
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -18,6 +20,10 @@ from guidewire_model.training.resnet import ENCODER_LAYERS, ResNetEncoder
 from guidewire_model.training.unet import UNET_STRIDE, UNet
 
 __all__ = ["build_model", "count_parameters", "estimate_gflops", "output_logits"]
+
+#: ModelConfig keys the regular U-Net has no part for (their comments say ``linknet`` only).
+_LINKNET_ONLY = ("stem_skip", "full_resolution_head", "subpixel_head", "head_channels", "device_head", "tip_head",
+                 "decoder_mid_ratio")
 
 #: ImageNet weights exist only for torchvision's width.
 IMAGENET_WIDTH = 64
@@ -81,9 +87,11 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                 "model.pretrained is true but model.architecture is 'unet': ImageNet weights exist only "
                 "for the ResNet encoder of 'linknet'; set model.pretrained: false"
             )
-        for option in ("device_head", "tip_head"):
-            if getattr(cfg, option):
-                raise ConfigError(f"model.{option} is a 'linknet' option; set it false for model.architecture: 'unet'")
+        # The U-Net has no part for these; set away from their defaults they would be ignored.
+        for f in dataclasses.fields(ModelConfig):
+            if f.name in _LINKNET_ONLY and getattr(cfg, f.name) != f.default:
+                raise ConfigError(f"model.{f.name} is a 'linknet' option; leave it at its default ({f.default!r}) "
+                                  "for model.architecture: 'unet'")
         _check_input_size(cfg, UNET_STRIDE)
         model = UNet(in_channels=1, base_channels=cfg.unet_base_channels)
     else:
