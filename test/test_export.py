@@ -137,6 +137,18 @@ def test_a_half_resolution_head_exports_with_the_same_contract(tmp_path):
     assert read_onnx_info(out["path"]).input_size == SIZE
 
 
+def test_a_bottleneck_context_exports_and_agrees(tmp_path):
+    ctx_cfg = load_train_config(overrides={**TINY, "model.stem_skip": True, "model.bottleneck_context": True})
+    torch.manual_seed(0)
+    model = build_model(ctx_cfg.model)
+    nn.init.uniform_(model.context.norm.weight, 0.5, 1.5)  # an opened block, as after training
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": to_dict(ctx_cfg)})
+    out = export_onnx(path, tmp_path / "ctx.onnx", n_check_frames=2)  # parity with torch is checked inside
+    assert out["max_abs_diff"] < 1e-4
+    assert read_onnx_info(out["path"]).input_size == SIZE
+
+
 class _DriftsOutsideExport(nn.Module):
     """Agrees with its ONNX export only while being traced: a deliberate parity failure."""
 

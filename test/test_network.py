@@ -11,7 +11,8 @@ from torch import nn
 from guidewire_model.training.config import ConfigError, ModelConfig, load_train_config
 
 from guidewire_model.core.shipped_files import config_dir
-from guidewire_model.training.linknet import LinkNet, LinkNetDecoderBlock, LinkNetHead, SubPixelHead
+from guidewire_model.training.linknet import (BottleneckContext, LinkNet, LinkNetDecoderBlock, LinkNetHead,
+                                              SubPixelHead)
 from guidewire_model.training.losses import modified_focal_loss
 from guidewire_model.training.network import build_model, count_parameters, estimate_gflops
 from guidewire_model.training.resnet import BasicBlock, Bottleneck, ResNetEncoder, resnet18, resnet50
@@ -41,6 +42,7 @@ SMALL_VARIANTS = [
     dict(architecture="linknet", encoder="resnet50", encoder_width=8, stem_skip=True),
     dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, full_resolution_head=True),
     dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, subpixel_head=True),
+    dict(architecture="linknet", encoder="resnet18", encoder_width=8, stem_skip=True, bottleneck_context=True),
 ]
 
 
@@ -130,6 +132,39 @@ def test_decoder_mid_ratio_sets_every_blocks_middle_width():
 def test_decoder_mid_ratio_is_validated():
     with pytest.raises(ConfigError, match="decoder_mid_ratio"):
         load_train_config(config_dir() / "train_default_model.yaml", {"model.decoder_mid_ratio": 0})
+
+
+def test_a_new_bottleneck_context_leaves_the_network_as_it_was():
+    torch.manual_seed(3)
+    plain = build_model(model_config(encoder="resnet34", encoder_width=8, stem_skip=True)).eval()
+    torch.manual_seed(3)
+    with_context = build_model(model_config(encoder="resnet34", encoder_width=8, stem_skip=True,
+                                            bottleneck_context=True)).eval()
+    # Built last: every other part draws the weights it draws without the block ...
+    own = with_context.state_dict()
+    assert all(torch.equal(v, own[k]) for k, v in plain.state_dict().items())
+    assert {k.split(".")[0] for k in own if k not in plain.state_dict()} == {"context"}
+    # ... and its closing scale starts at zero, so the function is unchanged until training opens it.
+    x = torch.randn(2, 1, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(plain(x), with_context(x))
+
+
+def test_bottleneck_context_sees_the_whole_map():
+    block = BottleneckContext(16).eval()
+    assert [b[0].dilation for b in block.local] == [(1, 1), (2, 2), (4, 4)]
+    assert all(b[0].out_channels == 4 for b in block.local)  # a quarter of the channels each
+    x = torch.randn(1, 16, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(block(x), x)  # closed at start
+        nn.init.ones_(block.norm.weight)
+        far = x.clone()
+        far[..., 11, 11] += 1.0
+        moved = (block(far) - block(x)).abs().sum(dim=1)[0]
+    # Cell (0, 0) lies 11 cells from the change, beyond every dilated branch (4 cells): only the
+    # image-level branch carries it there.
+    assert moved[0, 0] > 0
+    assert block(torch.randn(2, 16, 3, 5)).shape == (2, 16, 3, 5)
 
 
 def test_decoder_wiring_and_head():
@@ -312,6 +347,7 @@ def test_build_model_sets_config_and_types():
     (dict(architecture="unet", unet_base_channels=4, device_head=True), "device_head"),
     (dict(architecture="unet", unet_base_channels=4, decoder_mid_ratio=0.5), "decoder_mid_ratio"),
     (dict(architecture="unet", unet_base_channels=4, stem_skip=True), "stem_skip"),
+    (dict(architecture="unet", unet_base_channels=4, bottleneck_context=True), "bottleneck_context"),
 ])
 def test_build_model_refuses_invalid_combinations(overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -119,6 +119,10 @@ class ModelConfig:
     #: the paper's and LinkNet's quarter (Fig. 3; linknet.PAPER_DECODER_MID_RATIO), which at encoder
     #: width 16 leaves 4-32 channels to carry the deep layers' context up to the head.
     decoder_mid_ratio: float | None = field(default=None, metadata=_range(0.0, 4.0, lo_open=True))
+    #: ``linknet`` only; not in the paper. A residual context block on layer4's output: dilated and
+    #: image-level views of the deepest features (linknet.BottleneckContext), for telling a wire
+    #: from a look-alike by what lies far from it. About 1 % of the network's operations.
+    bottleneck_context: bool = False
 
 
 @dataclass(frozen=True)

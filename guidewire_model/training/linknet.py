@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
-__all__ = ["FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
+__all__ = ["BottleneckContext", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
            "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
@@ -35,6 +35,42 @@ TIP_PRIOR_LOGIT = -4.595
 
 #: A LinkNet decoder block's middle width as a share of its input channels (paper Fig. 3, LinkNet).
 PAPER_DECODER_MID_RATIO = 0.25
+
+
+class BottleneckContext(nn.Module):
+    """Residual context block on the deepest features: dilated and global views of the frame.
+
+    Not in the paper. A guidewire and an ECG lead are the same thin dark line locally; what tells
+    them apart lies hundreds of pixels away (a free tip, the catheter it leaves, a line crossing
+    the whole view). At layer4 (1/32 scale) three 3x3 convolutions dilated 1, 2 and 4 and a 1x1
+    convolution of the globally averaged features add that view for about 1 % of the network's
+    operations, as the context modules of DeepLab (ASPP) and PSPNet do. The sum ends in a
+    BatchNorm whose scale starts at zero, so a new block leaves the network's function unchanged
+    and training opens it.
+
+    Maps ``(N, C, h, w)`` to ``(N, C, h, w)``.
+    """
+
+    #: Dilations of the local branches, in cells of the deepest feature map.
+    DILATIONS = (1, 2, 4)
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        branch = max(channels // 4, 1)
+        self.local = nn.ModuleList([
+            nn.Sequential(*_conv_bn(channels, branch, kernel_size=3, padding=d, dilation=d), nn.ReLU(inplace=True))
+            for d in self.DILATIONS
+        ])
+        self.merge = nn.Conv2d(branch * len(self.DILATIONS), channels, kernel_size=1, bias=False)
+        self.image_level = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, kernel_size=1, bias=False))
+        self.norm = nn.BatchNorm2d(channels)
+        nn.init.zeros_(self.norm.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` plus its context (``x`` itself while the closing scale is zero)."""
+        local = self.merge(torch.cat([b(x) for b in self.local], dim=1))
+        # (N, C, 1, 1) broadcast over the map: no size-dependent op in the exported graph.
+        return x + self.norm(local + self.image_level(x))
 
 
 class LinkNetDecoderBlock(nn.Sequential):
@@ -274,11 +310,14 @@ class LinkNet(nn.Module):
         Channels of the tip branch.
     decoder_mid_ratio : float, optional
         See :class:`LinkNetDecoderBlock`; default :data:`PAPER_DECODER_MID_RATIO`.
+    bottleneck_context : bool
+        A :class:`BottleneckContext` on layer4's output before the decoder; false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
-                 tip_channels: int = 8, decoder_mid_ratio: float | None = None) -> None:
+                 tip_channels: int = 8, decoder_mid_ratio: float | None = None,
+                 bottleneck_context: bool = False) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
@@ -302,6 +341,8 @@ class LinkNet(nn.Module):
         # The two heads that refine with the frame itself take it as a second input.
         self.head_reads_frame = head != "linknet"
         self.tip = TipBranch(features, tip_channels, encoder.in_channels) if tip_head else None
+        # Built last, so every other part draws the same initial weights with or without it.
+        self.context = BottleneckContext(encoder.out_channels[-1]) if bottleneck_context else None
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
@@ -334,6 +375,9 @@ class LinkNet(nn.Module):
                 f"LinkNet input side must be a multiple of {OUTPUT_STRIDE}, got {h}x{w}; "
                 "resize the frame (model.input_size) to e.g. 512"
             )
-        features = self.decoder(self.encoder(x))
+        pyramid = self.encoder(x)
+        if self.context is not None:
+            pyramid = [*pyramid[:-1], self.context(pyramid[-1])]
+        features = self.decoder(pyramid)
         logits = self.head(features, x) if self.head_reads_frame else self.head(features)
         return logits if self.tip is None else torch.cat([logits, self.tip(features, x)], dim=1)

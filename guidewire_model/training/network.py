@@ -23,7 +23,7 @@ __all__ = ["build_model", "count_parameters", "estimate_gflops", "output_logits"
 
 #: ModelConfig keys the regular U-Net has no part for (their comments say ``linknet`` only).
 _LINKNET_ONLY = ("stem_skip", "full_resolution_head", "subpixel_head", "head_channels", "device_head", "tip_head",
-                 "decoder_mid_ratio")
+                 "decoder_mid_ratio", "bottleneck_context")
 
 #: ImageNet weights exist only for torchvision's width.
 IMAGENET_WIDTH = 64
@@ -80,7 +80,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         head = "full_resolution" if cfg.full_resolution_head else "subpixel" if cfg.subpixel_head else "linknet"
         model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
                                    device_head=cfg.device_head, tip_head=cfg.tip_head,
-                                   tip_channels=cfg.tip_channels, decoder_mid_ratio=cfg.decoder_mid_ratio)
+                                   tip_channels=cfg.tip_channels, decoder_mid_ratio=cfg.decoder_mid_ratio,
+                                   bottleneck_context=cfg.bottleneck_context)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
