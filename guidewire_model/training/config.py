@@ -121,7 +121,7 @@ class ModelConfig:
     decoder_mid_ratio: float | None = field(default=None, metadata=_range(0.0, 4.0, lo_open=True))
     #: ``linknet`` only; not in the paper. A residual context block on layer4's output: dilated and
     #: image-level views of the deepest features (linknet.BottleneckContext), for telling a wire
-    #: from a look-alike by what lies far from it. About 1 % of the network's operations.
+    #: from a look-alike by what lies far from it; cheap, on the smallest map.
     bottleneck_context: bool = False
 
 

@@ -43,10 +43,10 @@ class BottleneckContext(nn.Module):
     Not in the paper. A guidewire and an ECG lead are the same thin dark line locally; what tells
     them apart lies hundreds of pixels away (a free tip, the catheter it leaves, a line crossing
     the whole view). At layer4 (1/32 scale) three 3x3 convolutions dilated 1, 2 and 4 and a 1x1
-    convolution of the globally averaged features add that view for about 1 % of the network's
-    operations, as the context modules of DeepLab (ASPP) and PSPNet do. The sum ends in a
-    BatchNorm whose scale starts at zero, so a new block leaves the network's function unchanged
-    and training opens it.
+    convolution of the globally averaged features add that view where the map is smallest, so it
+    costs little (``network.estimate_gflops``), as the context modules of DeepLab (ASPP) and PSPNet
+    do. The sum ends in a BatchNorm whose scale starts at zero, so a new block leaves the network's
+    function unchanged and training opens it.
 
     Maps ``(N, C, h, w)`` to ``(N, C, h, w)``.
     """
