@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
-__all__ = ["BottleneckContext", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE",
-           "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
+__all__ = ["BottleneckContext", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead",
+           "OUTPUT_STRIDE", "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
@@ -62,7 +62,8 @@ class BottleneckContext(nn.Module):
             for d in self.DILATIONS
         ])
         self.merge = nn.Conv2d(branch * len(self.DILATIONS), channels, kernel_size=1, bias=False)
-        self.image_level = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, kernel_size=1, bias=False))
+        self.image_level = nn.Sequential(nn.AdaptiveAvgPool2d(1),
+                                         nn.Conv2d(channels, channels, kernel_size=1, bias=False))
         self.norm = nn.BatchNorm2d(channels)
         nn.init.zeros_(self.norm.weight)
 
