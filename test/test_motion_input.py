@@ -159,6 +159,18 @@ def test_the_weights_that_read_the_motion_channel_are_the_grown_ones():
                                dataclasses.replace(cfg, motion_input=False))
 
 
+def test_the_regular_unet_reads_the_motion_channel_too():
+    # It was built for one channel whatever the config said, and failed at its first batch.
+    cfg = dataclasses.replace(load_train_config(config_dir() / "train_paper.yaml").model, architecture="unet",
+                              pretrained=False, pretrained_weights=None, unet_base_channels=4, motion_input=True)
+    net = build_model(cfg).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(1, 2, 64, 64)).shape == (1, 1, 64, 64)
+    from guidewire_model.training.motion_only import motion_reading_weights
+
+    assert motion_reading_weights(net, cfg) == {"inc.0.weight": 1}
+
+
 def test_motion_only_needs_a_motion_network_a_parent_and_nothing_else_frozen(tmp_path):
     demo = config_dir() / "train_demo.yaml"
     parent = str(tmp_path / "parent.pt")

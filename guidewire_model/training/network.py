@@ -52,6 +52,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     guidewire_model.training.pretrained.PretrainedWeightsError
         If the weights file is missing or does not fit the encoder.
     """
+    # The frame, and with ``motion_input`` its difference from an earlier frame, for either network.
+    in_channels = 2 if cfg.motion_input else 1
     if cfg.architecture == "linknet":
         if cfg.encoder not in ENCODER_LAYERS:
             raise ConfigError(
@@ -71,7 +73,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                     "torchvision ResNet state dict (.pth) or set model.pretrained: false"
                 )
         block, layers = ENCODER_LAYERS[cfg.encoder]
-        encoder = ResNetEncoder(block, layers, in_channels=2 if cfg.motion_input else 1, width=cfg.encoder_width)
+        encoder = ResNetEncoder(block, layers, in_channels=in_channels, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
         if cfg.full_resolution_head and cfg.subpixel_head:
@@ -94,7 +96,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                 raise ConfigError(f"model.{f.name} is a 'linknet' option; leave it at its default ({f.default!r}) "
                                   "for model.architecture: 'unet'")
         _check_input_size(cfg, UNET_STRIDE)
-        model = UNet(in_channels=1, base_channels=cfg.unet_base_channels)
+        model = UNet(in_channels=in_channels, base_channels=cfg.unet_base_channels)
     else:
         raise ConfigError(f"model.architecture is {cfg.architecture!r}; allowed: 'linknet', 'unet'")
     model.model_config = cfg
