@@ -150,6 +150,31 @@ def test_a_new_bottleneck_context_leaves_the_network_as_it_was():
         assert torch.equal(plain(x), with_context(x))
 
 
+def test_a_context_block_grows_from_a_checkpoint_without_one(tmp_path):
+    from guidewire_model.training.checkpoint import save_checkpoint
+    from guidewire_model.training.config import to_dict
+    from guidewire_model.training.train import _init_weights
+
+    small = {"model.encoder_width": 4}
+    parent_cfg = load_train_config(config_dir() / "train_default_model.yaml", small)
+    parent = build_model(parent_cfg.model)
+    save_checkpoint(tmp_path / "parent.pt", {"model": parent.state_dict(), "config": to_dict(parent_cfg)})
+    cfg = load_train_config(config_dir() / "train_default_model_stage2.yaml", {
+        **small, "model.bottleneck_context": True, "init_from": str(tmp_path / "parent.pt")})
+    model = build_model(cfg.model)
+    own = {k: v.clone() for k, v in model.state_dict().items()}
+    # No init_fresh needed: the parent lacks the block altogether, so it keeps its closed start.
+    _init_weights(model, cfg)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, own[key] if key.startswith("context.") else parent.state_dict()[key]), key
+    # A parent that has the block gives it its weights.
+    torch.nn.init.ones_(model.context.norm.weight)
+    save_checkpoint(tmp_path / "with_block.pt", {"model": model.state_dict(), "config": to_dict(cfg)})
+    child = build_model(cfg.model)
+    _init_weights(child, dataclasses.replace(cfg, init_from=str(tmp_path / "with_block.pt")))
+    assert torch.equal(child.context.norm.weight, torch.ones_like(child.context.norm.weight))
+
+
 def test_bottleneck_context_sees_the_whole_map():
     block = BottleneckContext(16).eval()
     assert [b[0].dilation for b in block.local] == [(1, 1), (2, 2), (4, 4)]

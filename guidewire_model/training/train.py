@@ -72,12 +72,17 @@ from guidewire_model.training.config import (ConfigError, SyntheticDataConfig, T
 from guidewire_model.training.motion_only import MotionOnly
 from guidewire_model.training.weight_average import WeightAverage
 
-__all__ = ["RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "repeats_parent_scenes", "train"]
+__all__ = ["ADDABLE_PARTS", "RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "repeats_parent_scenes", "train"]
 
 log = logging.getLogger("guidewire_model.training.train")
 
 #: Config keys that may change between a run and its resume: more epochs, a moved run folder.
 RESUMABLE_KEYS = frozenset({"optim.epochs", "output_dir"})
+
+#: Top-level parts a model key adds to a network that works without them (``model.tip_head``,
+#: ``model.bottleneck_context``): started from a checkpoint that lacks one altogether, the part keeps
+#: its own initialisation, as ``init_fresh`` would, since it was built to start closed or apart.
+ADDABLE_PARTS = ("tip", "context")
 
 #: Validation frames shown as overlays in TensorBoard each epoch.
 N_TB_OVERLAYS = 4
@@ -569,9 +574,10 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
     if not source.is_file():
         raise ConfigError(f"init_from: {source} does not exist; point it at a run's best.pt or last.pt")
     init = load_checkpoint(source)
-    fresh = tuple(cfg.init_fresh)
-    if getattr(model, "tip", None) is not None and not any(k.startswith("tip.") for k in init["model"]):
-        fresh += ("tip",) if "tip" not in fresh else ()  # a tip branch added to a network without one
+    fresh = tuple(cfg.init_fresh) + tuple(
+        part for part in ADDABLE_PARTS
+        if part not in cfg.init_fresh and getattr(model, part, None) is not None
+        and not any(key.startswith(f"{part}.") for key in init["model"]))
     try:
         weights = _with_device_channel(init["model"], model.state_dict())
         weights = _with_input_channels(weights, model.state_dict())
