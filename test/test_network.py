@@ -175,6 +175,16 @@ def test_a_context_block_grows_from_a_checkpoint_without_one(tmp_path):
     assert torch.equal(child.context.norm.weight, torch.ones_like(child.context.norm.weight))
 
 
+def test_a_run_names_the_parts_of_its_network_in_its_log():
+    from guidewire_model.training.train import _network_text
+
+    shipped = load_train_config(config_dir() / "train_default_model.yaml").model
+    assert _network_text(shipped) == "linknet/resnet34 (width 16, stem skip, full-resolution head)"
+    assert _network_text(dataclasses.replace(shipped, bottleneck_context=True, decoder_mid_ratio=0.5)) == (
+        "linknet/resnet34 (width 16, stem skip, full-resolution head, bottleneck context, decoder mid ratio 0.5)")
+    assert _network_text(model_config(architecture="unet")) == "unet"
+
+
 def test_bottleneck_context_sees_the_whole_map():
     block = BottleneckContext(16).eval()
     assert [b[0].dilation for b in block.local] == [(1, 1), (2, 2), (4, 4)]

@@ -67,12 +67,13 @@ from torch.utils.data.distributed import DistributedSampler
 from guidewire_model.training import distributed as dist_utils
 from guidewire_model.core.atomic_io import write_text_atomic
 from guidewire_model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_payload
-from guidewire_model.training.config import (ConfigError, SyntheticDataConfig, TrainConfig, load_train_config,
-                                             parse_override, to_dict)
+from guidewire_model.training.config import (ConfigError, ModelConfig, SyntheticDataConfig, TrainConfig,
+                                             load_train_config, parse_override, to_dict)
 from guidewire_model.training.motion_only import MotionOnly
 from guidewire_model.training.weight_average import WeightAverage
 
-__all__ = ["ADDABLE_PARTS", "RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum", "repeats_parent_scenes", "train"]
+__all__ = ["ADDABLE_PARTS", "RESUMABLE_KEYS", "config_differences", "main", "parameter_checksum",
+           "repeats_parent_scenes", "train"]
 
 log = logging.getLogger("guidewire_model.training.train")
 
@@ -89,6 +90,23 @@ N_TB_OVERLAYS = 4
 
 
 # --------------------------------------------------------------------------- small pure helpers
+
+
+def _network_text(m: ModelConfig) -> str:
+    """The network a run trains, with the parts that are not the paper's, for its start-up line.
+
+    Two runs whose lines differ only in these parts (a decoder's width, a context block) would
+    otherwise read the same in their logs; the run's ``config.yaml`` has every key.
+    """
+    if m.architecture != "linknet":
+        return m.architecture
+    parts = [f"width {m.encoder_width}"]
+    parts += [name for name, on in (("stem skip", m.stem_skip), ("full-resolution head", m.full_resolution_head),
+                                     ("half-resolution head", m.subpixel_head),
+                                     ("bottleneck context", m.bottleneck_context)) if on]
+    if m.decoder_mid_ratio is not None:
+        parts.append(f"decoder mid ratio {m.decoder_mid_ratio:g}")
+    return f"linknet/{m.encoder} ({', '.join(parts)})"
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -799,11 +817,11 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         # purge_step drops points a killed run logged after its last checkpoint.
         writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=start_epoch + 1 if payload else None)
         log.info(
-            "training %s/%s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
+            "training %s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g%s, loss alpha=%g gamma=%g reduction=%s "
             "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, motion input %s, "
             "weight average %s, frozen %s, epochs %d..%d",
-            m.architecture, m.encoder, device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
+            _network_text(m), device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
             f"{len(train_seqs)} sequences" if split is not None else _synthetic_source(cfg.data.synthetic), len(val_set),
             f"{len(val_seqs)} sequences" if split is not None else "synthetic", cfg.optim.batch_size, world,
