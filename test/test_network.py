@@ -202,6 +202,26 @@ def test_bottleneck_context_sees_the_whole_map():
     assert block(torch.randn(2, 16, 3, 5)).shape == (2, 16, 3, 5)
 
 
+def test_a_context_block_without_its_image_level_sees_only_its_dilated_reach():
+    block = BottleneckContext(16, image_level=False).eval()
+    assert block.image_level is None
+    assert not any(k.startswith("image_level.") for k in block.state_dict())
+    x = torch.randn(1, 16, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(block(x), x)  # closed at start, as with the branch
+        nn.init.ones_(block.norm.weight)
+        far = x.clone()
+        far[..., 11, 11] += 1.0
+        moved = (block(far) - block(x)).abs().sum(dim=1)[0]
+    # Two stacked reaches at most: the dilation-4 branch reads 4 cells away, nothing 11 cells away.
+    assert moved[0, 0] == 0 and moved[7, 7] > 0
+    net = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True, bottleneck_context=True,
+                                   bottleneck_context_image_level=False))
+    assert net.context.image_level is None
+    with pytest.raises(ConfigError, match="bottleneck_context_image_level"):
+        build_model(model_config(encoder="resnet18", encoder_width=8, bottleneck_context_image_level=False))
+
+
 def test_decoder_wiring_and_head():
     model = build_model(model_config(encoder_width=8))
     m = [(b.in_channels, b.out_channels) for b in model.decoder.blocks]
@@ -383,6 +403,8 @@ def test_build_model_sets_config_and_types():
     (dict(architecture="unet", unet_base_channels=4, decoder_mid_ratio=0.5), "decoder_mid_ratio"),
     (dict(architecture="unet", unet_base_channels=4, stem_skip=True), "stem_skip"),
     (dict(architecture="unet", unet_base_channels=4, bottleneck_context=True), "bottleneck_context"),
+    (dict(architecture="unet", unet_base_channels=4, bottleneck_context_image_level=False),
+     "bottleneck_context_image_level"),
 ])
 def test_build_model_refuses_invalid_combinations(overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -123,6 +123,10 @@ class ModelConfig:
     #: image-level views of the deepest features (linknet.BottleneckContext), for telling a wire
     #: from a look-alike by what lies far from it; cheap, on the smallest map.
     bottleneck_context: bool = False
+    #: With ``bottleneck_context`` only. False leaves out the block's image-level (global average)
+    #: branch, which carries most of what the block adds and learns a per-frame calibration
+    #: (docs/accuracy.md, "A context block at the bottleneck"); the dilated branches stay.
+    bottleneck_context_image_level: bool = True
 
 
 @dataclass(frozen=True)

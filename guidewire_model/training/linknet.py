@@ -46,7 +46,8 @@ class BottleneckContext(nn.Module):
     convolution of the globally averaged features add that view where the map is smallest, so it
     costs little (``network.estimate_gflops``), as the context modules of DeepLab (ASPP) and PSPNet
     do. The sum ends in a BatchNorm whose scale starts at zero, so a new block leaves the network's
-    function unchanged and training opens it.
+    function unchanged and training opens it. ``image_level=False`` leaves the global branch out:
+    the dilated views alone, which see about a third of a 512 px frame.
 
     Maps ``(N, C, h, w)`` to ``(N, C, h, w)``.
     """
@@ -54,7 +55,7 @@ class BottleneckContext(nn.Module):
     #: Dilations of the local branches, in cells of the deepest feature map.
     DILATIONS = (1, 2, 4)
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, image_level: bool = True) -> None:
         super().__init__()
         branch = max(channels // 4, 1)
         self.local = nn.ModuleList([
@@ -63,15 +64,18 @@ class BottleneckContext(nn.Module):
         ])
         self.merge = nn.Conv2d(branch * len(self.DILATIONS), channels, kernel_size=1, bias=False)
         self.image_level = nn.Sequential(nn.AdaptiveAvgPool2d(1),
-                                         nn.Conv2d(channels, channels, kernel_size=1, bias=False))
+                                         nn.Conv2d(channels, channels, kernel_size=1, bias=False)
+                                         ) if image_level else None
         self.norm = nn.BatchNorm2d(channels)
         nn.init.zeros_(self.norm.weight)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` plus its context (``x`` itself while the closing scale is zero)."""
-        local = self.merge(torch.cat([b(x) for b in self.local], dim=1))
-        # (N, C, 1, 1) broadcast over the map: no size-dependent op in the exported graph.
-        return x + self.norm(local + self.image_level(x))
+        context = self.merge(torch.cat([b(x) for b in self.local], dim=1))
+        if self.image_level is not None:
+            # (N, C, 1, 1) broadcast over the map: no size-dependent op in the exported graph.
+            context = context + self.image_level(x)
+        return x + self.norm(context)
 
 
 class LinkNetDecoderBlock(nn.Sequential):
@@ -313,12 +317,14 @@ class LinkNet(nn.Module):
         See :class:`LinkNetDecoderBlock`; default :data:`PAPER_DECODER_MID_RATIO`.
     bottleneck_context : bool
         A :class:`BottleneckContext` on layer4's output before the decoder; false is the paper's.
+    context_image_level : bool
+        Whether that block has its image-level branch.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
                  tip_channels: int = 8, decoder_mid_ratio: float | None = None,
-                 bottleneck_context: bool = False) -> None:
+                 bottleneck_context: bool = False, context_image_level: bool = True) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
@@ -343,7 +349,8 @@ class LinkNet(nn.Module):
         self.head_reads_frame = head != "linknet"
         self.tip = TipBranch(features, tip_channels, encoder.in_channels) if tip_head else None
         # Built last, so every other part draws the same initial weights with or without it.
-        self.context = BottleneckContext(encoder.out_channels[-1]) if bottleneck_context else None
+        self.context = (BottleneckContext(encoder.out_channels[-1], image_level=context_image_level)
+                        if bottleneck_context else None)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.

@@ -23,7 +23,7 @@ __all__ = ["build_model", "count_parameters", "estimate_gflops", "output_logits"
 
 #: ModelConfig keys the regular U-Net has no part for (their comments say ``linknet`` only).
 _LINKNET_ONLY = ("stem_skip", "full_resolution_head", "subpixel_head", "head_channels", "device_head", "tip_head",
-                 "decoder_mid_ratio", "bottleneck_context")
+                 "decoder_mid_ratio", "bottleneck_context", "bottleneck_context_image_level")
 
 #: ImageNet weights exist only for torchvision's width.
 IMAGENET_WIDTH = 64
@@ -76,6 +76,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         encoder = ResNetEncoder(block, layers, in_channels=in_channels, width=cfg.encoder_width)
         if cfg.pretrained:
             load_imagenet_encoder(encoder, cfg.pretrained_weights)
+        if not cfg.bottleneck_context_image_level and not cfg.bottleneck_context:
+            raise ConfigError("model.bottleneck_context_image_level: false shapes the context block; set "
+                              "model.bottleneck_context: true with it, or leave it true")
         if cfg.full_resolution_head and cfg.subpixel_head:
             raise ConfigError("model.full_resolution_head and model.subpixel_head are two heads; set one of them "
                               "false")
@@ -83,7 +86,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
                                    device_head=cfg.device_head, tip_head=cfg.tip_head,
                                    tip_channels=cfg.tip_channels, decoder_mid_ratio=cfg.decoder_mid_ratio,
-                                   bottleneck_context=cfg.bottleneck_context)
+                                   bottleneck_context=cfg.bottleneck_context,
+                                   context_image_level=cfg.bottleneck_context_image_level)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(
