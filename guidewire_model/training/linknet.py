@@ -47,7 +47,7 @@ class BottleneckContext(nn.Module):
     costs little (``network.estimate_gflops``), as the context modules of DeepLab (ASPP) and PSPNet
     do. The sum ends in a BatchNorm whose scale starts at zero, so a new block leaves the network's
     function unchanged and training opens it. ``image_level=False`` leaves the global branch out:
-    the dilated views alone, which see about a third of a 512 px frame.
+    the dilated views alone, which reach four cells (128 px at 512 px) each way.
 
     Maps ``(N, C, h, w)`` to ``(N, C, h, w)``.
     """
