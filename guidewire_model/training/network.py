@@ -72,16 +72,17 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                     "model.pretrained is true but model.pretrained_weights is empty: set it to a local "
                     "torchvision ResNet state dict (.pth) or set model.pretrained: false"
                 )
-        block, layers = ENCODER_LAYERS[cfg.encoder]
-        encoder = ResNetEncoder(block, layers, in_channels=in_channels, width=cfg.encoder_width)
-        if cfg.pretrained:
-            load_imagenet_encoder(encoder, cfg.pretrained_weights)
+        # Config-only checks before the encoder is built (and ImageNet weights read).
         if not cfg.bottleneck_context_image_level and not cfg.bottleneck_context:
             raise ConfigError("model.bottleneck_context_image_level: false shapes the context block; set "
                               "model.bottleneck_context: true with it, or leave it true")
         if cfg.full_resolution_head and cfg.subpixel_head:
             raise ConfigError("model.full_resolution_head and model.subpixel_head are two heads; set one of them "
                               "false")
+        block, layers = ENCODER_LAYERS[cfg.encoder]
+        encoder = ResNetEncoder(block, layers, in_channels=in_channels, width=cfg.encoder_width)
+        if cfg.pretrained:
+            load_imagenet_encoder(encoder, cfg.pretrained_weights)
         head = "full_resolution" if cfg.full_resolution_head else "subpixel" if cfg.subpixel_head else "linknet"
         model: nn.Module = LinkNet(encoder, head_channels=cfg.head_channels, stem_skip=cfg.stem_skip, head=head,
                                    device_head=cfg.device_head, tip_head=cfg.tip_head,

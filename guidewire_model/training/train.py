@@ -102,10 +102,9 @@ def _network_text(m: ModelConfig) -> str:
         return m.architecture
     parts = [f"width {m.encoder_width}"]
     parts += [name for name, on in (("stem skip", m.stem_skip), ("full-resolution head", m.full_resolution_head),
-                                     ("half-resolution head", m.subpixel_head),
-                                     ("bottleneck context" if m.bottleneck_context_image_level
-                                      else "bottleneck context without its image level", m.bottleneck_context))
-              if on]
+                                     ("half-resolution head", m.subpixel_head)) if on]
+    if m.bottleneck_context:
+        parts.append("bottleneck context" + ("" if m.bottleneck_context_image_level else " without its image level"))
     if m.decoder_mid_ratio is not None:
         parts.append(f"decoder mid ratio {m.decoder_mid_ratio:g}")
     return f"linknet/{m.encoder} ({', '.join(parts)})"
