@@ -41,8 +41,13 @@ if __name__ == "__main__":
     # Run as `python -m guidewire_seg_ros.node`: a Ctrl-C during the imports below (about a second) is
     # recorded instead of raised, and main() then ends quietly (guidewire_seg_ros.sigint). Imported as a
     # module, this does nothing.
+    import faulthandler
+
     from guidewire_seg_ros.sigint import defer_sigint
 
+    # A crash in native code (rclpy, the middleware, ONNX Runtime, TensorRT) then leaves every thread's
+    # Python stack in the node's log instead of a bare exit status -11.
+    faulthandler.enable()
     defer_sigint()
 
 import os

@@ -8,7 +8,8 @@ SIGINTs follow at increasing delays across the imports, ``rclpy.init``, the node
 the first moments of spinning. Wherever a signal lands, the assertions are the same, so the load on
 the machine changes which stage a case hits, never its verdict. Holds: a wrapper process that stops
 inside a stage (the imports, the model loading) until the test has sent the signal, so that stage is
-hit for certain, and prints ``rclpy.ok()`` after ``main`` returns.
+hit for certain, and prints ``rclpy.ok()`` after ``main`` returns. Last, a crash in native code leaves
+the threads' Python stacks in the log (the entry point's ``faulthandler``).
 """
 
 from __future__ import annotations
@@ -154,3 +155,16 @@ def test_sigint_held_inside_a_stage_is_a_clean_exit_with_rclpy_shut_down(model, 
         assert "on onnxruntime/cpu" not in text, text
     if stage == "imports":
         assert LOADING_LINE not in text, f"rclpy was started after a SIGINT during the imports:\n{text}"
+
+
+def test_a_crash_in_native_code_leaves_the_threads_stacks_in_the_log(model, tmp_path):
+    # SIGSEGV sent from outside stands in for a fault inside rclpy, the middleware or ONNX Runtime: the
+    # entry point's faulthandler writes every thread's Python stack to the log before the process dies.
+    log = tmp_path / "node.log"
+    proc = start_node({"model_path": model, "backend": "onnxruntime", "device": "cpu"}, "/sigint/image", log)
+    _wait_for(proc, log, "serving", lambda: "on onnxruntime/cpu" in log.read_text())
+    code = stop_node(proc, sig=signal.SIGSEGV, timeout=STOP_TIMEOUT_S)
+    text = log.read_text()
+    assert code == -signal.SIGSEGV, f"exit status {code}\n{text}"
+    assert "Fatal Python error: Segmentation fault" in text, text
+    assert "guidewire_seg_infer" in text or "most recent call first" in text, text
