@@ -182,6 +182,8 @@ def test_a_run_names_the_parts_of_its_network_in_its_log():
     assert _network_text(shipped) == "linknet/resnet34 (width 16, stem skip, full-resolution head)"
     assert _network_text(dataclasses.replace(shipped, bottleneck_context=True, decoder_mid_ratio=0.5)) == (
         "linknet/resnet34 (width 16, stem skip, full-resolution head, bottleneck context, decoder mid ratio 0.5)")
+    assert _network_text(dataclasses.replace(shipped, bottleneck_context=True, bottleneck_context_image_level=False)) == (
+        "linknet/resnet34 (width 16, stem skip, full-resolution head, bottleneck context without its image level)")
     assert _network_text(model_config(architecture="unet")) == "unet"
 
 
