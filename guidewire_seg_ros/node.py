@@ -62,6 +62,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+# The native libraries that loading any model imports (onnx reads its metadata, ONNX Runtime runs it),
+# imported here, where the entry points defer SIGINT: a Ctrl-C landing while one of them initialised
+# inside the configure transition crashed the node (SIGSEGV in onnx's module init, seen in the tests).
+import onnx  # noqa: F401
+import onnxruntime  # noqa: F401
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult

@@ -170,3 +170,14 @@ def test_a_crash_in_native_code_leaves_the_threads_stacks_in_the_log(model, tmp_
     assert "Fatal Python error: Segmentation fault" in text, text
     # The main thread's stack and the two workers' (faulthandler names threads by address only).
     assert "Current thread" in text and text.count("(most recent call first)") >= 3, text
+
+
+def test_the_model_loaders_native_libraries_load_with_the_deferred_imports():
+    # A KeyboardInterrupt raised while a native extension initialises can crash the process; onnx and
+    # ONNX Runtime, which every model load imports, are imported among the node's own imports, where
+    # the entry points defer SIGINT, not first inside the configure transition.
+    code = ("import sys; import guidewire_seg_ros.node; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "['onnx', 'onnxruntime']", result.stdout
