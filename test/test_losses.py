@@ -223,8 +223,44 @@ def test_skeleton_recall_counts_the_covered_share_of_the_skeleton():
     empty.backward()
 
 
+def test_skeleton_precision_counts_the_share_of_the_predicted_skeleton_off_the_wire():
+    from guidewire_model.training.losses import skeleton_precision_loss
+
+    target = torch.zeros(1, 1, 12, 12)
+    target[0, 0, 3, :] = 1  # a 12 px one-pixel wire
+    logits = torch.full_like(target, -30.0)
+    logits[0, 0, 3, :] = 30.0
+    # Only the wire predicted: every skeleton pixel is on it.
+    assert float(skeleton_precision_loss(logits, target)) == pytest.approx(0.0, abs=1e-6)
+    # A 6 px false line beside it: 6 of the 18 skeleton pixels are off the wire.
+    logits[0, 0, 8, :6] = 30.0
+    assert float(skeleton_precision_loss(logits, target)) == pytest.approx(6 / 18, abs=1e-6)
+    # Missing wire does not raise the loss: it is a precision term (2 of 12 wire pixels kept).
+    logits[0, 0, 3, 2:] = -30.0
+    assert float(skeleton_precision_loss(logits, target)) == pytest.approx(6 / 8, abs=1e-6)
+
+
+def test_skeleton_precision_pushes_a_false_line_down_and_is_zero_without_lines():
+    from guidewire_model.training.losses import skeleton_precision_loss
+
+    target = torch.zeros(1, 1, 12, 12)
+    target[0, 0, 3, :] = 1
+    logits = torch.full((1, 1, 12, 12), -4.0)
+    logits[0, 0, 3, :] = 2.0
+    logits[0, 0, 8, 2:10] = 1.0  # a false line
+    logits.requires_grad_()
+    skeleton_precision_loss(logits, target).backward()
+    assert (logits.grad[0, 0, 8, 3:9] > 0).all()  # descent lowers the false line
+    assert (logits.grad[0, 0, 3, 3:9] < 0).all()  # and raises the true one
+    # A flat map has no skeleton: zero, with a graph for backward.
+    flat = torch.zeros(1, 1, 12, 12, requires_grad=True)
+    loss = skeleton_precision_loss(flat, target)
+    assert float(loss.detach()) == 0.0
+    loss.backward()
+
+
 def test_guidewire_loss_is_the_papers_loss_without_the_skeleton_term():
-    from guidewire_model.training.losses import GuidewireLoss, skeleton_recall_loss
+    from guidewire_model.training.losses import GuidewireLoss, skeleton_precision_loss, skeleton_recall_loss
 
     torch.manual_seed(0)
     logits = torch.randn(2, 1, 16, 16)
@@ -235,6 +271,11 @@ def test_guidewire_loss_is_the_papers_loss_without_the_skeleton_term():
     assert torch.equal(GuidewireLoss(plain)(logits, target), focal)
     expected = focal + 0.5 * skeleton_recall_loss(logits, target)
     assert torch.allclose(GuidewireLoss(with_skel)(logits, target), expected)
+    both = LossConfig(alpha=20.0, gamma=2.0, reduction="mean", skeleton_recall_weight=0.5,
+                      skeleton_precision_weight=0.25)
+    expected = expected + 0.25 * skeleton_precision_loss(logits, target)
+    assert torch.allclose(GuidewireLoss(both)(logits, target), expected)
+    assert float(skeleton_precision_loss(logits, target)) > 0.1  # the term is not vanishing here
 
 
 def test_device_pixels_are_background_weighted_by_device_weight():

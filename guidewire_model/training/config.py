@@ -143,6 +143,12 @@ class LossConfig:
     #: of Thin Tubular Structures", ECCV 2024). It rewards keeping every stretch of a thin wire, which
     #: the per-pixel focal loss weighs no more than a pixel of background.
     skeleton_recall_weight: float = field(default=0.0, metadata=_range(0.0))
+    #: Weight of the skeleton precision term (not in the paper; 0 there): one minus the share of the
+    #: predicted map's soft skeleton on the true wire, clDice's topology precision (Shit et al.,
+    #: "clDice - a Novel Topology-Preserving Loss Function for Tubular Structure Segmentation", CVPR
+    #: 2021). Where the recall term keeps the wire whole, this one charges a look-alike marked along
+    #: its length (lead, catheter, vessel rim) by its share of the predicted lines.
+    skeleton_precision_weight: float = field(default=0.0, metadata=_range(0.0))
     #: Weight of the background term on pixels of devices that are not guidewires (catheters,
     #: leads, sternal wires, stents; not in the paper, 1 there): the synthetic generator draws
     #: them and data sets may hold them as ``exclude/`` masks. About half of what the models

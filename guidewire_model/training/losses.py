@@ -226,8 +226,42 @@ def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) ->
         return 1.0 - (torch.sigmoid(logits.to(dtype)) * skel).sum() / total
 
 
+def skeleton_precision_loss(logits: Tensor, target: Tensor, iterations: int = 3) -> Tensor:
+    """``1 - sum(S * target) / sum(S)``, ``S`` = :func:`soft_skeleton` of ``sigmoid(logits)``.
+
+    clDice's topology precision (Shit et al., CVPR 2021) as a loss: the share of the predicted
+    map's skeleton that lies off the true wire. Eq. (1) weighs a false positive by its pixels; this
+    term weighs a false *line* (a lead, a catheter, a vessel rim marked along its length) by the
+    share of the prediction's centrelines it takes, which is what a tracer would follow.
+
+    Summed over the whole batch; 0 when the prediction has no skeleton at all.
+
+    Parameters
+    ----------
+    logits, target : Tensor, (N, 1, H, W)
+        Network output before the sigmoid; 0/1 (or soft) guidewire mask.
+    iterations : int
+        See :func:`soft_skeleton`.
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 1], float32 (at least).
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        skel = soft_skeleton(torch.sigmoid(logits.to(dtype)), iterations)
+        total = skel.sum()
+        if float(total.detach()) == 0.0:
+            return logits.to(dtype).sum() * 0.0  # keeps the graph (DDP expects every output used)
+        return 1.0 - (skel * target.to(dtype)).sum() / total
+
+
 class GuidewireLoss(nn.Module):
-    """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss`.
+    """The training loss: eq. (1), plus ``skeleton_recall_weight`` x :func:`skeleton_recall_loss` and
+    ``skeleton_precision_weight`` x :func:`skeleton_precision_loss`.
 
     Target pixels equal to :data:`DEVICE_LABEL` (:data:`TIP_ZONE_LABEL`) are background whose
     eq. (1) term is multiplied by ``device_weight`` (``tip_zone_weight``). With
@@ -247,6 +281,9 @@ class GuidewireLoss(nn.Module):
         if not cfg.device_head_wire_weight >= 0:
             raise ValueError(f"loss.device_head_wire_weight must be >= 0, got {cfg.device_head_wire_weight}")
         self.skeleton_recall_weight = float(cfg.skeleton_recall_weight)
+        if not cfg.skeleton_precision_weight >= 0:
+            raise ValueError(f"loss.skeleton_precision_weight must be >= 0, got {cfg.skeleton_precision_weight}")
+        self.skeleton_precision_weight = float(cfg.skeleton_precision_weight)
         self.device_weight = float(cfg.device_weight)
         self.device_head_weight = float(cfg.device_head_weight)
         self.device_head_wire_weight = float(cfg.device_head_wire_weight)
@@ -295,10 +332,13 @@ class GuidewireLoss(nn.Module):
         loss = modified_focal_loss(logits, wire, f.alpha, f.gamma, f.reduction, weight)
         if self.skeleton_recall_weight > 0:
             loss = loss + self.skeleton_recall_weight * skeleton_recall_loss(logits, wire)
+        if self.skeleton_precision_weight > 0:
+            loss = loss + self.skeleton_precision_weight * skeleton_precision_loss(logits, wire)
         return loss
 
     def extra_repr(self) -> str:
-        return (f"skeleton_recall_weight={self.skeleton_recall_weight}, device_weight={self.device_weight}, "
+        return (f"skeleton_recall_weight={self.skeleton_recall_weight}, "
+                f"skeleton_precision_weight={self.skeleton_precision_weight}, device_weight={self.device_weight}, "
                 f"device_head_weight={self.device_head_weight}, "
                 f"device_head_wire_weight={self.device_head_wire_weight}, tip_weight={self.tip_weight}, "
                 f"tip_zone_weight={self.tip_zone_weight}")

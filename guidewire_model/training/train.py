@@ -820,7 +820,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
         log.info(
             "training %s on %s x%d (%s steps): %d train samples (%s), %d val frames (%s), "
             "batch %d = %d ranks x %d steps of %d, %s lr %g%s, loss alpha=%g gamma=%g reduction=%s "
-            "skeleton recall %g device weight %g, device head %s, tip head %s, tip zone %s, motion input %s, "
+            "skeleton recall %g precision %g device weight %g, device head %s, tip head %s, tip zone %s, motion input %s, "
             "weight average %s, frozen %s, epochs %d..%d",
             _network_text(m), device.type, world, str(amp_dtype or torch.float32).removeprefix("torch."),
             len(train_set),
@@ -829,7 +829,7 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
             rank_batch // cfg.optim.micro_batch_size, cfg.optim.micro_batch_size, cfg.optim.optimizer,
             cfg.optim.lr, f" (warmup {cfg.optim.warmup_steps} steps)" if cfg.optim.warmup_steps else "",
             cfg.loss.alpha, cfg.loss.gamma, cfg.loss.reduction, cfg.loss.skeleton_recall_weight,
-            cfg.loss.device_weight,
+            cfg.loss.skeleton_precision_weight, cfg.loss.device_weight,
             (f"weight {cfg.loss.device_head_weight:g}, wires {cfg.loss.device_head_wire_weight:g}"
              if m.device_head else "off"),
             f"weight {cfg.loss.tip_weight:g}, sigma {cfg.loss.tip_sigma_px:g} px" if m.tip_head else "off",
