@@ -67,6 +67,15 @@ import numpy as np
 # inside the configure transition crashed the node (SIGSEGV in onnx's module init, seen in the tests).
 import onnx  # noqa: F401
 import onnxruntime  # noqa: F401
+
+try:  # TensorRT's and the CUDA runtime's modules where installed (a Jetson's backend), for the same reason
+    import tensorrt  # noqa: F401
+
+    from guidewire_model.runtime.backends.cuda_memory import import_cudart
+
+    import_cudart()
+except Exception:  # noqa: BLE001 - absent or broken: create_backend says why if that backend is asked for
+    pass
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult

@@ -181,3 +181,26 @@ def test_the_model_loaders_native_libraries_load_with_the_deferred_imports():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == "['onnx', 'onnxruntime']", result.stdout
+
+
+@pytest.mark.parametrize("installed", ["working", "broken"])
+def test_tensorrt_and_cuda_load_with_the_deferred_imports_where_installed(tmp_path, installed):
+    # The same for a TensorRT node: tensorrt and the CUDA runtime's module, which only a GPU machine
+    # has, are stood in for by files on the path. A broken install (libnvinfer missing) must leave
+    # the node importable: the backend's own start reports it.
+    body = {"working": "__version__ = '10.3.0'\n",
+            "broken": "raise OSError('libnvinfer.so.10: cannot open shared object file')\n"}[installed]
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.py").write_text(body)
+    (tmp_path / "cuda" / "bindings").mkdir(parents=True)
+    (tmp_path / "cuda" / "__init__.py").write_text("")
+    (tmp_path / "cuda" / "bindings" / "__init__.py").write_text("")
+    (tmp_path / "cuda" / "bindings" / "runtime.py").write_text("")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    code = ("import sys; import guidewire_seg_ros.node; "
+            "print(sorted(m for m in ('tensorrt', 'cuda.bindings.runtime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    expected = {"working": "['cuda.bindings.runtime', 'tensorrt']", "broken": "[]"}[installed]
+    assert result.stdout.split("\n")[-2] == expected, result.stdout
