@@ -214,16 +214,7 @@ def skeleton_recall_loss(logits: Tensor, target: Tensor, iterations: int = 3) ->
     Tensor
         Scalar in [0, 1], float32 (at least).
     """
-    if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
-    with torch.autocast(device_type=logits.device.type, enabled=False):
-        dtype = torch.promote_types(logits.dtype, torch.float32)
-        with torch.no_grad():
-            skel = soft_skeleton(target.to(dtype), iterations)
-        total = skel.sum()
-        if float(total) == 0.0:
-            return logits.to(dtype).sum() * 0.0  # keeps the graph (DDP expects every output used)
-        return 1.0 - (torch.sigmoid(logits.to(dtype)) * skel).sum() / total
+    return _skeleton_left_uncovered(logits, target, iterations, of_prediction=False)
 
 
 def skeleton_precision_loss(logits: Tensor, target: Tensor, iterations: int = 3) -> Tensor:
@@ -248,15 +239,28 @@ def skeleton_precision_loss(logits: Tensor, target: Tensor, iterations: int = 3)
     Tensor
         Scalar in [0, 1], float32 (at least).
     """
+    return _skeleton_left_uncovered(logits, target, iterations, of_prediction=True)
+
+
+def _skeleton_left_uncovered(logits: Tensor, target: Tensor, iterations: int, of_prediction: bool) -> Tensor:
+    """clDice's two halves: ``1 - sum(S * cover) / sum(S)``, the skeleton ``S`` of the target covered by
+    the predicted probability (recall), or of the predicted probability covered by the target
+    (precision, ``of_prediction``); 0 with a graph when there is no skeleton."""
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
     with torch.autocast(device_type=logits.device.type, enabled=False):
         dtype = torch.promote_types(logits.dtype, torch.float32)
-        skel = soft_skeleton(torch.sigmoid(logits.to(dtype)), iterations)
+        prob, target = torch.sigmoid(logits.to(dtype)), target.to(dtype)
+        if of_prediction:
+            skel, cover = soft_skeleton(prob, iterations), target
+        else:
+            with torch.no_grad():
+                skel = soft_skeleton(target, iterations)
+            cover = prob
         total = skel.sum()
         if float(total.detach()) == 0.0:
             return logits.to(dtype).sum() * 0.0  # keeps the graph (DDP expects every output used)
-        return 1.0 - (skel * target.to(dtype)).sum() / total
+        return 1.0 - (skel * cover).sum() / total
 
 
 class GuidewireLoss(nn.Module):
