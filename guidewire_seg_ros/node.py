@@ -69,10 +69,10 @@ import onnx  # noqa: F401
 import onnxruntime  # noqa: F401
 
 try:  # TensorRT's and the CUDA runtime's modules where installed (a Jetson's backend), for the same reason
-    import tensorrt  # noqa: F401
-
     from guidewire_model.runtime.backends.cuda_memory import import_cudart
+    from guidewire_model.runtime.backends.tensorrt_build import import_tensorrt
 
+    import_tensorrt()
     import_cudart()
 except Exception:  # noqa: BLE001 - absent or broken: create_backend says why if that backend is asked for
     pass

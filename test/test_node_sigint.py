@@ -14,6 +14,7 @@ the threads' Python stacks in the log (the entry point's ``faulthandler``).
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -176,11 +177,16 @@ def test_the_model_loaders_native_libraries_load_with_the_deferred_imports():
     # A KeyboardInterrupt raised while a native extension initialises can crash the process; onnx and
     # ONNX Runtime, which every model load imports, are imported among the node's own imports, where
     # the entry points defer SIGINT, not first inside the configure transition.
-    code = ("import sys; import guidewire_seg_ros.node; "
-            "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert _loaded_by_importing_the_node(("onnx", "onnxruntime")) == ["onnx", "onnxruntime"]
+
+
+def _loaded_by_importing_the_node(modules: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded once it has imported the node's module."""
+    code = f"import sys; import guidewire_seg_ros.node; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == "['onnx', 'onnxruntime']", result.stdout
+    return ast.literal_eval(result.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("installed", ["working", "broken"])
@@ -197,10 +203,5 @@ def test_tensorrt_and_cuda_load_with_the_deferred_imports_where_installed(tmp_pa
     (tmp_path / "cuda" / "bindings" / "__init__.py").write_text("")
     (tmp_path / "cuda" / "bindings" / "runtime.py").write_text("")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
-    code = ("import sys; import guidewire_seg_ros.node; "
-            "print(sorted(m for m in ('tensorrt', 'cuda.bindings.runtime') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                            env=env)
-    assert result.returncode == 0, result.stderr
-    expected = {"working": "['cuda.bindings.runtime', 'tensorrt']", "broken": "[]"}[installed]
-    assert result.stdout.split("\n")[-2] == expected, result.stdout
+    expected = {"working": ["cuda.bindings.runtime", "tensorrt"], "broken": []}[installed]
+    assert _loaded_by_importing_the_node(("tensorrt", "cuda.bindings.runtime"), env) == expected
