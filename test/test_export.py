@@ -149,6 +149,16 @@ def test_a_bottleneck_context_exports_and_agrees(tmp_path):
     assert read_onnx_info(out["path"]).input_size == SIZE
 
 
+def test_a_deep_supervised_network_exports_its_guidewire_channel_alone(tmp_path):
+    ds_cfg = load_train_config(overrides={**TINY, "model.stem_skip": True, "model.deep_supervision": True})
+    torch.manual_seed(0)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": build_model(ds_cfg.model).state_dict(), "config": to_dict(ds_cfg)})
+    out = export_onnx(path, tmp_path / "ds.onnx", n_check_frames=2)  # parity with torch is checked inside
+    assert out["max_abs_diff"] < 1e-4
+    assert read_onnx_info(out["path"]).output == "probability"
+
+
 class _DriftsOutsideExport(nn.Module):
     """Agrees with its ONNX export only while being traced: a deliberate parity failure."""
 

@@ -341,3 +341,43 @@ def test_device_head_channel_is_scored_against_the_devices():
         GuidewireLoss(LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_weight=-1.0))
     with pytest.raises(ValueError, match="device_head_wire_weight"):
         GuidewireLoss(LossConfig(alpha=20.0, gamma=gamma, reduction="sum", device_head_wire_weight=-1.0))
+
+
+def test_pooled_labels_keep_a_one_pixel_wire_and_rank_wire_over_device_over_tip_zone():
+    from guidewire_model.training.losses import DEVICE_LABEL, TIP_ZONE_LABEL, pool_labels
+
+    labels = torch.zeros(1, 1, 8, 8)
+    labels[0, 0, 1, :] = 1.0                 # a 1 px wire along row 1: every cell of the top row
+    labels[0, 0, 5, 0:4] = DEVICE_LABEL      # a device in the lower left cell ...
+    labels[0, 0, 7, 3] = 1.0                 # ... which also holds one wire pixel
+    labels[0, 0, 6, 6] = DEVICE_LABEL        # lower right: a device and a tip zone pixel
+    labels[0, 0, 7, 7] = TIP_ZONE_LABEL
+    expected = torch.tensor([[1.0, 1.0], [1.0, DEVICE_LABEL]])
+    assert torch.equal(pool_labels(labels, 4)[0, 0], expected)
+    labels[0, 0, 6, 6] = 0.0
+    assert pool_labels(labels, 4)[0, 0, 1, 1] == TIP_ZONE_LABEL
+    assert torch.equal(pool_labels(labels, 1), labels)
+
+
+def test_deep_supervision_loss_adds_the_mean_of_the_coarse_maps_losses():
+    from guidewire_model.training.linknet import DEEP_SUPERVISION_STRIDES
+    from guidewire_model.training.losses import DEVICE_LABEL, DeepSupervisionLoss, GuidewireLoss, pool_labels
+
+    cfg = load_train_config(config_dir() / "train_default_model_stage2.yaml").loss
+    base = GuidewireLoss(cfg)
+    torch.manual_seed(0)
+    target = torch.zeros(2, 1, 32, 32)
+    target[:, :, 10, 3:30] = 1.0
+    target[:, :, 20:23, 3:30] = DEVICE_LABEL
+    own = torch.randn(2, 1, 32, 32)
+    coarse = [torch.randn(2, 1, 32 // s, 32 // s) for s in DEEP_SUPERVISION_STRIDES]
+    maps = [c.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3) for c, s in zip(coarse, DEEP_SUPERVISION_STRIDES)]
+    logits = torch.cat([own, *maps], dim=1)
+    expected = base(own, target) + 0.3 * sum(
+        base(c, pool_labels(target, s)) for c, s in zip(coarse, DEEP_SUPERVISION_STRIDES)) / 3
+    assert torch.allclose(DeepSupervisionLoss(base, 0.3)(logits, target), expected)
+    assert torch.equal(DeepSupervisionLoss(base, 0.0)(logits, target), base(own, target))
+    with pytest.raises(ValueError, match="deep supervision needs 3 maps"):
+        DeepSupervisionLoss(base, 1.0)(own, target)
+    with pytest.raises(ValueError, match="deep_supervision_weight"):
+        DeepSupervisionLoss(base, -1.0)

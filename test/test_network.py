@@ -184,6 +184,8 @@ def test_a_run_names_the_parts_of_its_network_in_its_log():
         "linknet/resnet34 (width 16, stem skip, full-resolution head, bottleneck context, decoder mid ratio 0.5)")
     assert _network_text(dataclasses.replace(shipped, bottleneck_context=True, bottleneck_context_image_level=False)) == (
         "linknet/resnet34 (width 16, stem skip, full-resolution head, bottleneck context without its image level)")
+    assert _network_text(dataclasses.replace(shipped, deep_supervision=True)) == (
+        "linknet/resnet34 (width 16, stem skip, full-resolution head, deep supervision)")
     assert _network_text(model_config(architecture="unet")) == "unet"
 
 
@@ -407,6 +409,7 @@ def test_build_model_sets_config_and_types():
     (dict(architecture="unet", unet_base_channels=4, bottleneck_context=True), "bottleneck_context"),
     (dict(architecture="unet", unet_base_channels=4, bottleneck_context_image_level=False),
      "bottleneck_context_image_level"),
+    (dict(architecture="unet", unet_base_channels=4, deep_supervision=True), "deep_supervision"),
 ])
 def test_build_model_refuses_invalid_combinations(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -442,3 +445,53 @@ def test_estimate_gflops_scales_with_resolution_and_width():
     # all layers scale with the pixel count (the head's (2h+1)^2 and (2h-1)^2 maps only nearly)
     assert g128 == pytest.approx(4 * g64, rel=1e-2)
     assert 3.5 < estimate_gflops(wide, 64) / g64 < 4.1  # ~width^2 (stem conv scales only ~width)
+
+
+def test_deep_supervision_maps_are_the_decoders_coarse_logits_in_training_only():
+    from guidewire_model.training.linknet import DEEP_SUPERVISION_STRIDES
+
+    torch.manual_seed(5)
+    plain = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True))
+    torch.manual_seed(5)
+    net = build_model(model_config(encoder="resnet18", encoder_width=8, stem_skip=True, deep_supervision=True))
+    # Built last: every other part draws the weights it draws without the maps.
+    own = net.state_dict()
+    assert all(torch.equal(v, own[k]) for k, v in plain.state_dict().items())
+    assert {k.split(".")[0] for k in own if k not in plain.state_dict()} == {"aux"}
+    x = torch.randn(2, 1, 64, 96)
+    with torch.no_grad():
+        net.eval(), plain.eval()
+        assert torch.equal(net(x), plain(x))  # validation, export and the backends see no difference
+        assert net.all_logits(x).shape[1] == 1
+        logits = net.train()(x)
+        assert torch.equal(logits[:, :1], plain.train()(x))
+        assert logits.shape == (2, 1 + len(DEEP_SUPERVISION_STRIDES), 64, 96)
+        stages = net.decoder.stages(net.encoder(x))
+        for k, stride in enumerate(DEEP_SUPERVISION_STRIDES):
+            cells = logits[:, 1 + k:2 + k, ::stride, ::stride]
+            assert torch.equal(cells, net.aux[k](stages[k + 1]))  # the coarse map, exactly
+            assert torch.equal(logits[:, 1 + k:2 + k], cells.repeat_interleave(stride, 2).repeat_interleave(stride, 3))
+
+
+def test_deep_supervision_maps_grow_from_a_checkpoint_without_them_and_are_dropped_without_the_key(tmp_path):
+    from guidewire_model.training.checkpoint import save_checkpoint
+    from guidewire_model.training.config import to_dict
+    from guidewire_model.training.train import _init_weights
+
+    small = {"model.encoder_width": 4}
+    parent_cfg = load_train_config(config_dir() / "train_default_model.yaml", small)
+    parent = build_model(parent_cfg.model)
+    save_checkpoint(tmp_path / "parent.pt", {"model": parent.state_dict(), "config": to_dict(parent_cfg)})
+    cfg = load_train_config(config_dir() / "train_default_model_stage2.yaml", {
+        **small, "model.deep_supervision": True, "init_from": str(tmp_path / "parent.pt")})
+    model = build_model(cfg.model)
+    own = {k: v.clone() for k, v in model.state_dict().items()}
+    _init_weights(model, cfg)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, own[key] if key.startswith("aux.") else parent.state_dict()[key]), key
+    # A network without the maps starts from one with them: they are training's alone.
+    save_checkpoint(tmp_path / "supervised.pt", {"model": model.state_dict(), "config": to_dict(cfg)})
+    plain_cfg = dataclasses.replace(parent_cfg, init_from=str(tmp_path / "supervised.pt"))
+    plain = build_model(plain_cfg.model)
+    _init_weights(plain, plain_cfg)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in plain.state_dict().items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -310,6 +311,22 @@ def test_a_fine_tune_with_its_parents_seed_is_told_it_repeats_the_parents_scenes
     assert not repeats_parent_scenes(to_dict(folder), child)   # a parent trained on a folder of frames
     assert not repeats_parent_scenes(to_dict(parent), folder)
     assert not repeats_parent_scenes({"model": {}}, child)     # an old checkpoint's config without them
+
+
+def test_a_deep_supervised_run_trains_and_keeps_a_one_channel_model(tiny_data: Path, tmp_path: Path) -> None:
+    from guidewire_model.training.losses import GuidewireLoss
+
+    torch.set_num_threads(1)
+    cfg = load_train_config(DEMO, _tiny_overrides(tiny_data, tmp_path / "ds", **{
+        "model.deep_supervision": True, "optim.epochs": 1}))
+    summary = train(cfg)
+    assert summary["epochs_run"] == 1 and math.isfinite(summary["history"][0]["train_loss"])
+    saved = load_checkpoint(tmp_path / "ds" / "best.pt")
+    assert any(k.startswith("aux.") for k in saved["model"])
+    # Without the wrapper the loss refuses the extra maps rather than scoring them as guidewire.
+    labels = torch.zeros(1, 1, 64, 64)
+    with pytest.raises(ValueError, match="DeepSupervisionLoss"):
+        GuidewireLoss(cfg.loss)(torch.zeros(1, 4, 64, 64), labels)
 
 
 def test_init_from_starts_from_another_runs_weights(tiny_data: Path, tmp_path: Path) -> None:

@@ -127,6 +127,12 @@ class ModelConfig:
     #: branch, which carries most of what the block adds and learns a per-frame calibration
     #: (docs/accuracy.md, "A context block at the bottleneck"); the dilated branches stay.
     bottleneck_context_image_level: bool = True
+    #: ``linknet`` only; not in the paper. Deep supervision: the decoder's outputs at 1/8, 1/4 and
+    #: 1/2 of the input each get a 1x1 logit convolution, trained against the labels max-pooled to
+    #: that scale (``loss.deep_supervision_weight``), so the deep layers learn where a wire runs
+    #: from their own loss, not only through the head. Training's alone: eval mode, validation,
+    #: export and every backend see the guidewire channel as without it.
+    deep_supervision: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,11 @@ class LossConfig:
     tip_zone_weight: float = field(default=1.0, metadata=_range(0.0))
     #: Radius of the zone around each tip weighted by ``tip_zone_weight`` [input pixels].
     tip_zone_px: float = field(default=32.0, metadata=_range(1.0, 256.0))
+    #: Weight of the deep supervision maps' loss (``model.deep_supervision``): the mean over the
+    #: three maps of this loss's guidewire terms (eq. (1) with its device and tip-zone weights, the
+    #: skeleton terms) against labels max-pooled to each map's scale: a cell holding any wire pixel
+    #: is wire, else one holding a device pixel is device.
+    deep_supervision_weight: float = field(default=1.0, metadata=_range(0.0))
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ The network returns logits; the sigmoid lives in the loss (numerically stable) a
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
-__all__ = ["BottleneckContext", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead",
+__all__ = ["BottleneckContext", "DEEP_SUPERVISION_STRIDES", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead",
            "OUTPUT_STRIDE", "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
@@ -32,6 +33,10 @@ OUTPUT_STRIDE = 32
 
 #: Initial bias of the tip channel: logit of a probability of 0.01.
 TIP_PRIOR_LOGIT = -4.595
+
+#: Strides of the decoder outputs that ``deep_supervision`` gives a logit map of their own, coarsest
+#: first: the outputs of decoder blocks 2, 3 and 4 (1/8, 1/4 and 1/2 of the input).
+DEEP_SUPERVISION_STRIDES = (8, 4, 2)
 
 #: A LinkNet decoder block's middle width as a share of its input channels (paper Fig. 3, LinkNet).
 PAPER_DECODER_MID_RATIO = 0.25
@@ -139,12 +144,17 @@ class LinkNetDecoder(nn.Module):
     def forward(self, features: list[Tensor]) -> Tensor:
         """``features`` = encoder output ``[stem, f1, f2, f3, f4]``; returns
         ``(N, out_channels, H/2, W/2)``."""
+        return self.stages(features)[-1]
+
+    def stages(self, features: list[Tensor]) -> list[Tensor]:
+        """Every block's output, skip added: strides 16, 8, 4 and 2 of the input, the last
+        :meth:`forward`'s."""
         f0, f1, f2, f3, f4 = features
-        x = self.blocks[0](f4) + f3
-        x = self.blocks[1](x) + f2
-        x = self.blocks[2](x) + f1
-        x = self.blocks[3](x)
-        return x + f0 if self.stem_skip else x
+        x16 = self.blocks[0](f4) + f3
+        x8 = self.blocks[1](x16) + f2
+        x4 = self.blocks[2](x8) + f1
+        x2 = self.blocks[3](x4)
+        return [x16, x8, x4, x2 + f0 if self.stem_skip else x2]
 
 
 class LinkNetHead(nn.Sequential):
@@ -319,12 +329,16 @@ class LinkNet(nn.Module):
         A :class:`BottleneckContext` on layer4's output before the decoder; false is the paper's.
     context_image_level : bool
         Whether that block has its image-level branch.
+    deep_supervision : bool
+        A 1x1 logit convolution on each decoder output of :data:`DEEP_SUPERVISION_STRIDES`, whose
+        maps training mode appends (see :meth:`forward`); false is the paper's.
     """
 
     def __init__(self, encoder: ResNetEncoder, head_channels: int | None = None, stem_skip: bool = False,
                  head: str = "linknet", device_head: bool = False, tip_head: bool = False,
                  tip_channels: int = 8, decoder_mid_ratio: float | None = None,
-                 bottleneck_context: bool = False, context_image_level: bool = True) -> None:
+                 bottleneck_context: bool = False, context_image_level: bool = True,
+                 deep_supervision: bool = False) -> None:
         super().__init__()
         self.device_head = device_head
         out = 2 if device_head else 1
@@ -351,12 +365,20 @@ class LinkNet(nn.Module):
         # Built last, so every other part draws the same initial weights with or without it.
         self.context = (BottleneckContext(encoder.out_channels[-1], image_level=context_image_level)
                         if bottleneck_context else None)
+        # Built after it, for the same reason. The decoder's outputs at strides 8, 4 and 2 have
+        # layer2's, layer1's and the last block's channels.
+        aux_channels = (encoder.out_channels[2], encoder.out_channels[1], features)
+        self.aux = (nn.ModuleList([nn.Conv2d(c, 1, kernel_size=1) for c in aux_channels])
+                    if deep_supervision else None)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(N, 1, H, W)`` of a normalised ``(N, C, H, W)`` float batch.
 
         With ``device_head`` or ``tip_head``, in training mode, every channel (:meth:`all_logits`):
-        the guidewire channel, then the devices', then the tips'. Eval mode gives the guidewire
+        the guidewire channel, then the devices', then the tips'. With ``deep_supervision``, in
+        training mode, one more channel per stride of :data:`DEEP_SUPERVISION_STRIDES` after those:
+        that decoder output's logits, each repeated over its ``s x s`` input pixels (nearest
+        upsampling), so ``[..., ::s, ::s]`` gives the coarse map back exactly. Eval mode gives the guidewire
         channel alone (validation scores it); a model file's channels come from
         ``network.output_logits`` (the guidewire channel, and the tips' with a tip branch).
 
@@ -370,7 +392,7 @@ class LinkNet(nn.Module):
 
     def all_logits(self, x: Tensor) -> Tensor:
         """Every channel's logits ``(N, K, H, W)`` in any mode: guidewire, devices (``device_head``),
-        tips (``tip_head``).
+        tips (``tip_head``); in training mode then the deep supervision maps (:meth:`forward`).
 
         Raises
         ------
@@ -386,6 +408,16 @@ class LinkNet(nn.Module):
         pyramid = self.encoder(x)
         if self.context is not None:
             pyramid = [*pyramid[:-1], self.context(pyramid[-1])]
-        features = self.decoder(pyramid)
+        stages = self.decoder.stages(pyramid)
+        features = stages[-1]
         logits = self.head(features, x) if self.head_reads_frame else self.head(features)
-        return logits if self.tip is None else torch.cat([logits, self.tip(features, x)], dim=1)
+        if self.tip is not None:
+            logits = torch.cat([logits, self.tip(features, x)], dim=1)
+        if self.aux is None or not self.training:
+            return logits
+        # Deep supervision (Lee et al., "Deeply-Supervised Nets", 2015): the decoder's coarser
+        # outputs learn to find the wire themselves, which trains the deep layers directly rather
+        # than only through the head. Training's alone: no model file carries these maps.
+        aux = [F.interpolate(conv(stage), scale_factor=stride, mode="nearest")
+               for conv, stage, stride in zip(self.aux, stages[1:], DEEP_SUPERVISION_STRIDES)]
+        return torch.cat([logits, *aux], dim=1)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from guidewire_model.training.config import LossConfig
+from guidewire_model.training.linknet import DEEP_SUPERVISION_STRIDES
 
 #: Target value of a pixel on a device that is not a guidewire (catheter, lead, sternal wire...):
 #: background to every metric, a weighted negative to :class:`GuidewireLoss`. Targets are
@@ -40,8 +41,8 @@ DEVICE_LABEL = 2
 #: tip inside :mod:`guidewire_model.training.dataset` while it goes through augmentation.)
 TIP_ZONE_LABEL = 4
 
-__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss",
-           "modified_focal_loss", "skeleton_recall_loss", "soft_skeleton"]
+__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "DeepSupervisionLoss", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss",
+           "modified_focal_loss", "pool_labels", "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
@@ -326,6 +327,10 @@ class GuidewireLoss(nn.Module):
             extra = self.device_head_weight * modified_focal_loss(device_logits, on_device, 1.0, f.gamma, f.reduction,
                                                                   head_weight)
             return self(logits, target) + extra
+        if logits.shape[1] != 1:
+            # Broadcast against the labels, extra channels would be scored as more guidewire maps.
+            raise ValueError(f"logits of shape {tuple(logits.shape)} for labels of shape {tuple(target.shape)}: "
+                             "a network's extra maps need their loss (deep supervision: DeepSupervisionLoss)")
         device, zone = target == DEVICE_LABEL, target == TIP_ZONE_LABEL
         wire = torch.where(device | zone, torch.zeros_like(target), target)
         # Weight 1 makes a device or tip-zone pixel plain background: no weight map to build.
@@ -346,3 +351,66 @@ class GuidewireLoss(nn.Module):
                 f"device_head_weight={self.device_head_weight}, "
                 f"device_head_wire_weight={self.device_head_wire_weight}, tip_weight={self.tip_weight}, "
                 f"tip_zone_weight={self.tip_zone_weight}")
+
+
+def pool_labels(labels: Tensor, stride: int) -> Tensor:
+    """Labels of ``stride x stride`` cells: wire (1) where a cell holds a wire pixel, else
+    :data:`DEVICE_LABEL` where it holds a device pixel, else :data:`TIP_ZONE_LABEL` where it holds
+    a tip-zone pixel, else background.
+
+    A wire 1-2 px wide covers a fraction of a coarse cell; an average would fade it to nothing, and
+    any-pixel pooling keeps it a connected line one cell wide.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N, 1, H, W)`` with values 0, 1, :data:`DEVICE_LABEL` and :data:`TIP_ZONE_LABEL`; ``H``
+        and ``W`` multiples of ``stride``.
+    stride : int
+        Side of a cell in pixels.
+
+    Returns
+    -------
+    Tensor
+        ``(N, 1, H / stride, W / stride)``, same dtype as ``labels``.
+    """
+    def anywhere(value: float) -> Tensor:
+        return F.max_pool2d((labels == value).to(labels.dtype), stride) > 0
+
+    wire, device, zone = anywhere(1.0), anywhere(DEVICE_LABEL), anywhere(TIP_ZONE_LABEL)
+    zero = torch.zeros_like(wire, dtype=labels.dtype)
+    return torch.where(wire, zero + 1.0, torch.where(device, zero + DEVICE_LABEL,
+                                                     torch.where(zone, zero + TIP_ZONE_LABEL, zero)))
+
+
+class DeepSupervisionLoss(nn.Module):
+    """A loss for a network with ``model.deep_supervision``: ``base`` on every channel but the deep
+    supervision maps, plus ``weight`` x the mean of ``base`` over those maps against
+    :func:`pool_labels`.
+
+    The network appends one map per stride of :data:`DEEP_SUPERVISION_STRIDES`, each repeated over
+    its cells (``linknet.LinkNet.forward``), so ``[..., ::s, ::s]`` is the coarse map itself.
+    """
+
+    def __init__(self, base: nn.Module, weight: float) -> None:
+        super().__init__()
+        if not weight >= 0:
+            raise ValueError(f"loss.deep_supervision_weight must be >= 0, got {weight}")
+        self.base = base
+        self.weight = float(weight)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Scalar loss; ``target`` as ``base`` takes it (its first channel holds the labels)."""
+        n = len(DEEP_SUPERVISION_STRIDES)
+        if logits.shape[1] <= n:
+            raise ValueError(f"deep supervision needs {n} maps after the network's own channels; logits have "
+                             f"shape {tuple(logits.shape)} (is model.deep_supervision on?)")
+        own, maps = logits[:, :-n], logits[:, -n:]
+        labels = target[:, :1]
+        aux = sum(self.base(maps[:, k:k + 1, ::s, ::s], pool_labels(labels, s))
+                  for k, s in enumerate(DEEP_SUPERVISION_STRIDES))
+        loss = self.base(own, target)
+        return loss + self.weight * aux / n
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}, strides={DEEP_SUPERVISION_STRIDES}"

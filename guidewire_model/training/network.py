@@ -23,7 +23,8 @@ __all__ = ["build_model", "count_parameters", "estimate_gflops", "output_logits"
 
 #: ModelConfig keys the regular U-Net has no part for (their comments say ``linknet`` only).
 _LINKNET_ONLY = ("stem_skip", "full_resolution_head", "subpixel_head", "head_channels", "device_head", "tip_head",
-                 "decoder_mid_ratio", "bottleneck_context", "bottleneck_context_image_level")
+                 "decoder_mid_ratio", "bottleneck_context", "bottleneck_context_image_level",
+                 "deep_supervision")
 
 #: ImageNet weights exist only for torchvision's width.
 IMAGENET_WIDTH = 64
@@ -88,7 +89,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                                    device_head=cfg.device_head, tip_head=cfg.tip_head,
                                    tip_channels=cfg.tip_channels, decoder_mid_ratio=cfg.decoder_mid_ratio,
                                    bottleneck_context=cfg.bottleneck_context,
-                                   context_image_level=cfg.bottleneck_context_image_level)
+                                   context_image_level=cfg.bottleneck_context_image_level,
+                                   deep_supervision=cfg.deep_supervision)
     elif cfg.architecture == "unet":
         if cfg.pretrained:
             raise ConfigError(

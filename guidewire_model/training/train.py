@@ -81,9 +81,10 @@ log = logging.getLogger("guidewire_model.training.train")
 RESUMABLE_KEYS = frozenset({"optim.epochs", "output_dir"})
 
 #: Top-level parts a model key adds to a network that works without them (``model.tip_head``,
-#: ``model.bottleneck_context``): started from a checkpoint that lacks one altogether, the part keeps
-#: its own initialisation, as ``init_fresh`` would, since it was built to start closed or apart.
-ADDABLE_PARTS = ("tip", "context")
+#: ``model.bottleneck_context``, ``model.deep_supervision``): started from a checkpoint that lacks one
+#: altogether, the part keeps its own initialisation, as ``init_fresh`` would, since it was built to
+#: start closed or apart.
+ADDABLE_PARTS = ("tip", "context", "aux")
 
 #: Validation frames shown as overlays in TensorBoard each epoch.
 N_TB_OVERLAYS = 4
@@ -107,6 +108,8 @@ def _network_text(m: ModelConfig) -> str:
         parts.append("bottleneck context" + ("" if m.bottleneck_context_image_level else " without its image level"))
     if m.decoder_mid_ratio is not None:
         parts.append(f"decoder mid ratio {m.decoder_mid_ratio:g}")
+    if m.deep_supervision:
+        parts.append("deep supervision")
     return f"linknet/{m.encoder} ({', '.join(parts)})"
 
 
@@ -597,8 +600,11 @@ def _init_weights(model: nn.Module, cfg: TrainConfig) -> None:
         part for part in ADDABLE_PARTS
         if part not in cfg.init_fresh and getattr(model, part, None) is not None
         and not any(key.startswith(f"{part}.") for key in init["model"]))
+    # The deep supervision maps are training's alone: a network without them starts from one with.
+    source_weights = {k: v for k, v in init["model"].items()
+                      if getattr(model, "aux", None) is not None or not k.startswith("aux.")}
     try:
-        weights = _with_device_channel(init["model"], model.state_dict())
+        weights = _with_device_channel(source_weights, model.state_dict())
         weights = _with_input_channels(weights, model.state_dict())
         if fresh:
             weights = _keep_fresh(weights, model, fresh)
@@ -755,6 +761,10 @@ def _run(cfg, resume, payload, split, train_seqs, val_seqs, device, world, rank,
     _seed_everything(cfg.seed)
     model = build_model(m).to(device)
     criterion = loss_cls(cfg.loss)
+    if m.deep_supervision:
+        from guidewire_model.training.losses import DeepSupervisionLoss
+
+        criterion = DeepSupervisionLoss(criterion, cfg.loss.deep_supervision_weight)
     if cfg.frozen:
         freeze_parts(model, cfg.frozen)
     motion_only = MotionOnly(model, m) if cfg.motion_only else None
