@@ -25,8 +25,8 @@ from torch import Tensor, nn
 
 from guidewire_model.training.resnet import ResNetEncoder
 
-__all__ = ["BottleneckContext", "DEEP_SUPERVISION_STRIDES", "FullResolutionHead", "LinkNet", "LinkNetDecoder", "LinkNetDecoderBlock", "LinkNetHead",
-           "OUTPUT_STRIDE", "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
+__all__ = ["BottleneckContext", "DEEP_SUPERVISION_STRIDES", "FullResolutionHead", "LinkNet", "LinkNetDecoder",
+           "LinkNetDecoderBlock", "LinkNetHead", "OUTPUT_STRIDE", "PAPER_DECODER_MID_RATIO", "SubPixelHead", "TIP_PRIOR_LOGIT", "TipBranch"]
 
 #: Input sides must be multiples of this so every decoder output matches its skip exactly.
 OUTPUT_STRIDE = 32
@@ -378,8 +378,8 @@ class LinkNet(nn.Module):
         the guidewire channel, then the devices', then the tips'. With ``deep_supervision``, in
         training mode, one more channel per stride of :data:`DEEP_SUPERVISION_STRIDES` after those:
         that decoder output's logits, each repeated over its ``s x s`` input pixels (nearest
-        upsampling), so ``[..., ::s, ::s]`` gives the coarse map back exactly. Eval mode gives the guidewire
-        channel alone (validation scores it); a model file's channels come from
+        upsampling), so ``[..., ::s, ::s]`` gives the coarse map back exactly. Eval mode gives the
+        guidewire channel alone (validation scores it); a model file's channels come from
         ``network.output_logits`` (the guidewire channel, and the tips' with a tip branch).
 
         Raises

@@ -41,8 +41,8 @@ DEVICE_LABEL = 2
 #: tip inside :mod:`guidewire_model.training.dataset` while it goes through augmentation.)
 TIP_ZONE_LABEL = 4
 
-__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "DeepSupervisionLoss", "GuidewireLoss", "ModifiedFocalLoss", "keypoint_focal_loss",
-           "modified_focal_loss", "pool_labels", "skeleton_recall_loss", "soft_skeleton"]
+__all__ = ["DEVICE_LABEL", "TIP_ZONE_LABEL", "DeepSupervisionLoss", "GuidewireLoss", "ModifiedFocalLoss",
+           "keypoint_focal_loss", "modified_focal_loss", "pool_labels", "skeleton_recall_loss", "soft_skeleton"]
 
 
 def modified_focal_loss(
